@@ -1,0 +1,77 @@
+"""``aekit train``: train a preset, with any field overridden by a flag or a config file."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+
+from aekit.config import DataConfig, ModelConfig, TrainConfig
+from aekit.presets import DEFAULT_PRESET, PRESETS
+
+HELP = "train an autoencoder and write a run directory"
+
+
+def _flag_type(tp):
+    origin = typing.get_origin(tp)
+    if origin is not None and type(None) in typing.get_args(tp):
+        (tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
+    return tp if tp in (int, float) else str
+
+
+def add_config_flags(parser, cls, skip=(), section: str = "") -> None:
+    """One ``--kebab-case`` flag per dataclass field, help text from the field's rule."""
+    preset = PRESETS[DEFAULT_PRESET]
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        meta = f.metadata
+        default = preset.get(section, {}).get(f.name, f.default)
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default)) or "none"
+        text = meta.get("help", "")
+        if meta.get("choices"):
+            text += f" ({'|'.join(meta['choices'])})"
+        text += f" [default: {default}]"
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_flag_type(hints[f.name]),
+                            default=argparse.SUPPRESS, metavar=f.name.upper(), help=text)
+
+
+def add_parser(sub, full: bool = False) -> None:
+    p = sub.add_parser("train", help=HELP, description=HELP + ". Flags override the preset "
+                       f"(default {DEFAULT_PRESET}); defaults shown are that preset's.")
+    p.add_argument("--preset", default=None, help=f"a name from 'aekit presets' [default: {DEFAULT_PRESET}]")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="a run's config.json (or any JSON with data/model/train sections) to re-run")
+    p.add_argument("--out", default=None, help="run directory [default: runs/<preset>-<time>]")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    add_config_flags(p.add_argument_group("data"), DataConfig, section="data")
+    add_config_flags(p.add_argument_group("model"), ModelConfig, section="model")
+    add_config_flags(p.add_argument_group("training"), TrainConfig, section="train")
+    if full:  # the model files import torch; only pay for that when training
+        from aekit.models import get_model_class, list_models
+
+        seen = {f.name for f in dataclasses.fields(ModelConfig)}
+        for name in list_models():
+            cls = get_model_class(name).config_class
+            extra = [f.name for f in dataclasses.fields(cls) if f.name not in seen]
+            if extra:
+                group = p.add_argument_group(f"model '{name}'")
+                add_config_flags(group, cls, skip=seen, section="model")
+                seen.update(extra)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from aekit.api import train
+
+    skip = {"command", "func", "preset", "config", "out", "quiet"}
+    overrides = {k: v for k, v in vars(args).items() if k not in skip}
+    result = train(args.preset, config=args.config, out=args.out, verbose=not args.quiet,
+                   progress=False if args.quiet else None, **overrides)
+    last = result.metrics[-1] if result.metrics else {}
+    if not args.quiet:
+        print(f"done: {len(result.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
+              f"run saved in {result.path}")
+    return 0

@@ -1,0 +1,267 @@
+"""Run configuration: dataclasses, one source of truth, validation declared as data.
+
+A run is described by three sections plus a preset name::
+
+    RunConfig(preset="classic-3d-tanh",
+              data=DataConfig(...), model=<the model's config>, train=TrainConfig(...))
+
+Every field carries its rule in ``metadata`` (``rule(min=1)``, ``rule(choices=...)``),
+and :func:`validate` checks them all, raising :class:`ConfigError` with the dotted
+field name and what is allowed. Model configs subclass :class:`ModelConfig`; each
+model file declares its own (see ``aekit.models``). This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aekit.errors import ConfigError
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu")
+LOSSES = ("mse", "bce")
+SCALES = ("unit", "centered")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def rule(default: Any = dataclasses.MISSING, *, help: str = "", choices=None, min=None, max=None,
+         min_exclusive: bool = False, item_min=None, default_factory: Any = dataclasses.MISSING):
+    """A dataclass field with its validation rule and help text attached as metadata."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max,
+            "min_exclusive": min_exclusive, "item_min": item_min}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    dataset: str = rule("mnist", help="named source (mnist, mnist-sample, fashion-mnist) or a path")
+    data_dir: str | None = rule(None, help="directory searched first for the dataset's files")
+    scale: str = rule("unit", choices=SCALES, help="pixel scaling: unit [0,1] or centered [-0.5,0.5]")
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model understands; a model's own config subclasses this."""
+
+    model: str = rule("mlp", help="registered model name (aekit models)")
+    latent_dim: int = rule(3, min=1, help="size of the code z")
+    hidden: tuple[int, ...] = rule((128, 64, 12), item_min=1, help="hidden layer widths of the encoder, "
+                                   "input side first; the decoder mirrors them")
+    activation: str = rule("tanh", choices=ACTIVATIONS, help="activation between hidden layers")
+    latent_activation: str = rule("linear", choices=ACTIVATIONS, help="activation on the code")
+    output_activation: str = rule("sigmoid", choices=ACTIVATIONS, help="activation on the reconstruction")
+    loss: str = rule("mse", choices=LOSSES, help="reconstruction loss, mean per pixel")
+    loss_scale: float = rule(1.0, min=0.0, min_exclusive=True, help="factor on the reconstruction loss")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = rule(10, min=1, help="passes over the training set")
+    batch_size: int = rule(64, min=1, help="images per optimisation step")
+    lr: float = rule(0.005, min=0.0, min_exclusive=True, help="Adam learning rate")
+    weight_decay: float = rule(0.0, min=0.0, help="Adam weight decay")
+    seed: int = rule(0, min=0, help="seed for initialisation and shuffling")
+    device: str = rule("auto", choices=DEVICES, help="where to train; auto picks cuda, then mps, then cpu")
+    snapshot_images: int = rule(10, min=1, max=64, help="test images shown in recon/epoch_NNN.png")
+
+
+SECTIONS = ("data", "model", "train")
+
+
+@dataclass
+class RunConfig:
+    preset: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"preset": self.preset}
+        for name in SECTIONS:
+            out[name] = _section_to_dict(getattr(self, name))
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def _section_to_dict(obj) -> dict[str, Any]:
+    return {f.name: list(v) if isinstance(v := getattr(obj, f.name), tuple) else v
+            for f in dataclasses.fields(obj)}
+
+
+def field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def field_help(cls) -> dict[str, str]:
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+# --------------------------------------------------------------------------- validation
+
+def _type_name(tp) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(path: str, value: Any, tp) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert lists to tuples and ints to floats."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(path, value, inner)
+    if origin is tuple:
+        if isinstance(value, str):  # from a flag: "128,64,12"; "" or "none" for no layers
+            value = [] if value.strip().lower() in ("", "none") else value.replace(" ", "").split(",")
+            try:
+                value = [int(v) for v in value]
+            except ValueError:
+                raise ConfigError(f"{path}: expected comma-separated integers like 128,64,12, got {value!r}") from None
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list of integers, got {value!r}")
+        return tuple(_coerce(f"{path}[{i}]", v, args[0]) for i, v in enumerate(value))
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} at {path}")  # a bug in a config class, not user input
+
+
+def _check_rule(path: str, value: Any, meta) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{path}: {value!r} is not allowed; choose one of: {', '.join(map(str, choices))}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if lo is not None:
+            if meta.get("min_exclusive") and not value > lo:
+                raise ConfigError(f"{path}: must be > {lo}, got {value}")
+            if not meta.get("min_exclusive") and value < lo:
+                raise ConfigError(f"{path}: must be >= {lo}, got {value}")
+        if hi is not None and value > hi:
+            raise ConfigError(f"{path}: must be <= {hi}, got {value}")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{path}: must be a finite number, got {value}")
+    item_min = meta.get("item_min")
+    if item_min is not None and isinstance(value, tuple):
+        for i, v in enumerate(value):
+            if v < item_min:
+                raise ConfigError(f"{path}[{i}]: must be >= {item_min}, got {v}")
+
+
+def build_section(cls, values: dict[str, Any], prefix: str):
+    """Make ``cls`` from a dict, rejecting unknown keys and values that break a rule."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix}: expected a mapping of fields, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}: unknown field; allowed: {', '.join(known)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, f in known.items():
+        if name not in values:
+            continue
+        path = f"{prefix}.{name}"
+        value = _coerce(path, values[name], hints[name])
+        _check_rule(path, value, f.metadata)
+        kwargs[name] = value
+    obj = cls(**kwargs)
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check()  # cross-field rules of a model config
+    return obj
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Re-validate every field of an existing config (e.g. one built in Python)."""
+    for name in SECTIONS:
+        section = getattr(config, name)
+        build_section(type(section), _section_to_dict(section), name)
+    if config.model.loss == "bce" and config.data.scale != "unit":
+        raise ConfigError("model.loss: bce needs pixels in [0,1]; set data.scale to 'unit' or use loss 'mse'")
+    if config.model.loss == "bce" and config.model.output_activation != "sigmoid":
+        raise ConfigError("model.output_activation: bce needs 'sigmoid' outputs in (0,1), "
+                          f"got {config.model.output_activation!r}")
+    return config
+
+
+# --------------------------------------------------------------------------- resolution
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object with data/model/train sections")
+    for key in data:
+        if key not in ("preset", *SECTIONS):
+            raise ConfigError(f"{key}: unknown section in {path}; allowed: preset, {', '.join(SECTIONS)}")
+    return data
+
+
+def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None, *, model_config_class=None) -> RunConfig:
+    """Merge flat ``overrides`` (``epochs=3``, ``latent_dim=2``...) into ``base`` and validate.
+
+    ``base`` has the shape of ``RunConfig.to_dict()`` (a preset or a config file).
+    Each flat key belongs to exactly one section; a key that belongs to none is an
+    error naming the allowed keys. ``model_config_class(name)`` maps a model name to
+    its config class (``aekit.models.get_config_class``).
+    """
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    sections = {name: dict(base.get(name) or {}) for name in SECTIONS}
+    if model_config_class is None:
+        from aekit.models import get_config_class as model_config_class
+
+    model_name = overrides.get("model", sections["model"].get("model", ModelConfig.model))
+    if not isinstance(model_name, str):
+        raise ConfigError(f"model.model: expected a model name, got {model_name!r}")
+    model_cls = model_config_class(model_name)
+    if "model" in overrides and overrides["model"] != sections["model"].get("model"):
+        # switching model keeps the fields the new model also has
+        sections["model"] = {k: v for k, v in sections["model"].items() if k in field_names(model_cls)}
+
+    owners = {"data": DataConfig, "model": model_cls, "train": TrainConfig}
+    for key, value in overrides.items():
+        key_ = key.replace("-", "_")
+        homes = [s for s, cls in owners.items() if key_ in field_names(cls)]
+        if not homes:
+            allowed = sorted({n for cls in owners.values() for n in field_names(cls)})
+            raise ConfigError(f"{key}: unknown setting; allowed: {', '.join(allowed)}")
+        sections[homes[0]][key_] = value
+
+    config = RunConfig(
+        preset=base.get("preset"),
+        data=build_section(DataConfig, sections["data"], "data"),
+        model=build_section(model_cls, sections["model"], "model"),
+        train=build_section(TrainConfig, sections["train"], "train"),
+    )
+    return validate(config)

@@ -1,0 +1,40 @@
+"""A fully connected autoencoder: the seeds' model. Mirrored decoder.
+
+``hidden=(128, 64, 12), latent_dim=3`` gives 784-128-64-12-3 and 3-12-64-128-784.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from aekit.models.base import AutoEncoder, make_activation
+from aekit.models.registry import register_model
+
+
+def mlp(sizes: list[int], activation: str, last_activation: str) -> nn.Sequential:
+    """Linear layers through ``sizes`` with ``activation`` between and ``last_activation`` at the end."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        act = last_activation if i == len(sizes) - 2 else activation
+        if act != "linear":
+            layers.append(make_activation(act))
+    return nn.Sequential(*layers)
+
+
+@register_model("mlp")
+class MLPAutoEncoder(AutoEncoder):
+    summary = "fully connected encoder and mirrored decoder (the seed tutorials' model)"
+
+    def __init__(self, config, input_shape):
+        super().__init__(config, input_shape)
+        sizes = [self.input_dim, *config.hidden, config.latent_dim]
+        self.encoder = mlp(sizes, config.activation, config.latent_activation)
+        self.decoder = mlp(sizes[::-1], config.activation, config.output_activation)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.flatten(1))  # (B, C, H, W) -> (B, C*H*W) -> (B, latent_dim)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(-1, *self.input_shape)  # (B, C*H*W) -> (B, C, H, W)

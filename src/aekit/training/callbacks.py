@@ -1,0 +1,100 @@
+"""Training callbacks: the trainer calls these hooks and knows nothing of what they do.
+
+Each hook gets the trainer, whose ``model``, ``config``, ``epoch``, ``step`` and
+``history`` are readable; a callback may set ``trainer.should_stop = True``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aekit.training.trainer import Trainer
+
+
+class Callback:
+    def on_fit_start(self, trainer: "Trainer") -> None: ...
+    def on_epoch_start(self, trainer: "Trainer", steps: int) -> None: ...
+    def on_step_end(self, trainer: "Trainer", loss) -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", metrics: dict) -> None: ...
+    def on_fit_end(self, trainer: "Trainer") -> None: ...
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the steps of each epoch; silent when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool | None = None, every: int = 25):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.every = every
+        self._bar = None
+
+    def on_epoch_start(self, trainer, steps):
+        if self.enabled:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=steps, desc=f"epoch {trainer.epoch}/{trainer.config.epochs}",
+                             leave=False, unit="step", file=sys.stderr)
+
+    def on_step_end(self, trainer, loss):
+        if self._bar is not None:
+            self._bar.update(1)
+            if trainer.step % self.every == 0:
+                self._bar.set_postfix(loss=f"{float(loss):.4f}")
+
+    def on_epoch_end(self, trainer, metrics):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def on_fit_end(self, trainer):  # closes a bar left open by an interrupt
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class EpochPrinter(Callback):
+    """One line per epoch: train loss, test loss, seconds."""
+
+    def __init__(self, write: Callable[[str], None] = print):
+        self.write = write
+
+    def on_epoch_end(self, trainer, metrics):
+        width = len(str(trainer.config.epochs))
+        self.write(f"epoch {metrics['epoch']:>{width}}/{trainer.config.epochs}  "
+                   f"train loss {metrics['train_loss']:.5f}  test loss {metrics['test_loss']:.5f}  "
+                   f"test mse {metrics['test_mse']:.5f}  {metrics['seconds']:.1f}s")
+
+
+class MetricsLogger(Callback):
+    """Appends one JSON line per epoch to ``metrics.jsonl`` (flushed, so a crash keeps it)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer):
+        self.path.write_text("")
+
+    def on_epoch_end(self, trainer, metrics):
+        with self.path.open("a") as f:
+            f.write(json.dumps(metrics) + "\n")
+
+
+class Checkpointer(Callback):
+    """Saves ``checkpoint.*`` after every epoch and ``best.*`` when the test loss improves."""
+
+    def __init__(self, run_dir: str | Path, extra_state: dict | None = None):
+        self.run_dir = Path(run_dir)
+        self.extra_state = extra_state or {}
+        self.best = float("inf")
+
+    def on_epoch_end(self, trainer, metrics):
+        from aekit.training.checkpoint import save_checkpoint
+
+        state = {**self.extra_state, "epoch": metrics["epoch"], "metrics": metrics}
+        save_checkpoint(self.run_dir / "checkpoint", trainer.model, state)
+        if metrics["test_loss"] < self.best:
+            self.best = metrics["test_loss"]
+            save_checkpoint(self.run_dir / "best", trainer.model, state)

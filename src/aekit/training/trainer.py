@@ -1,0 +1,119 @@
+"""One training loop for every model.
+
+The loop knows only ``model(x) -> ModelOutput`` and minimises ``ModelOutput.loss``.
+The whole dataset sits on the training device as one uint8 tensor; a batch is an
+index slice scaled to float there, so no per-sample Python objects are made.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+
+from aekit.config import TrainConfig
+from aekit.data import scale_images
+from aekit.training.callbacks import Callback
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda, then mps, then cpu. Asking for one that is not there is an error."""
+    from aekit.errors import ConfigError
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: 'cuda' requested but no CUDA device is available; use auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("train.device: 'mps' requested but MPS is not available; use auto or cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Fits ``model`` on uint8 images already on ``device``.
+
+    >>> trainer = Trainer(model, TrainConfig(epochs=1), scale="unit")  # doctest: +SKIP
+    >>> history = trainer.fit(x_train, x_test)  # doctest: +SKIP
+    """
+
+    eval_batch_size = 1000
+
+    def __init__(self, model, config: TrainConfig, scale: str = "unit",
+                 callbacks: Sequence[Callback] = ()):
+        self.model = model
+        self.config = config
+        self.scale = scale
+        self.callbacks = list(callbacks)
+        self.epoch = 0
+        self.step = 0
+        self.history: list[dict] = []
+        self.should_stop = False
+        self.optimizer = None
+
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    def batch(self, images_u8: torch.Tensor) -> torch.Tensor:
+        return scale_images(images_u8, self.scale)
+
+    def fit(self, x_train: torch.Tensor, x_test: torch.Tensor) -> list[dict]:
+        """Train for ``config.epochs``; returns one metrics dict per epoch."""
+        cfg = self.config
+        model = self.model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # A generator of our own keeps shuffling independent of anything else that draws numbers.
+        gen = torch.Generator().manual_seed(cfg.seed)
+        n = len(x_train)
+        steps = (n + cfg.batch_size - 1) // cfg.batch_size
+        self._call("on_fit_start")
+        try:
+            for self.epoch in range(self.epoch + 1, cfg.epochs + 1):
+                start = time.perf_counter()
+                self._call("on_epoch_start", steps)
+                model.train()
+                perm = torch.randperm(n, generator=gen).to(x_train.device)
+                sums = torch.zeros(3, device=x_train.device)  # loss, recon, reg; summed without a sync per step
+                for i in range(0, n, cfg.batch_size):
+                    x = self.batch(x_train[perm[i:i + cfg.batch_size]])  # (B, C, H, W) float
+                    out = model(x)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    out.loss.backward()
+                    self.optimizer.step()
+                    self.step += 1
+                    sums += torch.stack([out.loss.detach(), out.recon_loss.detach(), out.reg_loss.detach()]) * len(x)
+                    self._call("on_step_end", out.loss.detach())
+                train = (sums / n).tolist()
+                test = self.evaluate(x_test)
+                metrics = {"epoch": self.epoch, "step": self.step,
+                           "train_loss": train[0], "train_recon_loss": train[1], "train_reg_loss": train[2],
+                           **{f"test_{k}": v for k, v in test.items()},
+                           "seconds": round(time.perf_counter() - start, 4)}
+                self.history.append(metrics)
+                self._call("on_epoch_end", metrics)
+                if self.should_stop:
+                    break
+        finally:
+            self._call("on_fit_end")
+        return self.history
+
+    @torch.no_grad()
+    def evaluate(self, x_u8: torch.Tensor) -> dict[str, float]:
+        """Mean loss terms and per-pixel MSE over ``x_u8`` in eval mode."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        sums = torch.zeros(4, device=x_u8.device)
+        for i in range(0, len(x_u8), self.eval_batch_size):
+            x = self.batch(x_u8[i:i + self.eval_batch_size])
+            out = model(x)
+            mse = torch.mean((out.recon_x - x) ** 2)
+            sums += torch.stack([out.loss, out.recon_loss, out.reg_loss, mse]) * len(x)
+        model.train(was_training)
+        loss, recon, reg, mse = (sums / len(x_u8)).tolist()
+        return {"loss": loss, "recon_loss": recon, "reg_loss": reg, "mse": mse}

@@ -1,0 +1,51 @@
+"""Image grids as arrays and PNG files (Pillow only, no matplotlib: cheap enough for training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def to_uint8(images, scale: str = "unit") -> np.ndarray:
+    """Model-space images (torch or numpy, ``(N, C, H, W)``) to displayable uint8."""
+    arr = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    if arr.dtype == np.uint8:
+        return arr
+    if scale == "centered":
+        arr = arr + 0.5
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2, upscale: int = 1,
+               background: int = 255) -> np.ndarray:
+    """Tile the first ``rows*cols`` uint8 images ``(N, C, H, W)`` row by row.
+
+    Returns ``(rows*(H+pad)+pad, cols*(W+pad)+pad)`` for one channel, with a
+    trailing channel axis of 3 for colour. Missing images leave blank cells.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:  # (N, H, W)
+        images = images[:, None]
+    n, c, h, w = images.shape
+    if upscale > 1:
+        images = images.repeat(upscale, axis=2).repeat(upscale, axis=3)
+        h, w = h * upscale, w * upscale
+    out = np.full((c, rows * (h + pad) + pad, cols * (w + pad) + pad), background, dtype=np.uint8)
+    for k in range(min(n, rows * cols)):
+        r, q = divmod(k, cols)
+        y, x = pad + r * (h + pad), pad + q * (w + pad)
+        out[:, y:y + h, x:x + w] = images[k]
+    return out[0] if c == 1 else out.transpose(1, 2, 0)
+
+
+def save_png(array: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 ``(H, W)`` or ``(H, W, 3)`` array as PNG, atomically."""
+    from PIL import Image
+
+    from aekit.training.checkpoint import atomic_write
+
+    path = Path(path)
+    img = Image.fromarray(np.ascontiguousarray(array))
+    atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+    return path

@@ -69,6 +69,9 @@ def load_weights(stem: str | Path, model, device="cpu") -> None:
         raise RunError(f"{path}: checkpoint weights missing") from None
     except SafetensorError as exc:
         raise RunError(f"{path}: corrupt checkpoint weights ({exc})") from None
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise RunError(f"{path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
+    expected = model.state_dict()
+    wrong = sorted(set(expected) ^ set(tensors)) + sorted(
+        k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+    if wrong:
+        raise RunError(f"{path}: weights do not fit the model (differing tensors: {', '.join(wrong[:5])})")
+    model.load_state_dict(tensors)

@@ -1,0 +1,100 @@
+"""Seconds per epoch: aekit's loop against the seed tutorials' input pipeline.
+
+Both train the default preset (784-128-64-12-3 tanh, MSE, Adam lr 0.005, batch 64)
+on Fashion-MNIST in this one process, from the same seed:
+
+(a) aekit.train: the training set is one uint8 tensor on the device, a batch is an
+    index slice scaled there. Its per-epoch seconds also include the full test-set
+    evaluation, so the comparison is conservative.
+(b) the seed-style loop written out below: a torch DataLoader over a Dataset that
+    turns each image into a PIL image, then a float tensor (what torchvision's
+    ToTensor does), batch 64, shuffled, then the same model and optimiser.
+
+Usage: python benchmarks/speed.py [--epochs 3] [--dataset fashion-mnist]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+
+class PILImageDataset(torch.utils.data.Dataset):
+    """The seeds' path: uint8 array -> PIL image -> float tensor in [0,1], one sample at a time."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images, self.labels = images, labels  # (N, 1, 28, 28) uint8
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        img = Image.fromarray(self.images[i, 0], mode="L")
+        # torchvision.transforms.ToTensor, written out: HWC uint8 -> CHW float / 255
+        x = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(28, 28, 1).permute(2, 0, 1)
+        return x.float().div(255), int(self.labels[i])
+
+
+def seed_style(data, epochs: int, seed: int) -> tuple[list[float], float]:
+    torch.manual_seed(seed)
+    encoder = nn.Sequential(nn.Linear(784, 128), nn.Tanh(), nn.Linear(128, 64), nn.Tanh(),
+                            nn.Linear(64, 12), nn.Tanh(), nn.Linear(12, 3))
+    decoder = nn.Sequential(nn.Linear(3, 12), nn.Tanh(), nn.Linear(12, 64), nn.Tanh(),
+                            nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 784), nn.Sigmoid())
+    params = list(encoder.parameters()) + list(decoder.parameters())
+    optimizer = torch.optim.Adam(params, lr=0.005)
+    loss_func = nn.MSELoss()
+    loader = torch.utils.data.DataLoader(PILImageDataset(data.x_train, data.y_train), batch_size=64, shuffle=True)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        for x, _label in loader:
+            b_x = x.view(-1, 28 * 28)
+            loss = loss_func(decoder(encoder(b_x)), b_x)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        times.append(time.perf_counter() - start)
+    with torch.no_grad():
+        x_test = torch.from_numpy(data.x_test).float().div(255).view(-1, 784)
+        test_mse = float(loss_func(decoder(encoder(x_test)), x_test))
+    return times, test_mse
+
+
+def main() -> None:
+    import aekit
+    from aekit.data import load_dataset
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    data = load_dataset(args.dataset)
+    print(f"dataset {data.name} ({data.origin}): {len(data.x_train)} train / {len(data.x_test)} test; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.epochs} epochs each")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = aekit.train("classic-3d-tanh", dataset=args.dataset, epochs=args.epochs, seed=args.seed,
+                          device="cpu", out=f"{tmp}/run", verbose=False, progress=False)
+    ours = [m["seconds"] for m in run.metrics]
+    ours_mse = run.metrics[-1]["test_mse"]
+    theirs, theirs_mse = seed_style(data, args.epochs, args.seed)
+
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    print(f"{'':24}{'s/epoch':>10}{'test MSE':>11}")
+    print(f"{'aekit':24}{mean(ours):>10.2f}{ours_mse:>11.5f}")
+    print(f"{'seed-style DataLoader':24}{mean(theirs):>10.2f}{theirs_mse:>11.5f}")
+    ratio = mean(ours) / mean(theirs)
+    print(f"time ratio aekit/seed-style: {ratio:.3f} (target <= 0.45): {'PASS' if ratio <= 0.45 else 'FAIL'}")
+    print(f"test MSE no worse: {'PASS' if ours_mse <= theirs_mse else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -121,3 +121,29 @@ def test_help_shows_defaults_and_does_not_import_torch():
 def test_python_dash_m_and_version():
     res = aekit("--version")
     assert res.returncode == 0 and res.stdout.startswith("aekit ")
+
+
+def _closed_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed once the socket is: connections are refused
+
+
+def test_offline_mnist_falls_back_to_the_sample_with_one_line(tmp_path):
+    env = {"AEKIT_MIRRORS": f"http://127.0.0.1:{_closed_port()}/", "AEKIT_CACHE": str(tmp_path / "cache")}
+    res = aekit("train", "--epochs", 1, "--device", "cpu", "--out", tmp_path / "r", "--quiet", env=env)
+    assert res.returncode == 0, res.stderr
+    notices = [line for line in res.stderr.splitlines() if "mnist-sample" in line]
+    assert len(notices) == 1 and "--data-dir" in notices[0]
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["data"]["dataset"] == "mnist-sample"  # the config re-runs what was really used
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_unavailable_device_is_a_clear_error(tmp_path):
+    res = aekit("train", "--dataset", "mnist-sample", "--device", "cuda", "--out", tmp_path / "r")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "aekit train: error: train.device: 'cuda' requested but no CUDA device is available; use auto or cpu"]

@@ -74,6 +74,8 @@ def test_eval_json_has_every_field_and_every_number_is_finite(evaluated, run):
             assert math.isfinite(value), where
     for row in results.values():
         for key, value in row.items():
+            if key == "psnr" and value == "inf":  # the documented exception, see above
+                continue
             assert isinstance(value, (int, float)), key
             if key.endswith(("_acc", "_nmi")) or key in ("semi_20", "semi_50"):
                 assert 0.0 <= value <= 1.0, key

@@ -9,7 +9,8 @@ Heavy modules (torch) load on first use, so ``import aekit`` and ``aekit --help`
 
 __version__ = "0.1.0"
 
-_LAZY = {"train": "aekit.api", "load_run": "aekit.api", "Run": "aekit.api", "build_config": "aekit.api"}
+_LAZY = {"train": "aekit.api", "load_run": "aekit.api", "Run": "aekit.api", "build_config": "aekit.api",
+         "evaluate": "aekit.run_eval"}
 
 
 def __getattr__(name):
@@ -20,4 +21,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'aekit' has no attribute {name!r}")
 
 
-__all__ = ["train", "load_run", "Run", "build_config", "__version__"]
+__all__ = ["train", "load_run", "Run", "build_config", "evaluate", "__version__"]

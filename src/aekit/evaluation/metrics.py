@@ -1,0 +1,115 @@
+"""Metrics as pure functions on numpy arrays: reconstruction quality and clustering agreement.
+
+Images are compared in ``[0, 1]`` whatever scale a run trained in (see :func:`to_unit`),
+so runs and baselines are comparable. Nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BCE_EPS = 1e-7  # predictions are clipped to [eps, 1-eps] before the log
+
+
+def to_unit(recon_x: np.ndarray, scale: str) -> np.ndarray:
+    """Reconstructions in ``[0, 1]``: a ``centered`` run's outputs are shifted by +0.5; both are clipped.
+
+    Clipping only moves a value towards the image range, so it never makes an error larger.
+    """
+    recon_x = np.asarray(recon_x, dtype=np.float32)
+    if scale == "centered":
+        recon_x = recon_x + 0.5
+    elif scale != "unit":
+        raise ValueError(f"unknown scale {scale!r}")
+    return np.clip(recon_x, 0.0, 1.0)
+
+
+def per_image_mse(x: np.ndarray, recon_x: np.ndarray) -> np.ndarray:
+    """Mean squared error per pixel of each image: ``(N, ...)`` pairs -> ``(N,)`` float64."""
+    diff = np.asarray(x, np.float64) - np.asarray(recon_x, np.float64)
+    return np.mean(diff.reshape(len(diff), -1) ** 2, axis=1)
+
+
+def mse(x: np.ndarray, recon_x: np.ndarray) -> float:
+    """Mean squared error per pixel over all images."""
+    return float(np.mean(per_image_mse(x, recon_x)))
+
+
+def bce(x: np.ndarray, recon_x: np.ndarray, eps: float = BCE_EPS) -> float:
+    """Binary cross-entropy per pixel, ``-[x log p + (1-x) log(1-p)]``, with ``p`` clipped to ``[eps, 1-eps]``.
+
+    Not zero for a perfect reconstruction of grey pixels (it is the entropy of ``x`` there).
+    """
+    x = np.asarray(x, np.float64)
+    p = np.clip(np.asarray(recon_x, np.float64), eps, 1.0 - eps)
+    return float(np.mean(-(x * np.log(p) + (1.0 - x) * np.log1p(-p))))
+
+
+def psnr(x: np.ndarray, recon_x: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB from the MSE over all images: ``10 log10(range² / MSE)``.
+
+    Identical images give ``inf`` (not an error and not a warning).
+    """
+    err = mse(x, recon_x)
+    if err == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range ** 2 / err))
+
+
+def ssim(x: np.ndarray, recon_x: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean structural similarity over images ``(N, C, H, W)``, each scored by scikit-image.
+
+    ``skimage.metrics.structural_similarity`` with its defaults (7x7 uniform window,
+    Wang et al. 2004 constants) and ``data_range``; colour images are scored per channel.
+    """
+    from skimage.metrics import structural_similarity
+
+    x = np.asarray(x, np.float64)
+    recon_x = np.asarray(recon_x, np.float64)
+    if x.ndim != 4 or x.shape != recon_x.shape:
+        raise ValueError(f"ssim expects two (N, C, H, W) arrays of one shape, got {x.shape} and {recon_x.shape}")
+    channel_axis = 0 if x.shape[1] > 1 else None
+    scores = [structural_similarity(a if channel_axis == 0 else a[0], b if channel_axis == 0 else b[0],
+                                    data_range=data_range, channel_axis=channel_axis)
+              for a, b in zip(x, recon_x)]
+    return float(np.mean(scores))
+
+
+def reconstruction_scores(x: np.ndarray, recon_x: np.ndarray) -> dict[str, float]:
+    """``mse``, ``bce``, ``psnr`` and ``ssim`` of reconstructions against images, both in ``[0, 1]``."""
+    return {"mse": mse(x, recon_x), "bce": bce(x, recon_x), "psnr": psnr(x, recon_x), "ssim": ssim(x, recon_x)}
+
+
+def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
+    """Accuracy of the best one-to-one matching of clusters to labels (the Hungarian method).
+
+    Each cluster is given a distinct label so that the number of images whose cluster
+    maps to their own label is largest; with more clusters than labels, the extra
+    clusters count as wrong.
+
+    >>> cluster_accuracy(np.array([0, 0, 1, 2]), np.array([5, 5, 3, 4]))
+    1.0
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    labels = np.asarray(labels)
+    clusters = np.asarray(clusters)
+    if labels.shape != clusters.shape or labels.ndim != 1:
+        raise ValueError(f"expected two 1-D arrays of one length, got {labels.shape} and {clusters.shape}")
+    if len(labels) == 0:
+        raise ValueError("cluster_accuracy of no samples")
+    _, label_idx = np.unique(labels, return_inverse=True)
+    _, cluster_idx = np.unique(clusters, return_inverse=True)
+    counts = np.zeros((cluster_idx.max() + 1, label_idx.max() + 1), dtype=np.int64)  # (clusters, labels)
+    np.add.at(counts, (cluster_idx, label_idx), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / len(labels))
+
+
+def clustering_scores(labels: np.ndarray, clusters: np.ndarray) -> dict[str, float]:
+    """``acc`` (Hungarian-matched accuracy), ``nmi`` and ``ari`` (scikit-learn) of a clustering."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    return {"acc": cluster_accuracy(labels, clusters),
+            "nmi": float(normalized_mutual_info_score(labels, clusters)),
+            "ari": float(adjusted_rand_score(labels, clusters))}

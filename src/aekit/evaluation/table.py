@@ -1,0 +1,155 @@
+"""Evaluation summaries as text: Markdown tables that also read well in a terminal.
+
+Data in, a string out; printing and writing files is the caller's business.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Sequence
+
+# key -> (what it is, which way is better, format). The semi-supervised keys are
+# semi_<size> (mean accuracy) and semi_<size>_std; see metric_info.
+METRICS: dict[str, tuple[str, str, str]] = {
+    "mse": ("MSE per pixel", "lower", ".5f"),
+    "bce": ("BCE per pixel", "lower", ".4f"),
+    "psnr": ("PSNR (dB)", "higher", ".2f"),
+    "ssim": ("SSIM", "higher", ".4f"),
+    "kmeans_acc": ("k-means accuracy", "higher", ".4f"),
+    "kmeans_nmi": ("k-means NMI", "higher", ".4f"),
+    "kmeans_ari": ("k-means ARI", "higher", ".4f"),
+    "knn_acc": ("kNN accuracy", "higher", ".4f"),
+    "logreg_acc": ("logistic accuracy", "higher", ".4f"),
+}
+_SEMI = re.compile(r"semi_(\d+)(_std)?$")
+_ARROW = {"lower": "↓", "higher": "↑"}
+
+
+def metric_info(key: str) -> tuple[str, str, str]:
+    """``(name, "lower"|"higher" is better, format)`` of a metric key, semi-supervised ones included."""
+    if key in METRICS:
+        return METRICS[key]
+    m = _SEMI.match(key)
+    if m is None:
+        raise KeyError(key)
+    if m.group(2):
+        return (f"{m.group(1)} labels: std of accuracy", "lower", ".4f")
+    return (f"{m.group(1)} labels: accuracy", "higher", ".4f")
+
+
+def format_value(value: Any, fmt: str = ".4f") -> str:
+    """A number with ``fmt``; ``inf`` as ``inf``; missing (``None``) as ``–``."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return format(value, fmt)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> str:
+    """A padded Markdown table; ``align`` holds ``l`` or ``r`` per column (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    widths = [max(3, len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) if a == "l" else c.rjust(w)
+                                 for c, w, a in zip(cells, widths, align)) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1))
+                          for w, a in zip(widths, align)) + "|"
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def _metric_keys(rows: Sequence[dict]) -> list[str]:
+    """Metric keys in display order: METRICS order, then semi_<size> by size; std keys left out."""
+    keys = {k for row in rows for k in row}
+    fixed = [k for k in METRICS if k in keys]
+    semi = sorted((k for k in keys if (m := _SEMI.match(k)) and not m.group(2)), key=lambda k: int(k[5:]))
+    return fixed + semi
+
+
+def eval_table(summary: dict) -> str:
+    """The evaluation as Markdown: one row per metric (↓ lower is better, ↑ higher), one column per
+    representation, then the worst reconstructions."""
+    reps = [r for r in ("model", "pca", "pixels") if r in summary["results"]]
+    results = summary["results"]
+    labels = summary.get("labels", {})
+    rows = []
+    for key in _metric_keys([results[r] for r in reps]):
+        name, better, fmt = metric_info(key)
+        cells = []
+        for rep in reps:
+            value = results[rep].get(key)
+            cell = format_value(value, fmt)
+            if value is not None and f"{key}_std" in results[rep]:
+                cell += " ± " + format_value(results[rep][f"{key}_std"], fmt)
+            cells.append(cell)
+        rows.append([f"{name} {_ARROW[better]}", *cells])
+    ds = summary.get("dataset", {})
+    title = f"evaluation on {ds.get('name', '?')} ({ds.get('test', '?')} test images)"
+    parts = [title, "", markdown_table(["metric", *(labels.get(r, r) for r in reps)], rows)]
+    worst = summary.get("anomaly", {}).get("worst", [])
+    if worst:
+        items = ", ".join(f"#{w['index']} (label {w['label']}, {w['error']:.4f})" for w in worst)
+        parts += ["", f"{len(worst)} worst reconstructions (test index, label, MSE): {items}"]
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- several runs
+
+RUN_COLUMNS = ("run", "preset", "model", "latent_dim", "epochs", "dataset", "train_test_mse", "eval_dataset")
+
+
+def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
+    """Columns and one flat row per run, from entries made by ``aekit.run_eval.summarize_run``.
+
+    The run columns (:data:`RUN_COLUMNS`) come first, then the model's evaluation
+    metrics (``None`` where a run has no ``eval.json``), then the PCA baseline's MSE
+    and kNN accuracy for reference.
+    """
+    evals = [e["eval"]["results"]["model"] for e in entries if e.get("eval")]
+    metric_keys = _metric_keys(evals)
+    columns = [*RUN_COLUMNS, *metric_keys, "pca_mse", "pca_knn_acc"]
+    rows = []
+    for e in entries:
+        ev = e.get("eval") or {}
+        model = ev.get("results", {}).get("model", {})
+        pca = ev.get("results", {}).get("pca", {})
+        row = {c: e.get(c) for c in RUN_COLUMNS}
+        row["eval_dataset"] = ev.get("dataset", {}).get("name")
+        row.update({k: model.get(k) for k in metric_keys})
+        row["pca_mse"], row["pca_knn_acc"] = pca.get("mse"), pca.get("knn_acc")
+        rows.append(row)
+    return columns, rows
+
+
+def _column_metric(column: str) -> tuple[str, str] | None:
+    """``(better, format)`` of a metric column of :func:`compare_rows`; ``None`` for the run columns."""
+    if column == "train_test_mse":
+        return "lower", ".5f"
+    try:
+        _, better, fmt = metric_info(column.removeprefix("pca_"))
+    except KeyError:
+        return None
+    return better, fmt
+
+
+def sort_rows(rows: list[dict], key: str) -> list[dict]:
+    """Best first by a metric column (each metric knows its direction), runs without a value last;
+    other columns sort in ascending order."""
+    metric = _column_metric(key)
+    if metric is None:
+        return sorted(rows, key=lambda r: (r.get(key) is None, str(r.get(key))))
+    sign = -1 if metric[0] == "higher" else 1
+    return sorted(rows, key=lambda r: (r.get(key) is None, sign * (r.get(key) or 0.0)))
+
+
+def compare_table(columns: Sequence[str], rows: Sequence[dict]) -> str:
+    """Markdown table of :func:`compare_rows`' output; metric headers are the metric keys."""
+    fmts = {c: (_column_metric(c) or (None, "d"))[1] for c in columns}
+    body = [[format_value(r.get(c), fmts[c]) for c in columns] for r in rows]
+    align = "".join("r" if c in ("latent_dim", "epochs") or _column_metric(c) else "l" for c in columns)
+    return markdown_table(list(columns), body, align)

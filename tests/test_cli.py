@@ -45,7 +45,7 @@ def test_train_writes_the_whole_run_directory(cli_run):
         assert (out / f"{stem}.safetensors").stat().st_size > 100_000
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 2
 
-    frames = sorted(p.name for p in (out / "recon").iterdir())
+    frames = sorted(p.name for p in (out / "recon").glob("epoch_*.png"))
     assert frames == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
     first = np.asarray(Image.open(out / "recon" / "epoch_000.png"))
     last = np.asarray(Image.open(out / "recon" / "epoch_002.png"))

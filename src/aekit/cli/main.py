@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("train", "presets", "models", "datasets")
+COMMANDS = ("train", "plot", "report", "presets", "models", "datasets")
 
 
 class Parser(argparse.ArgumentParser):

@@ -60,6 +60,7 @@ def test_train_writes_the_whole_run_directory(cli_run):
 
 
 def test_config_json_re_runs_the_same_training(cli_run, tmp_path):
+    """... with or without pictures: the snapshots during training do not change it."""
     out, _ = cli_run
     res = aekit("train", "--config", out / "config.json", "--out", tmp_path / "again", "--quiet", "--no-plots")
     assert res.returncode == 0, res.stderr

@@ -49,6 +49,7 @@ def test_train_writes_the_whole_run_directory(cli_run):
     assert frames == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
     for name in ("recon.gif", "latent.png", "latent.html", "loss.png", "report.html"):
         assert (out / name).stat().st_size > 1000, name
+    assert res.stdout.splitlines()[-1] == f"report: {out / 'report.html'}"
     first = np.asarray(Image.open(out / "recon" / "epoch_000.png"))
     last = np.asarray(Image.open(out / "recon" / "epoch_002.png"))
     assert first.shape == last.shape and first.shape[1] > first.shape[0]  # 2 rows x 10 columns

@@ -144,12 +144,12 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     model = create_model(cfg.model.model, data.image_shape, **_model_fields(cfg)).to(device)
     x_train = torch.from_numpy(data.x_train).to(device)  # stays uint8 until a batch is sliced
     x_test = torch.from_numpy(data.x_test).to(device)
-    snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images))
 
     state = {"config": cfg.to_dict(), "data_origin": data.origin}
     cbs = [ProgressBar(progress), MetricsLogger(run_dir / "metrics.jsonl"), Checkpointer(run_dir, state)]
     if plots:
-        cbs.append(ReconSnapshots(x_test[snap_idx.to(device)], run_dir / "recon", cfg.data.scale))
+        snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images)).to(device)
+        cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / "recon", cfg.data.scale))
     if verbose:
         log(f"training {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} "
             f"[{len(data.x_train)} train / {len(data.x_test)} test] on {device} -> {run_dir}")

@@ -76,4 +76,6 @@ def run(args) -> int:
     if not args.quiet:
         print(f"done: {len(result.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
               f"run saved in {result.path}")
+        if (result.path / "report.html").exists():
+            print(f"report: {result.path / 'report.html'}")
     return 0

@@ -45,8 +45,11 @@ def test_train_writes_the_whole_run_directory(cli_run):
         assert (out / f"{stem}.safetensors").stat().st_size > 100_000
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 2
 
-    frames = sorted(p.name for p in (out / "recon").iterdir())
+    frames = sorted(p.name for p in (out / "recon").glob("epoch_*.png"))
     assert frames == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
+    for name in ("recon.gif", "latent.png", "latent.html", "loss.png", "report.html"):
+        assert (out / name).stat().st_size > 1000, name
+    assert res.stdout.splitlines()[-1] == f"report: {out / 'report.html'}"
     first = np.asarray(Image.open(out / "recon" / "epoch_000.png"))
     last = np.asarray(Image.open(out / "recon" / "epoch_002.png"))
     assert first.shape == last.shape and first.shape[1] > first.shape[0]  # 2 rows x 10 columns
@@ -58,8 +61,9 @@ def test_train_writes_the_whole_run_directory(cli_run):
 
 
 def test_config_json_re_runs_the_same_training(cli_run, tmp_path):
+    """... with or without pictures: the snapshots during training do not change it."""
     out, _ = cli_run
-    res = aekit("train", "--config", out / "config.json", "--out", tmp_path / "again", "--quiet")
+    res = aekit("train", "--config", out / "config.json", "--out", tmp_path / "again", "--quiet", "--no-plots")
     assert res.returncode == 0, res.stderr
     first = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     again = [json.loads(x) for x in (tmp_path / "again" / "metrics.jsonl").read_text().splitlines()]

@@ -100,7 +100,7 @@ def test_load_run_errors(tmp_path):
 
 
 def test_same_seed_same_metrics_to_the_last_digit(tmp_path):
-    kwargs = dict(dataset="mnist-sample", epochs=2, device="cpu", verbose=False, progress=False, seed=3)
+    kwargs = dict(dataset="mnist-sample", epochs=2, device="cpu", verbose=False, progress=False, seed=3, plots=False)
     a = aekit.train(out=tmp_path / "a", **kwargs)
     b = aekit.train(out=tmp_path / "b", **kwargs)
     strip = lambda ms: [{k: v for k, v in m.items() if k != "seconds"} for m in ms]  # noqa: E731

@@ -109,8 +109,14 @@ def _new_run_dir(out: str | Path | None, config: RunConfig) -> Path:
 
 def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | None = None,
           out: str | Path | None = None, callbacks: Sequence = (), progress: bool | None = None,
-          verbose: bool = True, log: Callable[[str], None] | None = None, **overrides) -> Run:
+          verbose: bool = True, plots: bool = True, log: Callable[[str], None] | None = None,
+          **overrides) -> Run:
     """Train a preset (default ``classic-3d-tanh``) with field overrides; returns the :class:`Run`.
+
+    With ``plots`` (the default) the run also gets its pictures: reconstruction snapshots
+    during training, then ``recon.gif``, ``latent.png``/``latent.html``, ``manifold.png``
+    (2-D codes), ``loss.png`` and ``report.html``. A failure while drawing is one warning
+    line: the trained run is already saved.
 
     >>> run = aekit.train("classic-2d-relu", dataset="mnist-sample", epochs=1, out="runs/demo")  # doctest: +SKIP
     >>> run.model.encode(x).shape  # doctest: +SKIP
@@ -138,18 +144,32 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     model = create_model(cfg.model.model, data.image_shape, **_model_fields(cfg)).to(device)
     x_train = torch.from_numpy(data.x_train).to(device)  # stays uint8 until a batch is sliced
     x_test = torch.from_numpy(data.x_test).to(device)
-    snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images))
 
     state = {"config": cfg.to_dict(), "data_origin": data.origin}
-    cbs = [ProgressBar(progress), MetricsLogger(run_dir / "metrics.jsonl"), Checkpointer(run_dir, state),
-           ReconSnapshots(x_test[snap_idx.to(device)], run_dir / "recon", cfg.data.scale)]
+    cbs = [ProgressBar(progress), MetricsLogger(run_dir / "metrics.jsonl"), Checkpointer(run_dir, state)]
+    if plots:
+        snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images)).to(device)
+        cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / "recon", cfg.data.scale))
     if verbose:
         log(f"training {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} "
             f"[{len(data.x_train)} train / {len(data.x_test)} test] on {device} -> {run_dir}")
         cbs.insert(1, EpochPrinter(print))
     trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks])
     history = trainer.fit(x_train, x_test)
-    return Run(path=run_dir, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin)
+    run = Run(path=run_dir, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin)
+    if plots and history:
+        _draw_end_of_training(run, data, log)
+    return run
+
+
+def _draw_end_of_training(run: Run, data, log: Callable[[str], None]) -> None:
+    from aekit.visualization.pictures import draw_pictures
+
+    try:
+        draw_pictures(run, data, report=True)
+    except Exception as exc:  # noqa: BLE001 - drawing must never lose a trained run
+        log(f"warning: could not draw the run's pictures ({type(exc).__name__}: {exc}); the trained run "
+            f"is saved in {run.path}; try again with: aekit report {run.path}")
 
 
 def _model_fields(cfg: RunConfig) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("train", "eval", "encode", "compare", "presets", "models", "datasets")
+COMMANDS = ("train", "eval", "plot", "report", "encode", "compare", "presets", "models", "datasets")
 
 
 class Parser(argparse.ArgumentParser):

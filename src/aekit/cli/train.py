@@ -46,6 +46,8 @@ def add_parser(sub, full: bool = False) -> None:
                    help="a run's config.json (or any JSON with data/model/train sections) to re-run")
     p.add_argument("--out", default=None, help="run directory [default: runs/<preset>-<time>]")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="no pictures: no snapshots during training, no recon.gif, latent, loss or report.html")
     add_config_flags(p.add_argument_group("data"), DataConfig, section="data")
     add_config_flags(p.add_argument_group("model"), ModelConfig, section="model")
     add_config_flags(p.add_argument_group("training"), TrainConfig, section="train")
@@ -66,12 +68,14 @@ def add_parser(sub, full: bool = False) -> None:
 def run(args) -> int:
     from aekit.api import train
 
-    skip = {"command", "func", "preset", "config", "out", "quiet"}
+    skip = {"command", "func", "preset", "config", "out", "quiet", "plots"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     result = train(args.preset, config=args.config, out=args.out, verbose=not args.quiet,
-                   progress=False if args.quiet else None, **overrides)
+                   progress=False if args.quiet else None, plots=args.plots, **overrides)
     last = result.metrics[-1] if result.metrics else {}
     if not args.quiet:
         print(f"done: {len(result.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
               f"run saved in {result.path}")
+        if (result.path / "report.html").exists():
+            print(f"report: {result.path / 'report.html'}")
     return 0

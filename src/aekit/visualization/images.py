@@ -49,3 +49,14 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
     img = Image.fromarray(np.ascontiguousarray(array))
     atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
     return path
+
+
+def with_caption(array: np.ndarray, text: str, height: int = 22, size: int = 14) -> np.ndarray:
+    """Put ``text`` in a white strip above a uint8 ``(H, W)`` image (Pillow's default font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    array = np.asarray(array)
+    strip = Image.new("L", (array.shape[1], height), 255)
+    font = ImageFont.load_default(size=size)  # a scalable font since Pillow 10.1
+    ImageDraw.Draw(strip).text((4, height // 2), text, fill=0, font=font, anchor="lm")
+    return np.concatenate([np.asarray(strip), array])

@@ -1,7 +1,15 @@
-"""A training callback that saves originals (top row) over reconstructions (bottom row)."""
+"""A training callback that saves originals (top row) over reconstructions (bottom row).
+
+Frames go to ``recon/``: ``epoch_NNN.png`` before training (000) and after every
+epoch, plus ``step_NNNNNN.png`` at a few steps of the first epoch, where the
+pictures change fastest (at 1/2, 1/4, 1/8... of it). ``recon/frames.json`` lists
+them in order with their epoch and step; ``aekit.visualization.animation`` makes
+``recon.gif`` from it. Pillow only: nothing here imports matplotlib.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +17,8 @@ import torch
 
 from aekit.training.callbacks import Callback
 from aekit.visualization.images import image_grid, save_png, to_uint8
+
+FRAMES_INDEX = "frames.json"
 
 
 def pick_snapshot_indices(labels: np.ndarray, n: int) -> np.ndarray:
@@ -23,17 +33,37 @@ def pick_snapshot_indices(labels: np.ndarray, n: int) -> np.ndarray:
     return np.array(chosen, dtype=np.int64)
 
 
-class ReconSnapshots(Callback):
-    """Writes ``recon/epoch_NNN.png`` before training (000) and after every epoch."""
+def first_epoch_steps(steps: int, frames: int) -> list[int]:
+    """Steps ``steps/2, steps/4, ...`` (``frames`` of them at most, each >= 1), ascending.
 
-    def __init__(self, images_u8: torch.Tensor, out_dir: str | Path, scale: str = "unit", upscale: int = 2):
+    >>> first_epoch_steps(63, 6)
+    [1, 2, 4, 8, 16, 32]
+    """
+    picked = {round(steps / 2 ** k) for k in range(1, frames + 1)}
+    return sorted(s for s in picked if 0 < s < steps)
+
+
+class ReconSnapshots(Callback):
+    """Writes ``recon/epoch_NNN.png`` before training and after every epoch, and
+    ``recon/step_NNNNNN.png`` at ``first_epoch_frames`` steps of the first epoch.
+
+    Each frame is one forward pass over the fixed snapshot images (10 by default)
+    and a small PNG, so the cost is a few milliseconds per frame.
+    """
+
+    def __init__(self, images_u8: torch.Tensor, out_dir: str | Path, scale: str = "unit", upscale: int = 2,
+                 first_epoch_frames: int = 6):
         self.images = images_u8  # (N, C, H, W) uint8, on the training device
         self.out_dir = Path(out_dir)
         self.scale = scale
         self.upscale = upscale
+        self.first_epoch_frames = first_epoch_frames
+        self.frames: list[dict] = []  # {"file", "epoch", "step"} in training order
+        self._dense: dict[int, float] = {}  # global step -> fractional epoch, for the first epoch
+        self._first_epoch = None
 
     @torch.no_grad()
-    def _save(self, trainer, epoch: int) -> None:
+    def _save(self, trainer, name: str, epoch: float) -> None:
         model = trainer.model
         was_training = model.training
         model.eval()
@@ -42,10 +72,30 @@ class ReconSnapshots(Callback):
         model.train(was_training)
         pair = np.concatenate([to_uint8(self.images), to_uint8(recon, self.scale)])
         grid = image_grid(pair, rows=2, cols=len(self.images), upscale=self.upscale)
-        save_png(grid, self.out_dir / f"epoch_{epoch:03d}.png")
+        save_png(grid, self.out_dir / name)
+        self.frames.append({"file": name, "epoch": round(epoch, 4), "step": trainer.step})
+
+    def _write_index(self) -> None:
+        from aekit.training.checkpoint import atomic_write_text
+
+        atomic_write_text(self.out_dir / FRAMES_INDEX, json.dumps(self.frames, indent=1) + "\n")
 
     def on_fit_start(self, trainer):
-        self._save(trainer, trainer.epoch)
+        self.frames = []
+        self._first_epoch = trainer.epoch + 1
+        self._save(trainer, f"epoch_{trainer.epoch:03d}.png", trainer.epoch)
+        self._write_index()
+
+    def on_epoch_start(self, trainer, steps):
+        self._dense = {}
+        if trainer.epoch == self._first_epoch:
+            self._dense = {trainer.step + s: trainer.epoch - 1 + s / steps
+                           for s in first_epoch_steps(steps, self.first_epoch_frames)}
+
+    def on_step_end(self, trainer, loss):
+        if trainer.step in self._dense:
+            self._save(trainer, f"step_{trainer.step:06d}.png", self._dense[trainer.step])
 
     def on_epoch_end(self, trainer, metrics):
-        self._save(trainer, metrics["epoch"])
+        self._save(trainer, f"epoch_{metrics['epoch']:03d}.png", metrics["epoch"])
+        self._write_index()

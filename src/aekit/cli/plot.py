@@ -1,0 +1,49 @@
+"""``aekit plot RUN``: (re)draw a saved run's pictures."""
+
+from aekit.visualization.pictures import WHATS  # light: no numpy, torch or matplotlib
+
+HELP = "draw a saved run's pictures (recon.gif, latent.png/.html, manifold.png, loss.png, grid.png)"
+
+
+def add_parser(sub, full: bool = False) -> None:
+    p = sub.add_parser("plot", help=HELP, description=HELP + ". Files are written into the run directory.")
+    p.add_argument("run", metavar="RUN", help="a run directory (from aekit train)")
+    p.add_argument("--what", choices=WHATS, action="append", default=None,
+                   help="which picture; repeat for several [default: recon, latent, manifold (2-D codes), loss]")
+    p.add_argument("--n", default=None, metavar="N",
+                   help="size of one picture: images for recon [the run's snapshot_images], points for latent "
+                        "[all test images], grid side for manifold [20], MxN for grid [8x8]")
+    p.add_argument("--projection", choices=("pca", "tsne"), default="pca",
+                   help="how codes of more than 3 dimensions are drawn in 2-D [default: pca]")
+    p.add_argument("--recon", action="store_true", help="grid: show reconstructions instead of the test images")
+    add_run_flags(p)
+    p.set_defaults(func=run)
+
+
+def add_run_flags(p) -> None:
+    p.add_argument("--weights", choices=("checkpoint", "best"), default="checkpoint",
+                   help="which saved weights draw the pictures: the last epoch or the best [default: checkpoint]")
+    p.add_argument("--data-dir", default=None, help="directory searched first for the run's dataset")
+
+
+def load(args):
+    """The run and its dataset, as the command line names them."""
+    from aekit.api import load_run
+
+    run = load_run(args.run, which=args.weights)
+    if args.data_dir is not None:
+        run.config.data.data_dir = args.data_dir
+    return run, run.load_data()
+
+
+def run(args) -> int:
+    from aekit.errors import ConfigError
+    from aekit.visualization.pictures import PICTURES, draw_pictures
+
+    what = tuple(dict.fromkeys(args.what or PICTURES))
+    if args.n is not None and len(what) != 1:
+        raise ConfigError("--n: sizes one picture; name it with a single --what")
+    run_, data = load(args)
+    for path in draw_pictures(run_, data, what, n=args.n, projection=args.projection, recon=args.recon):
+        print(path)
+    return 0

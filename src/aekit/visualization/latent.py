@@ -1,0 +1,144 @@
+"""The code space as something to draw: codes of images, projected when they have more than 3 dimensions.
+
+:func:`latent_view` turns codes ``z (N, d)`` into a :class:`LatentView` of 1 to 3
+coordinates per point with a title that says what the axes are. The static
+(matplotlib) and interactive (plotly) pictures both draw a view, so they always
+show the same cloud.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from aekit.errors import ConfigError
+
+PROJECTIONS = ("pca", "tsne")
+TSNE_MAX_POINTS = 2000  # t-SNE is O(N log N) per iteration with a large constant: a few seconds at this size
+
+
+def model_and_scale(model, scale: str | None = None):
+    """Accept a model or an :class:`aekit.Run`; return ``(model, pixel scale)``.
+
+    A run knows its pixel scale (``config.data.scale``); a bare model is taken to use
+    ``"unit"`` unless ``scale`` says otherwise.
+    """
+    if hasattr(model, "config") and hasattr(model.config, "data"):  # a Run
+        return model.model, scale or model.config.data.scale
+    return model, scale or "unit"
+
+
+def encode(model, images_u8: np.ndarray, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
+    """Codes ``(N, latent_dim)`` of uint8 images ``(N, C, H, W)``."""
+    import torch
+
+    from aekit.data import scale_images
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images_u8), batch_size):
+            x = scale_images(torch.from_numpy(np.ascontiguousarray(images_u8[i:i + batch_size])).to(device), scale)
+            out.append(model.encode(x).float().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
+
+
+def decode(model, z: np.ndarray, scale: str = "unit") -> np.ndarray:
+    """uint8 images ``(N, C, H, W)`` decoded from codes ``z (N, latent_dim)``."""
+    import torch
+
+    from aekit.visualization.images import to_uint8
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        images = model.decode(torch.as_tensor(np.asarray(z, np.float32), device=device))
+    model.train(was_training)
+    return to_uint8(images, scale)
+
+
+def code_extent(z: np.ndarray) -> tuple[float, float, float, float]:
+    """``(z1_lo, z1_hi, z2_lo, z2_hi)``: the 1st to 99th percentile of 2-D codes on each axis
+    (the whole range would be stretched by a few outliers)."""
+    (x0, y0), (x1, y1) = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
+    return float(x0), float(x1), float(y0), float(y1)
+
+
+def class_colors(n: int, shade: float = 0.85) -> list[str]:
+    """``n`` hex colours along matplotlib's ``rainbow`` map (the seeds' ``cm.rainbow``), computed
+    here so the plotly figures need no matplotlib: rainbow(t) = (|2t - 0.5|, sin(pi t), cos(pi t / 2)).
+    ``shade`` darkens them, so the yellows and light greens stay readable on white."""
+    t = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
+    rgb = np.clip(np.stack([np.abs(2 * t - 0.5), np.sin(np.pi * t), np.cos(np.pi * t / 2)], 1), 0, 1) * shade
+    return ["#{:02x}{:02x}{:02x}".format(*(np.round(c * 255).astype(int))) for c in rgb]
+
+
+@dataclass
+class LatentView:
+    """What a latent plot draws: ``points (N, k)`` with ``k`` in 1..3, one per test image."""
+
+    points: np.ndarray  # (N, k) float
+    labels: np.ndarray  # (N,) int class of each point
+    index: np.ndarray  # (N,) index of each point's image in the test set
+    class_names: list[str]
+    title: str  # says what the axes are: the code itself or which projection of it
+    axis_names: list[str]
+
+    @property
+    def dims(self) -> int:
+        return self.points.shape[1]
+
+    def subset(self, max_points: int | None, seed: int = 0) -> "LatentView":
+        """At most ``max_points`` points, drawn at random without replacement (fixed seed)."""
+        if max_points is None or len(self.points) <= max_points:
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self.points), max_points, replace=False))
+        return replace(self, points=self.points[keep], labels=self.labels[keep], index=self.index[keep])
+
+
+def latent_view(z: np.ndarray, labels: np.ndarray, class_names: list[str] | None = None,
+                projection: str = "pca", seed: int = 0) -> LatentView:
+    """Codes ``z (N, d)`` as a view: as they are for ``d <= 3``, else projected to 2-D.
+
+    ``projection`` is ``"pca"`` (scikit-learn's PCA; the title gives the share of
+    variance the two components explain) or ``"tsne"`` (scikit-learn's t-SNE on at
+    most 2,000 points, drawn at random with ``seed``).
+
+    >>> view = latent_view(np.random.rand(100, 16), np.arange(100) % 10)
+    >>> view.points.shape, view.title.startswith("16-D codes, PCA")
+    ((100, 2), True)
+    """
+    z = np.asarray(z, dtype=np.float64)
+    labels = np.asarray(labels).astype(np.int64)
+    if z.ndim != 2 or len(z) != len(labels):
+        raise ValueError(f"latent_view: expected z (N, d) and labels (N,), got {z.shape} and {labels.shape}")
+    if projection not in PROJECTIONS:
+        raise ConfigError(f"projection: {projection!r} is not allowed; choose one of: {', '.join(PROJECTIONS)}")
+    if class_names is None:
+        class_names = [str(c) for c in range(int(labels.max(initial=0)) + 1)]
+    n, d = z.shape
+    view = LatentView(z, labels, np.arange(n), list(class_names), f"{d}-D codes of {n:,} test images",
+                      [f"z{i + 1}" for i in range(d)])
+    if d <= 3:
+        return view
+    if projection == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed)
+        points = pca.fit_transform(z)
+        share = pca.explained_variance_ratio_.sum()
+        return replace(view, points=points, axis_names=["PC 1", "PC 2"],
+                       title=f"{d}-D codes, PCA to 2-D ({share:.0%} of the variance); {n:,} test images")
+    from sklearn.manifold import TSNE
+
+    view = view.subset(TSNE_MAX_POINTS, seed)
+    m = len(view.points)
+    tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (m - 1) / 3)))
+    points = tsne.fit_transform(z[view.index])
+    return replace(view, points=points, axis_names=["t-SNE 1", "t-SNE 2"],
+                   title=f"{d}-D codes, t-SNE to 2-D; {f'{m:,} of ' if m < n else ''}{n:,} test images")

@@ -216,3 +216,19 @@ def test_user_errors_are_one_line_and_exit_2(run, tmp_path, argv, needle):
     code, out, err = _cli(argv)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err, err
+
+
+def test_eval_draws_the_worst_and_puts_the_table_in_the_report(evaluated, run):
+    from PIL import Image
+
+    summary = json.loads(evaluated[0].read_text())
+    worst = summary["anomaly"]["worst"]
+    assert len(worst) == 8
+    picture = np.asarray(Image.open(run.path / "worst.png"))
+    data = run.load_data()
+    # top-left cell (after the 2 px border, upscaled x2) is the worst test image itself
+    top_left = picture[2:2 + 56:2, 2:2 + 56:2]
+    assert np.array_equal(top_left, data.x_test[worst[0]["index"], 0])
+    page = (run.path / "report.html").read_text()
+    assert '<section id="eval"><h2>Evaluation</h2>' in page
+    assert "k-means accuracy" in page and f"#{worst[0]['index']} (" in page

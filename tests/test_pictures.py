@@ -281,9 +281,18 @@ def test_report_includes_optional_sections_when_their_files_exist(run2d, tmp_pat
     page = build_report(ReportInputs.from_run_dir(run_dir))
     assert "Evaluation" not in page and "Reconstructions" not in page
     assert page.count('<img src="data:image/png;base64,') == 1 and "Configuration" in page
-    (run_dir / "eval.json").write_text(json.dumps({"test": {"mse": 0.0421, "ssim": 0.77}}))
+    (run_dir / "eval.json").write_text(json.dumps({
+        "dataset": {"name": "mnist-sample", "test": 1000},
+        "labels": {"model": "classic-2d-relu", "pca": "PCA-2"},
+        "results": {"model": {"mse": 0.0421, "ssim": 0.77}, "pca": {"mse": 0.0512, "ssim": 0.61}},
+        "anomaly": {"worst": [{"index": 17, "label": 3, "error": 0.19}]}}))
     page = build_report(ReportInputs.from_run_dir(run_dir))
-    assert '<section id="eval"><h2>Evaluation</h2>' in page and "0.0421" in page
+    assert '<section id="eval"><h2>Evaluation</h2>' in page
+    assert "<th>metric</th><th>classic-2d-relu</th><th>PCA-2</th>" in page
+    assert "<tr><th>MSE per pixel ↓</th><td>0.04210</td><td>0.05120</td></tr>" in page
+    assert "#17 (3, 0.1900)" in page
+    (run_dir / "eval.json").write_text("{broken")
+    assert "eval.json could not be read" in build_report(ReportInputs.from_run_dir(run_dir))
     extra = [lambda inp: Section("Notes", "<p>hello</p>"), json_table_section("other.json", "Other")]
     page = build_report(ReportInputs.from_run_dir(run_dir), extra)
     assert "<h2>Notes</h2><p>hello</p>" in page and "Other" not in page and "Configuration" not in page

@@ -114,3 +114,17 @@ def test_same_seed_same_metrics_to_the_last_digit(tmp_path):
 def test_train_refuses_to_overwrite_a_run(sample_run):
     with pytest.raises(ConfigError, match="already holds a run"):
         aekit.train(dataset="mnist-sample", epochs=1, out=sample_run.path, verbose=False)
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    import os
+
+    from aekit.training.checkpoint import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "hello")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").read_text() == "hello"
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

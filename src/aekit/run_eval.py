@@ -88,13 +88,14 @@ def load_run_data(run, dataset: str | None = None, data_dir: str | None = None, 
 
 def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, which: str = "checkpoint",
              settings: EvalSettings | None = None, cache: bool = True, cache_dir: str | Path | None = None,
-             log: Callable[[str], None] | None = None) -> Evaluation:
+             log: Callable[[str], None] | None = None, data=None) -> Evaluation:
     """Evaluate a run (a :class:`~aekit.api.Run` or its directory) on its dataset's test split.
 
     Returns the :class:`~aekit.evaluation.Evaluation`: ``summary`` (what ``aekit eval``
     writes to ``eval.json``) and the per-image reconstruction errors. PCA and pixel
     baselines come from ``cache_dir`` (default ``<aekit cache>/baselines``) when
     ``cache`` is true. ``log`` gets one progress line per section (default: stderr).
+    ``data`` is the loaded dataset, when the caller already has it.
 
     >>> result = aekit.evaluate("runs/demo")  # doctest: +SKIP
     >>> result.summary["results"]["model"]["knn_acc"], result.summary["results"]["pca"]["knn_acc"]  # doctest: +SKIP
@@ -103,7 +104,7 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
 
     log = log or _log_to_stderr
     run = _as_run(run, which)
-    data = load_run_data(run, dataset, data_dir, log)
+    data = data if data is not None else load_run_data(run, dataset, data_dir, log)
     log(f"evaluating {run.path} on {data.name} [{len(data.x_train)} train / {len(data.x_test)} test]")
     recon = metrics.to_unit(run.reconstruct(data.x_test), run.config.data.scale)
     z_train, z_test = run.encode(data.x_train), run.encode(data.x_test)

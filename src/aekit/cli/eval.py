@@ -41,13 +41,20 @@ def run(args) -> int:
     from aekit.run_eval import evaluate
     from aekit.training.checkpoint import atomic_write_text
 
+    from aekit.api import load_run
+    from aekit.run_eval import load_run_data
+
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalSettings) if hasattr(args, f.name)}
     settings = EvalSettings.from_values(**values)
     log = (lambda msg: None) if args.quiet else None
-    result = evaluate(args.run, args.dataset, data_dir=args.data_dir, which=args.which, settings=settings,
-                      cache=not args.no_cache, log=log)
+    run_ = load_run(args.run, args.which)
+    data = load_run_data(run_, args.dataset, args.data_dir, log)
+    result = evaluate(run_, args.dataset, data_dir=args.data_dir, which=args.which, settings=settings,
+                      cache=not args.no_cache, log=log, data=data)
     out = Path(args.out) if args.out else Path(args.run) / "eval.json"
     atomic_write_text(out, to_json(result.summary))
+    if out.resolve().parent == run_.path.resolve():
+        _update_run_pictures(run_, data, result.summary)
     if args.scores:
         order = result.errors.argsort(kind="stable")[::-1]
         lines = ["index,label,error", *(f"{i},{result.labels[i]},{result.errors[i]:.8g}" for i in order)]
@@ -55,3 +62,14 @@ def run(args) -> int:
     print(eval_table(result.summary))
     print(f"\nwrote {out}" + (f" and {args.scores}" if args.scores else ""))
     return 0
+
+
+def _update_run_pictures(run, data, summary) -> None:
+    """worst.png for the report; and the report itself, when the run has one, so it shows the table."""
+    from aekit.visualization.pictures import draw_pictures, draw_worst
+
+    worst = [w["index"] for w in summary.get("anomaly", {}).get("worst", [])]
+    if worst:
+        draw_worst(run, data, worst)
+    if (run.path / "report.html").exists():
+        draw_pictures(run, data, what=(), report=True)

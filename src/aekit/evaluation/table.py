@@ -71,9 +71,9 @@ def _metric_keys(rows: Sequence[dict]) -> list[str]:
     return fixed + semi
 
 
-def eval_table(summary: dict) -> str:
-    """The evaluation as Markdown: one row per metric (↓ lower is better, ↑ higher), one column per
-    representation, then the worst reconstructions."""
+def eval_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted rows of the evaluation: one row per metric (↓ lower is better,
+    ↑ higher), one column per representation. The Markdown table and the report share it."""
     reps = [r for r in ("model", "pca", "pixels") if r in summary["results"]]
     results = summary["results"]
     labels = summary.get("labels", {})
@@ -88,9 +88,17 @@ def eval_table(summary: dict) -> str:
                 cell += " ± " + format_value(results[rep][f"{key}_std"], fmt)
             cells.append(cell)
         rows.append([f"{name} {_ARROW[better]}", *cells])
+    return ["metric", *(labels.get(r, r) for r in reps)], rows
+
+
+def eval_title(summary: dict) -> str:
     ds = summary.get("dataset", {})
-    title = f"evaluation on {ds.get('name', '?')} ({ds.get('test', '?')} test images)"
-    parts = [title, "", markdown_table(["metric", *(labels.get(r, r) for r in reps)], rows)]
+    return f"evaluation on {ds.get('name', '?')} ({ds.get('test', '?')} test images)"
+
+
+def eval_table(summary: dict) -> str:
+    """The evaluation as Markdown (:func:`eval_rows`), then the worst reconstructions."""
+    parts = [eval_title(summary), "", markdown_table(*eval_rows(summary))]
     worst = summary.get("anomaly", {}).get("worst", [])
     if worst:
         items = ", ".join(f"#{w['index']} (label {w['label']}, {w['error']:.4f})" for w in worst)

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import re
+
+import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -121,6 +123,18 @@ def _positive(n, what: str) -> int:
     if value < (2 if what == "manifold" else 1):
         raise ConfigError(f"--n: {what} needs at least {2 if what == 'manifold' else 1}, got {value}")
     return value
+
+
+def draw_worst(run, data, indices, path: str | Path | None = None) -> Path:
+    """``worst.png``: the test images at ``indices`` (e.g. the worst reconstructed) over their
+    reconstructions (Pillow only)."""
+    from aekit.visualization.images import image_grid, save_png, to_uint8
+
+    idx = np.asarray(indices, dtype=np.int64)
+    originals = data.x_test[idx]
+    recon = to_uint8(run.reconstruct(originals), run.config.data.scale)
+    grid = image_grid(np.concatenate([originals, recon]), rows=2, cols=len(idx), upscale=2)
+    return save_png(grid, path or Path(run.path) / "worst.png")
 
 
 DRAWERS: dict[str, Callable[[_Context], list[Path]]] = {

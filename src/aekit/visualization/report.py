@@ -3,8 +3,7 @@
 The page is a list of sections, each made by a function ``(ReportInputs) -> Section | None``
 that returns ``None`` when what it shows is not in the run. :data:`SECTIONS` holds the
 built-in ones in page order; pass your own list to :func:`build_report` to add one, or
-use :func:`json_table_section` to show any JSON file of the run as a table (the
-evaluation section is that, for ``eval.json``).
+use :func:`json_table_section` to show any JSON file of the run as a table.
 
 Everything is inline: images as base64 data URIs, plotly.js inside a ``<script>``,
 CSS in a ``<style>``; no fonts, scripts or styles come from anywhere else, so the page
@@ -203,6 +202,36 @@ def json_table_section(filename: str, title: str) -> SectionMaker:
     return make
 
 
+def evaluation_section(inp: ReportInputs) -> Section | None:
+    """``eval.json`` (from ``aekit eval``) as the metric table, with the worst reconstructions."""
+    from aekit.evaluation.table import eval_rows, eval_title
+
+    path = inp.file("eval.json")
+    if path is None:
+        return None
+    try:
+        summary = json.loads(path.read_text())
+        headers, rows = eval_rows(summary)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return Section("Evaluation", f'<p class="note">eval.json could not be read ({html.escape(str(exc))}).</p>',
+                       "eval")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{html.escape(c)}</{'th' if i == 0 else 'td'}>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    out = (f'<p class="note">{html.escape(eval_title(summary))}; ↓ lower is better, ↑ higher is better. '
+           "PCA has the model's code size and is fitted on the training split.</p>"
+           f'<table class="grid eval"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    worst = summary.get("anomaly", {}).get("worst", [])
+    picture = inp.file("worst.png")
+    if worst:
+        items = ", ".join(f"#{w['index']} ({w['label']}, {w['error']:.4f})" for w in worst)
+        out += (f"<h3>The {len(worst)} worst reconstructions</h3>"
+                + (_img(picture, "worst reconstructions", "pixel") if picture else "")
+                + f'<p class="note">Test index (label, MSE): {html.escape(items)}. '
+                  "Originals on top, reconstructions below.</p>")
+    return Section("Evaluation", out, "eval")
+
+
 def config_section(inp: ReportInputs) -> Section:
     parts = "".join(f"<div><h3>{html.escape(name)}</h3>{json_table(inp.config[name])}</div>"
                     for name in ("data", "model", "train") if isinstance(inp.config.get(name), dict))
@@ -213,7 +242,7 @@ def config_section(inp: ReportInputs) -> Section:
 
 SECTIONS: list[SectionMaker] = [
     summary_section, training_section, recon_section, latent_section, pictures_section,
-    json_table_section("eval.json", "Evaluation"), config_section,
+    evaluation_section, config_section,
 ]
 
 
@@ -246,6 +275,7 @@ figure img.wide { max-width: 640px; }
 figcaption, .note { color: var(--muted); font-size: 13px; }
 .scroll { max-height: 420px; overflow: auto; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
+table.eval tbody th { text-align: left; font-weight: 500; }
 table.grid th, table.grid td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: right; }
 table.grid thead th { position: sticky; top: 0; background: #fff; border-bottom: 2px solid var(--line); }
 table.kv th { text-align: left; padding: 3px 16px 3px 0; color: var(--muted); font-weight: 500; }

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("train", "presets", "models", "datasets")
+COMMANDS = ("train", "presets", "models", "datasets", "generate", "interpolate", "traverse")
 
 
 class Parser(argparse.ArgumentParser):

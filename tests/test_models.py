@@ -8,6 +8,7 @@ import torch
 from aekit.config import ModelConfig
 from aekit.errors import ConfigError
 from aekit.models import AutoEncoder, ModelOutput, create_model, get_model_class, list_models, register_model
+from aekit.presets import PRESETS, list_presets
 from aekit.training.checkpoint import load_weights, save_checkpoint
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
@@ -99,6 +100,19 @@ def test_one_epoch_on_mnist_sample_through_the_cli(name, tmp_path, capsys):
     run = aekit.load_run(out)
     x = run.load_data().x_test[:8]
     assert run.encode(x).shape == (8, 4) and run.reconstruct(x).shape == (8, 1, 28, 28)
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_every_preset_builds_its_model(preset):
+    from aekit.api import build_config
+
+    cfg = build_config(preset)
+    fields = {k: v for k, v in cfg.to_dict()["model"].items() if k != "model"}
+    model = create_model(cfg.model.model, (1, 28, 28), **fields)
+    x = torch.rand(2, 1, 28, 28) - (0.5 if cfg.data.scale == "centered" else 0.0)
+    assert torch.isfinite(model(x).loss)
+    if PRESETS[preset]["source"] == "aekit":
+        assert len(PRESETS[preset]["summary"]) > 60  # says what it is good at, not just its name
 
 
 @pytest.mark.parametrize("name", list_models())

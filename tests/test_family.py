@@ -282,9 +282,9 @@ def test_stacked_pretraining_reports_image_space_error(digits, capsys):
     Trainer(model, TrainConfig(epochs=1, batch_size=200), callbacks=[EpochPrinter()]).fit(
         digits[0][:400], digits[1][:100])
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split("  ")[0] for line in lines] == ["pretrain layer 1/2 epoch 1", "pretrain layer 1/2 epoch 2",
-                                                       "pretrain layer 2/2 epoch 1", "pretrain layer 2/2 epoch 2",
-                                                       "epoch 1/1"]
+    assert [line.split("  ")[0] for line in lines] == [
+        "pretrain layer 1/2 epoch 1/2", "pretrain layer 1/2 epoch 2/2",
+        "pretrain layer 2/2 epoch 1/2", "pretrain layer 2/2 epoch 2/2", "epoch 1/1"]
 
 
 # ----------------------------------------------------------------------------- any model's codes
@@ -315,3 +315,15 @@ def test_interpolate_and_traverse():
         codes = z.repeat(4, 1)
         codes[:, 1] = torch.linspace(-2, 2, 4)
         assert torch.allclose(row, model.decode(codes))
+
+
+# ----------------------------------------------------------------------------- conv
+
+
+@pytest.mark.parametrize("shape", [(1, 27, 27), (3, 30, 20), (1, 5, 9), (3, 64, 64)])
+@pytest.mark.parametrize("channels", [(8,), (8, 16, 32)])
+def test_conv_body_lands_on_any_image_size(shape, channels):
+    model = create_model("conv", shape, latent_dim=3, channels=channels)
+    assert model(torch.rand(2, *shape)).recon_x.shape == (2, *shape)
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == list(channels) and all(c.stride == (2, 2) for c in convs)

@@ -69,7 +69,7 @@ class EpochPrinter(Callback):
                    f"test mse {metrics['test_mse']:.5f}  {metrics['seconds']:.1f}s")
 
     def on_pretrain_epoch_end(self, trainer, stage, metrics):
-        self.write(f"pretrain {stage} epoch {metrics['epoch']}  train loss {metrics['train_loss']:.5f}  "
+        self.write(f"pretrain {stage} epoch {metrics['epoch']}/{metrics['epochs']}  train loss {metrics['train_loss']:.5f}  "
                    f"test loss {metrics['test_loss']:.5f}  test mse {metrics['test_mse']:.5f}  "
                    f"{metrics['seconds']:.1f}s")
 

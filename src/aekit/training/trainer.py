@@ -168,6 +168,7 @@ class _StageRelay(Callback):
         self.parent, self.stage = parent, stage
 
     def on_epoch_end(self, trainer, metrics):
+        metrics = {**metrics, "epochs": trainer.config.epochs}  # the stage's own epoch count
         for cb in self.parent.callbacks:
             hook = getattr(cb, "on_pretrain_epoch_end", None)
             if hook is not None:

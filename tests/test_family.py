@@ -327,3 +327,15 @@ def test_conv_body_lands_on_any_image_size(shape, channels):
     assert model(torch.rand(2, *shape)).recon_x.shape == (2, *shape)
     convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == list(channels) and all(c.stride == (2, 2) for c in convs)
+
+
+def test_relu_conv_with_sigmoid_output_does_not_collapse_to_black(digits):
+    # Without the group norm in the conv body this run ends at an all-black guess
+    # (test MSE 0.1135, outputs ~1e-7): the sigmoid saturates and passes no gradient.
+    torch.manual_seed(0)
+    model = create_model("conv", latent_dim=16, channels=(32, 64), activation="relu")
+    history = Trainer(model, TrainConfig(epochs=2, batch_size=64, lr=0.001)).fit(digits[0][:1280], digits[1][:200])
+    assert history[-1]["test_mse"] < 0.09
+    with torch.no_grad():
+        recon = model.eval()(digits[1][:100].float() / 255).recon_x
+    assert float(recon.std()) > 0.05  # images, not a constant

@@ -85,7 +85,7 @@ def test_one_epoch_on_mnist_sample_through_the_cli(name, tmp_path, capsys):
     from aekit.cli.main import main
 
     out = tmp_path / name
-    args = ["train", "--model", name, "--dataset", "mnist-sample", "--epochs", "1", "--batch-size", "256",
+    args = ["train", "--model", name, "--dataset", "mnist-sample", "--epochs", "1", "--batch-size", "64",
             "--latent-dim", "4", "--hidden", "64", "--device", "cpu", "--out", str(out)]
     if "channels" in {f.name for f in dataclasses.fields(get_model_class(name).config_class)}:
         args += ["--channels", "8,16"]

@@ -78,8 +78,21 @@ def _halvings(size: int, n: int) -> list[int]:
     return sizes
 
 
+def _norm(channels: int) -> nn.GroupNorm:
+    """Group normalisation after each hidden convolution (Wu & He 2018, "Group normalization").
+
+    Without it, a ReLU conv body with sigmoid outputs and MSE collapsed on MNIST within
+    50 steps: the mostly black images drive the output layer's pre-activations down to
+    about -40, where the sigmoid passes no gradient, and the model stays at an all-black
+    guess (test MSE 0.113 on mnist-sample, with ReLU or leaky ReLU, 3 seeds of 3). Group norm keeps the scale in check. It works on each image alone, unlike
+    batch norm, so a code depends on its own image only (the contractive penalty's
+    per-image Jacobian stays exact) and training and evaluation compute the same function.
+    """
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
 class ConvEncoder(nn.Module):
-    """Per width in ``channels`` a stride-2 3x3 convolution, then a linear map to the code.
+    """Per width in ``channels`` a stride-2 3x3 convolution and a group norm, then a linear map to the code.
 
     Two levels (32, 64) already beat PCA's test error on Fashion-MNIST at codes of 2, 10
     and 32 within a few epochs (``benchmarks/models.py``).
@@ -90,7 +103,7 @@ class ConvEncoder(nn.Module):
         c, h, w = input_shape
         layers: list[nn.Module] = []
         for c_in, c_out in zip((c, *channels[:-1]), channels):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), make_activation(activation)]
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), _norm(c_out), make_activation(activation)]
         self.convs = nn.Sequential(*layers)
         self.feature_shape = (channels[-1], _halvings(h, len(channels))[-1], _halvings(w, len(channels))[-1])
         head: list[nn.Module] = [nn.Flatten(), nn.Linear(math.prod(self.feature_shape), out_dim)]
@@ -104,8 +117,8 @@ class ConvEncoder(nn.Module):
 
 class ConvDecoder(nn.Module):
     """The encoder mirrored: a linear map to the last feature maps, per width a stride-2
-    transposed convolution sized to land exactly on the encoder's sizes, then a 3x3
-    convolution to the image's channels."""
+    transposed convolution sized to land exactly on the encoder's sizes and a group norm,
+    then a 3x3 convolution to the image's channels."""
 
     def __init__(self, input_shape, channels, in_dim: int, activation: str, output_activation: str):
         super().__init__()
@@ -120,7 +133,7 @@ class ConvDecoder(nn.Module):
             # out = 2*in - 1 + output_padding, so output_padding is 1 where the larger size is even
             pad = (1 - hs[level - 1] % 2, 1 - ws[level - 1] % 2)
             layers += [nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=pad),
-                       make_activation(activation)]
+                       _norm(c_out), make_activation(activation)]
         layers.append(nn.Conv2d(widths[-1], c, 3, padding=1))
         if output_activation != "linear":
             layers.append(make_activation(output_activation))

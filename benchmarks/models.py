@@ -9,7 +9,7 @@ wall-clock time of a training epoch including the test-set evaluation; for
 ``stacked`` the greedy pre-training (1 epoch per layer) comes on top of it and is
 in the "total s" column, which is the whole ``aekit.train`` call.
 
-The whole default run takes about 16 minutes with one thread on a busy 2-core machine
+The whole default run takes about 17 minutes with one thread on a busy 2-core machine
 (the MLP models take 2-3 seconds an epoch; contractive, with one backward pass per
 code unit, and conv take far more, so they get fewer epochs or a narrower body).
 
@@ -39,7 +39,8 @@ SETTINGS: dict[str, tuple[dict, int]] = {
     "contractive": ({**MLP, "contraction_weight": 0.1}, 3),
     "vae": ({**MLP, "loss": "bce", "beta": 1.0}, 10),
     # (16, 32) channels reach a lower test MSE per second than the default (32, 64): at k=10 and
-    # lr 0.002, 0.0135 after 8 epochs in 150 s against 0.0143 after 4 epochs in 175 s
+    # lr 0.002, 0.0135 after 8 epochs in 150 s against 0.0143 after 4 epochs in 175 s (measured
+    # before the body had its group norms, which changed the error per epoch very little)
     "conv": ({"channels": [16, 32], "activation": "relu", "latent_activation": "linear",
               "output_activation": "sigmoid", "lr": 0.002}, 8),
 }

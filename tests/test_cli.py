@@ -105,8 +105,14 @@ def test_presets_lists_every_preset_with_its_source():
 
 
 def test_models_and_datasets_commands():
+    from aekit.models import get_model_class, list_models
+
     res = aekit("models")
-    assert res.returncode == 0 and res.stdout.startswith("mlp")
+    assert res.returncode == 0
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(list_models()) >= 8
+    for line, name in zip(lines, list_models()):
+        assert line.split()[0] == name and line.endswith(get_model_class(name).summary)
     res = aekit("datasets")
     assert res.returncode == 0
     for name in ("mnist", "mnist-sample", "fashion-mnist"):

@@ -9,7 +9,8 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("train", "eval", "plot", "report", "encode", "compare", "presets", "models", "datasets")
+COMMANDS = ("train", "eval", "plot", "report", "generate", "interpolate", "traverse", "encode", "compare",
+            "presets", "models", "datasets")
 
 
 class Parser(argparse.ArgumentParser):

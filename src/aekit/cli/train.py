@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import typing
 
-from aekit.config import DataConfig, ModelConfig, TrainConfig
+from aekit.config import DataConfig, ModelConfig, TrainConfig, field_names
 from aekit.presets import DEFAULT_PRESET, PRESETS
 
 HELP = "train an autoencoder and write a run directory"
@@ -52,17 +52,31 @@ def add_parser(sub, full: bool = False) -> None:
     add_config_flags(p.add_argument_group("model"), ModelConfig, section="model")
     add_config_flags(p.add_argument_group("training"), TrainConfig, section="train")
     if full:  # the model files import torch; only pay for that when training
-        from aekit.models import get_model_class, list_models
-
-        seen = {f.name for f in dataclasses.fields(ModelConfig)}
-        for name in list_models():
-            cls = get_model_class(name).config_class
-            extra = [f.name for f in dataclasses.fields(cls) if f.name not in seen]
-            if extra:
-                group = p.add_argument_group(f"model '{name}'")
-                add_config_flags(group, cls, skip=seen, section="model")
-                seen.update(extra)
+        _add_model_flags(p)
     p.set_defaults(func=run)
+
+
+def _add_model_flags(p) -> None:
+    """Each model's own fields, grouped by the models that share them ("model 'sparse', 'vae'")."""
+    from aekit.models import get_model_class, list_models
+
+    shared = {f.name for f in dataclasses.fields(ModelConfig)}
+    owners: dict[str, list[str]] = {}  # field -> the models that have it
+    home: dict[str, type] = {}  # field -> a config class that declares it
+    for name in list_models():
+        cls = get_model_class(name).config_class
+        for f in dataclasses.fields(cls):
+            if f.name not in shared:
+                owners.setdefault(f.name, []).append(name)
+                home.setdefault(f.name, cls)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for field_name, models in owners.items():
+        groups.setdefault(tuple(models), []).append(field_name)
+    for models, names in groups.items():
+        group = p.add_argument_group("model " + ", ".join(f"'{m}'" for m in models))
+        for field_name in names:
+            cls = home[field_name]
+            add_config_flags(group, cls, skip=[n for n in field_names(cls) if n != field_name], section="model")
 
 
 def run(args) -> int:

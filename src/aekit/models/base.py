@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,19 @@ class ModelOutput:
     reg_loss: torch.Tensor  # scalar, 0 for a plain autoencoder
 
 
+@dataclass
+class PretrainingStage:
+    """One step of greedy pre-training a model asks for (see ``AutoEncoder.pretraining_stages``).
+
+    ``module(x)`` takes the same images as the model and returns a :class:`ModelOutput`
+    whose ``recon_x`` has the images' shape; only ``module.parameters()`` are trained.
+    """
+
+    name: str
+    module: nn.Module
+    epochs: int
+
+
 def make_activation(name: str) -> nn.Module:
     return {
         "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity,
@@ -34,14 +48,24 @@ class AutoEncoder(nn.Module):
 
     - ``encode(x) -> z`` and ``decode(z) -> recon_x``: the two halves;
     - ``corrupt(x)``: applied to the input in training mode only (denoising);
-    - ``regularizer(x, z)``: added to the reconstruction loss (sparse, contractive).
+    - ``regularizer(x, z)``: added to the reconstruction loss (sparse, contractive);
+    - ``forward(x)``: the whole step, for models whose code is not a plain function (VAE).
 
-    The trainer only calls ``forward`` and reads ``ModelOutput.loss``.
+    Generic hooks the trainer calls on any model, without knowing which it is:
+
+    - ``on_train_step(epoch_progress)``: before every training step, with the epochs
+      done so far as a float (1.5: half way through the second); schedules such as a
+      KL warm-up read it;
+    - ``pretraining_stages()``: greedy stages trained, in order, before the first epoch.
+
+    A model whose codes follow a known prior sets ``is_generative`` and implements
+    ``sample(n)``; any model can interpolate and traverse its codes.
     """
 
     name = "base"  # set by @register_model
     summary = ""
     config_class = ModelConfig
+    is_generative = False  # True: sample(n) draws from a prior over codes
 
     def __init__(self, config: ModelConfig, input_shape: tuple[int, int, int]):
         super().__init__()
@@ -65,6 +89,50 @@ class AutoEncoder(nn.Module):
 
     def regularizer(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(())
+
+    def on_train_step(self, epoch_progress: float) -> None:
+        """Called by the trainer before each training step; nothing by default."""
+
+    def pretraining_stages(self) -> Sequence[PretrainingStage]:
+        """Stages the trainer runs before the first epoch; none by default."""
+        return ()
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images ``(n, C, H, W)`` decoded from codes drawn from the prior."""
+        raise NotImplementedError(f"{self.name} has no prior over its codes; use sample_from_codes")
+
+    @torch.no_grad()
+    def sample_from_codes(self, codes: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``n`` draws from a Gaussian fitted (mean, full covariance) to ``codes`` ``(N, k)``.
+
+        For a model with no prior this is the simplest density over codes that knows
+        where the data lies: a standard normal could land far from every training code.
+        """
+        mean = codes.mean(0)
+        centred = codes - mean  # (N, k)
+        cov = centred.T @ centred / max(len(codes) - 1, 1)  # (k, k)
+        # a little jitter keeps the Cholesky factor real when some code units are constant
+        jitter = 1e-6 * cov.diagonal().mean().clamp_min(1e-12)
+        chol = torch.linalg.cholesky(cov + jitter * torch.eye(len(mean), device=cov.device, dtype=cov.dtype))
+        eps = torch.randn(n, len(mean), generator=generator).to(codes)
+        return self.decode(mean + eps @ chol.T)
+
+    @torch.no_grad()
+    def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int) -> torch.Tensor:
+        """Decode ``steps`` codes evenly spaced from ``encode(x_a)`` to ``encode(x_b)`` (ends included).
+
+        ``x_a``, ``x_b``: one image each, ``(C, H, W)``; returns ``(steps, C, H, W)``.
+        """
+        z = self.encode(torch.stack([x_a, x_b]))  # (2, k)
+        t = torch.linspace(0, 1, steps, device=z.device)[:, None]  # (steps, 1)
+        return self.decode((1 - t) * z[0] + t * z[1])
+
+    @torch.no_grad()
+    def traverse(self, z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
+        """Decode copies of the code ``z`` ``(k,)`` with unit ``dim`` set to each of ``values``."""
+        codes = z.repeat(len(values), 1)  # (len(values), k)
+        codes[:, dim] = values.to(codes)
+        return self.decode(codes)
 
     def reconstruction_loss(self, recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Mean per pixel, times ``loss_scale`` (0.5 gives the textbook's 0.5*MSE)."""

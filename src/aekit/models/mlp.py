@@ -29,9 +29,14 @@ class MLPAutoEncoder(AutoEncoder):
 
     def __init__(self, config, input_shape):
         super().__init__(config, input_shape)
+        hidden, code, output = self.activations(config)
         sizes = [self.input_dim, *config.hidden, config.latent_dim]
-        self.encoder = mlp(sizes, config.activation, config.latent_activation)
-        self.decoder = mlp(sizes[::-1], config.activation, config.output_activation)
+        self.encoder = mlp(sizes, hidden, code)
+        self.decoder = mlp(sizes[::-1], hidden, output)
+
+    def activations(self, config) -> tuple[str, str, str]:
+        """Activations between hidden layers, on the code and on the output."""
+        return config.activation, config.latent_activation, config.output_activation
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))  # (B, C, H, W) -> (B, C*H*W) -> (B, latent_dim)

@@ -21,6 +21,7 @@ class Callback:
     def on_step_end(self, trainer: "Trainer", loss) -> None: ...
     def on_epoch_end(self, trainer: "Trainer", metrics: dict) -> None: ...
     def on_fit_end(self, trainer: "Trainer") -> None: ...
+    def on_pretrain_epoch_end(self, trainer: "Trainer", stage: str, metrics: dict) -> None: ...
 
 
 class ProgressBar(Callback):
@@ -66,6 +67,11 @@ class EpochPrinter(Callback):
         self.write(f"epoch {metrics['epoch']:>{width}}/{trainer.config.epochs}  "
                    f"train loss {metrics['train_loss']:.5f}  test loss {metrics['test_loss']:.5f}  "
                    f"test mse {metrics['test_mse']:.5f}  {metrics['seconds']:.1f}s")
+
+    def on_pretrain_epoch_end(self, trainer, stage, metrics):
+        self.write(f"pretrain {stage} epoch {metrics['epoch']}/{metrics['epochs']}  train loss {metrics['train_loss']:.5f}  "
+                   f"test loss {metrics['test_loss']:.5f}  test mse {metrics['test_mse']:.5f}  "
+                   f"{metrics['seconds']:.1f}s")
 
 
 class MetricsLogger(Callback):

@@ -1,12 +1,18 @@
 """One training loop for every model.
 
-The loop knows only ``model(x) -> ModelOutput`` and minimises ``ModelOutput.loss``.
+The loop knows only ``model(x) -> ModelOutput`` and minimises ``ModelOutput.loss``,
+plus two generic hooks any model may define (it never learns which model it has):
+``model.on_train_step(epoch_progress)`` before each step (schedules such as a KL
+warm-up), and ``model.pretraining_stages()``, greedy stages that this same loop
+trains, one after another, before the first epoch.
+
 The whole dataset sits on the training device as one uint8 tensor; a batch is an
 index slice scaled to float there, so no per-sample Python objects are made.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Sequence
 
@@ -64,6 +70,7 @@ class Trainer:
         self.history: list[dict] = []
         self.should_stop = False
         self.optimizer = None
+        self.pretrained = False
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -73,9 +80,15 @@ class Trainer:
         return scale_images(images_u8, self.scale)
 
     def fit(self, x_train: torch.Tensor, x_test: torch.Tensor) -> list[dict]:
-        """Train for ``config.epochs``; returns one metrics dict per epoch."""
+        """Train for ``config.epochs``; returns one metrics dict per epoch.
+
+        A fresh fit first runs the model's pre-training stages (:meth:`pretrain`).
+        """
         cfg = self.config
         model = self.model
+        if self.epoch == 0 and not self.pretrained:
+            self.pretrain(x_train, x_test)
+        on_train_step = getattr(model, "on_train_step", None)
         self.optimizer = make_optimizer(model, cfg)
         # A generator of our own keeps shuffling independent of anything else that draws numbers.
         gen = torch.Generator().manual_seed(cfg.seed)
@@ -90,6 +103,8 @@ class Trainer:
                 perm = torch.randperm(n, generator=gen).to(x_train.device)
                 terms = []  # detached (loss, recon, reg) per step; no device sync inside the loop
                 for i in range(0, n, cfg.batch_size):
+                    if on_train_step is not None:
+                        on_train_step(self.epoch - 1 + i / n)
                     x = self.batch(x_train[perm[i:i + cfg.batch_size]])  # (B, C, H, W) float
                     out = model(x)
                     self.optimizer.zero_grad(set_to_none=True)
@@ -113,6 +128,22 @@ class Trainer:
             self._call("on_fit_end")
         return self.history
 
+    def pretrain(self, x_train: torch.Tensor, x_test: torch.Tensor) -> None:
+        """Train each of ``model.pretraining_stages()`` in turn with this same loop.
+
+        A stage gets a trainer of its own (its own optimiser over the stage's parameters,
+        ``stage.epochs`` epochs, the same batch size, learning rate and seed); each of its
+        epochs reaches this trainer's callbacks as ``on_pretrain_epoch_end``.
+        """
+        stages = getattr(self.model, "pretraining_stages", None)
+        for stage in stages() if stages is not None else ():
+            if stage.epochs < 1:
+                continue
+            child = Trainer(stage.module, dataclasses.replace(self.config, epochs=stage.epochs), self.scale,
+                            [_StageRelay(self, stage.name)])
+            child.fit(x_train, x_test)
+        self.pretrained = True
+
     @torch.no_grad()
     def evaluate(self, x_u8: torch.Tensor) -> dict[str, float]:
         """Mean loss terms and per-pixel MSE over ``x_u8`` in eval mode."""
@@ -128,3 +159,17 @@ class Trainer:
         model.train(was_training)
         loss, recon, reg, mse = (sums / len(x_u8)).tolist()
         return {"loss": loss, "recon_loss": recon, "reg_loss": reg, "mse": mse}
+
+
+class _StageRelay(Callback):
+    """Passes a pre-training stage's epochs on to the callbacks of the trainer that runs it."""
+
+    def __init__(self, parent: Trainer, stage: str):
+        self.parent, self.stage = parent, stage
+
+    def on_epoch_end(self, trainer, metrics):
+        metrics = {**metrics, "epochs": trainer.config.epochs}  # the stage's own epoch count
+        for cb in self.parent.callbacks:
+            hook = getattr(cb, "on_pretrain_epoch_end", None)
+            if hook is not None:
+                hook(self.parent, self.stage, metrics)

@@ -97,6 +97,8 @@ def test_one_epoch_on_mnist_sample_through_the_cli(name, tmp_path, capsys):
     assert np.isfinite([metrics["train_loss"], metrics["test_loss"], metrics["test_mse"]]).all()
     assert metrics["test_mse"] < 0.11  # learnt something: an all-black guess scores 0.113, an untrained one more
     assert (out / "recon" / "epoch_001.png").exists()
+    for picture in ("recon.gif", "recon.png", "latent.png", "latent.html", "loss.png", "report.html"):
+        assert (out / picture).stat().st_size > 1000, f"{name}: {picture} missing"
     run = aekit.load_run(out)
     x = run.load_data().x_test[:8]
     assert run.encode(x).shape == (8, 4) and run.reconstruct(x).shape == (8, 1, 28, 28)

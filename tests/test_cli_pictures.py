@@ -48,3 +48,18 @@ def test_report_of_a_run_trained_without_plots(tmp_path):
         assert (out / name).exists(), name
     res = aekit("report", tmp_path / "missing")
     assert res.returncode == 2 and "no such run directory" in res.stderr
+
+
+@pytest.mark.parametrize("command", ["plot", "report", "eval", "generate", "interpolate", "traverse", "encode"])
+def test_every_run_command_picks_weights_with_the_same_flag(command):
+    from aekit.cli.main import build_parser
+
+    sub = build_parser(command)._subparsers._group_actions[0].choices[command]
+    flags = {s for a in sub._actions for s in a.option_strings}
+    assert "--which" in flags and "--weights" not in flags
+
+
+def test_plot_with_the_best_weights(sample_run):
+    res = aekit("plot", sample_run.path, "--what", "loss", "--which", "best")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(sample_run.path / "loss.png")

@@ -134,8 +134,8 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     cfg = build_config(preset, config, **overrides)
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data.dataset, cfg.data.data_dir, progress=progress, log=log)
-    if data.name != cfg.data.dataset and cfg.data.dataset in ("mnist",):
-        cfg.data.dataset = data.name  # record what was really used (offline fallback), so re-runs match
+    if cfg.data.dataset == "mnist" and data.name != "mnist":
+        cfg.data.dataset = data.name  # the offline fallback: record what was really used, so re-runs match
 
     run_dir = _new_run_dir(out, cfg)
     atomic_write_text(run_dir / "config.json", cfg.to_json())

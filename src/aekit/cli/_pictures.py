@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 WHICH_HELP = "weights to use: checkpoint (the last epoch) or best (lowest test loss) [default: checkpoint]"
 
 
@@ -28,12 +25,3 @@ def test_images(run, indices: dict[str, int]):
             raise ConfigError(f"{flag} {i}: {run.config.data.dataset} has test images 0 to {n - 1}")
     x = torch.from_numpy(data.x_test[list(indices.values())]).to(run.device)
     return scale_images(x, run.config.data.scale)
-
-
-def save_grid(images, path: str | Path, scale: str, cols: int | None = None, upscale: int = 2) -> Path:
-    """Tile model-space images ``(N, C, H, W)`` in rows of ``cols`` (square by default) and write a PNG."""
-    from aekit.visualization.images import image_grid, save_png, to_uint8
-
-    cols = cols or math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / cols)
-    return save_png(image_grid(to_uint8(images, scale), rows, cols, upscale=upscale), path)

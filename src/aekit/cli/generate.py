@@ -24,7 +24,7 @@ def run(args) -> int:
     import torch
 
     from aekit.api import load_run
-    from aekit.cli._pictures import save_grid
+    from aekit.visualization.images import save_image_grid
     from aekit.errors import AekitError, ConfigError
     from aekit.models import get_model_class, list_models
 
@@ -45,6 +45,6 @@ def run(args) -> int:
         raise AekitError(f"model '{model.name}' has no prior to sample from (models with one: {with_prior}): "
                          "its codes follow no known distribution; use --from-codes to sample a Gaussian "
                          "fitted to the codes of its training images")
-    out = save_grid(images, args.out or Path(args.run) / name, result.config.data.scale)
+    out = save_image_grid(images, args.out or Path(args.run) / name, result.config.data.scale)
     print(f"{args.n} samples ({'Gaussian fitted to training codes' if args.from_codes else 'prior'}) -> {out}")
     return 0

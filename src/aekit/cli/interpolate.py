@@ -21,7 +21,8 @@ def run(args) -> int:
     import torch
 
     from aekit.api import load_run
-    from aekit.cli._pictures import save_grid, test_images
+    from aekit.cli._pictures import test_images
+    from aekit.visualization.images import save_image_grid
     from aekit.errors import ConfigError
 
     if args.steps < 2:
@@ -30,7 +31,7 @@ def run(args) -> int:
     x = test_images(result, {"--a": args.a, "--b": args.b})  # (2, C, H, W)
     strip = result.model.interpolate(x[0], x[1], args.steps)  # (steps, C, H, W)
     images = torch.cat([x[:1], strip, x[1:]])
-    out = save_grid(images, args.out or Path(args.run) / f"interpolate_{args.a}_{args.b}.png",
+    out = save_image_grid(images, args.out or Path(args.run) / f"interpolate_{args.a}_{args.b}.png",
                     result.config.data.scale, cols=len(images))
     print(f"test image {args.a}, {args.steps} steps, test image {args.b} -> {out}")
     return 0

@@ -21,8 +21,9 @@ def add_parser(sub, full: bool = False) -> None:
 
 
 def add_run_flags(p) -> None:
-    p.add_argument("--weights", choices=("checkpoint", "best"), default="checkpoint",
-                   help="which saved weights draw the pictures: the last epoch or the best [default: checkpoint]")
+    from aekit.cli._pictures import WHICH_HELP
+
+    p.add_argument("--which", choices=("checkpoint", "best"), default="checkpoint", help=WHICH_HELP)
     p.add_argument("--data-dir", default=None, help="directory searched first for the run's dataset")
 
 
@@ -30,7 +31,7 @@ def load(args):
     """The run and its dataset, as the command line names them."""
     from aekit.api import load_run
 
-    run = load_run(args.run, which=args.weights)
+    run = load_run(args.run, which=args.which)
     if args.data_dir is not None:
         run.config.data.data_dir = args.data_dir
     return run, run.load_data()

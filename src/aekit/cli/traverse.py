@@ -50,7 +50,8 @@ def run(args) -> int:
     import torch
 
     from aekit.api import load_run
-    from aekit.cli._pictures import save_grid, test_images
+    from aekit.cli._pictures import test_images
+    from aekit.visualization.images import save_image_grid
     from aekit.errors import ConfigError
 
     if args.steps < 2:
@@ -69,7 +70,7 @@ def run(args) -> int:
             lo, hi = fixed if fixed is not None else bounds[:, j].tolist()
             rows.append(model.traverse(z, d, torch.linspace(lo, hi, args.steps)))
     stem = "traverse" if args.dim == "all" else f"traverse_dim{args.dim.replace(',', '_')}"
-    out = save_grid(torch.cat(rows), args.out or Path(args.run) / f"{stem}.png", result.config.data.scale,
+    out = save_image_grid(torch.cat(rows), args.out or Path(args.run) / f"{stem}.png", result.config.data.scale,
                     cols=args.steps)
     print(f"{len(dims)} code unit(s) of test image {args.image}, {args.steps} values each -> {out}")
     return 0

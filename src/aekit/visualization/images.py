@@ -60,3 +60,14 @@ def with_caption(array: np.ndarray, text: str, height: int = 22, size: int = 14)
     font = ImageFont.load_default(size=size)  # a scalable font since Pillow 10.1
     ImageDraw.Draw(strip).text((4, height // 2), text, fill=0, font=font, anchor="lm")
     return np.concatenate([np.asarray(strip), array])
+
+
+def save_image_grid(images, path: str | Path, scale: str = "unit", cols: int | None = None,
+                    upscale: int = 2) -> Path:
+    """Tile model-space (or uint8) images ``(N, C, H, W)`` in rows of ``cols`` (square by
+    default) and write them as a PNG."""
+    import math
+
+    cols = cols or math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / cols)
+    return save_png(image_grid(to_uint8(images, scale), rows, cols, upscale=upscale), path)

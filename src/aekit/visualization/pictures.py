@@ -128,13 +128,12 @@ def _positive(n, what: str) -> int:
 def draw_worst(run, data, indices, path: str | Path | None = None) -> Path:
     """``worst.png``: the test images at ``indices`` (e.g. the worst reconstructed) over their
     reconstructions (Pillow only)."""
-    from aekit.visualization.images import image_grid, save_png, to_uint8
+    from aekit.visualization.images import save_image_grid, to_uint8
 
     idx = np.asarray(indices, dtype=np.int64)
     originals = data.x_test[idx]
-    recon = to_uint8(run.reconstruct(originals), run.config.data.scale)
-    grid = image_grid(np.concatenate([originals, recon]), rows=2, cols=len(idx), upscale=2)
-    return save_png(grid, path or Path(run.path) / "worst.png")
+    pair = np.concatenate([originals, to_uint8(run.reconstruct(originals), run.config.data.scale)])
+    return save_image_grid(pair, path or Path(run.path) / "worst.png", cols=len(idx))
 
 
 DRAWERS: dict[str, Callable[[_Context], list[Path]]] = {

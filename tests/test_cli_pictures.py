@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from PIL import Image
-
 from test_cli import aekit
 
 
@@ -54,7 +53,7 @@ def test_report_of_a_run_trained_without_plots(tmp_path):
 def test_every_run_command_picks_weights_with_the_same_flag(command):
     from aekit.cli.main import build_parser
 
-    sub = build_parser(command)._subparsers._group_actions[0].choices[command]
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
     flags = {s for a in sub._actions for s in a.option_strings}
     assert "--which" in flags and "--weights" not in flags
 

@@ -2,11 +2,10 @@ import json
 
 import pytest
 
-from aekit.api import build_config
-from aekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig, resolve, validate
+from aekit.config import DataConfig, ModelConfig, RunConfig, TrainConfig, validate
 from aekit.errors import ConfigError
 from aekit.presets import PRESETS, get_preset
-
+from aekit.resolve import build_config, resolve
 
 SEED_SETUPS = {
     # preset: (hidden, latent, activation, latent act, output act, loss, loss_scale, scale, lr, batch, epochs)

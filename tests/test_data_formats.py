@@ -12,8 +12,9 @@ import struct
 import numpy as np
 import pytest
 
-from aekit.data import ImageData, load_dataset, scale_images
+from aekit.data import ImageData, load_dataset
 from aekit.errors import ConfigError, DataError
+from aekit.pixels import to_model as scale_images
 
 RNG = np.random.default_rng(0)
 

@@ -95,9 +95,11 @@ def test_mse_and_bce_match_scikit_learn_and_torch():
 
 
 def test_to_unit_shifts_centred_outputs_and_clips():
+    from aekit.pixels import to_unit
+
     recon = np.array([-0.7, -0.5, 0.0, 0.5, 0.9])
-    np.testing.assert_allclose(metrics.to_unit(recon, "centered"), [0.0, 0.0, 0.5, 1.0, 1.0])
-    np.testing.assert_allclose(metrics.to_unit(recon, "unit"), [0.0, 0.0, 0.0, 0.5, 0.9])
+    np.testing.assert_allclose(to_unit(recon, "centered"), [0.0, 0.0, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(to_unit(recon, "unit"), [0.0, 0.0, 0.0, 0.5, 0.9])
 
 
 def test_knn_probe_agrees_with_a_brute_force_vote():

@@ -9,7 +9,7 @@ from aekit.config import ModelConfig
 from aekit.errors import ConfigError
 from aekit.models import AutoEncoder, ModelOutput, create_model, get_model_class, list_models, register_model
 from aekit.presets import PRESETS, list_presets
-from aekit.training.checkpoint import load_weights, save_checkpoint
+from aekit.rundir import RunDir
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 
@@ -54,10 +54,10 @@ def test_save_and_load_give_identical_outputs(name, extra, tmp_path):
     with torch.no_grad():  # move away from the initialisation so a fresh model cannot pass by chance
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
-    save_checkpoint(tmp_path / "ck", model, {})
+    RunDir(tmp_path).save_checkpoint("checkpoint", model, {})
     torch.manual_seed(2)
     other = create_model(name, (1, 28, 28), latent_dim=3, **extra)
-    load_weights(tmp_path / "ck", other)
+    RunDir(tmp_path).load_weights("checkpoint", other)
     model.eval(), other.eval()
     x = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
@@ -106,7 +106,7 @@ def test_one_epoch_on_mnist_sample_through_the_cli(name, tmp_path, capsys):
 
 @pytest.mark.parametrize("preset", list_presets())
 def test_every_preset_builds_its_model(preset):
-    from aekit.api import build_config
+    from aekit.resolve import build_config
 
     cfg = build_config(preset)
     fields = {k: v for k, v in cfg.to_dict()["model"].items() if k != "model"}

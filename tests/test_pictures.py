@@ -1,5 +1,6 @@
 """The pictures of a run: recon.gif, latent plots of 1-, 2-, 3- and 16-D codes, manifold, loss, grids,
-the report page's parts, and the rule that training never imports matplotlib or plotly."""
+the report page's parts, and the rule that training never imports matplotlib or plotly.
+"""
 
 import json
 import subprocess
@@ -14,9 +15,10 @@ import aekit
 from aekit.data import ImageData, load_dataset
 from aekit.errors import ConfigError, RunError
 from aekit.models import create_model
+from aekit.pixels import to_uint8
 from aekit.visualization import interactive, plots
 from aekit.visualization.animation import frame_label, read_frames, write_recon_gif
-from aekit.visualization.latent import class_colors, decode, latent_view
+from aekit.visualization.latent import class_colors, latent_view
 from aekit.visualization.pictures import draw_pictures, parse_grid_size
 from aekit.visualization.report import ReportInputs, Section, build_report, json_table, json_table_section
 from aekit.visualization.snapshots import first_epoch_steps
@@ -242,7 +244,7 @@ def test_manifold_is_the_decoder_over_a_grid(small_data):
     mosaic = image.get_array()
     assert mosaic.shape == (5 * 28, 5 * 28)
     assert tuple(image.get_extent()) == (-1.0, 1.0, -2.0, 2.0)
-    corner = decode(model, np.array([[-1.0, 2.0], [1.0, -2.0]]))  # top left: lowest z1, highest z2
+    corner = to_uint8(model.decode_codes(np.array([[-1.0, 2.0], [1.0, -2.0]])))  # top left: lowest z1, highest z2
     assert np.array_equal(mosaic[:28, :28], corner[0, 0])
     assert np.array_equal(mosaic[-28:, -28:], corner[1, 0])
     assert fig.axes[0].get_title() == "Decoder output over a 5×5 grid of the code plane"

@@ -10,10 +10,10 @@ import shutil
 
 import numpy as np
 import pytest
+from browser import Chromium, find_chromium
 from PIL import Image
 
 import aekit
-from browser import Chromium, find_chromium
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed")
 

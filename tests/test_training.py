@@ -8,8 +8,8 @@ import aekit
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError, RunError
 from aekit.models import create_model
+from aekit.rundir import RunDir
 from aekit.training import Callback, Trainer
-from aekit.training.checkpoint import load_weights, save_checkpoint
 
 
 def _tiny_data(n=256, seed=0):
@@ -58,26 +58,27 @@ def test_callback_can_stop_training():
 def test_checkpoint_round_trip_is_exact(tmp_path):
     torch.manual_seed(1)
     model = create_model("mlp", latent_dim=5)
-    save_checkpoint(tmp_path / "ck", model, {"epoch": 3})
+    RunDir(tmp_path).save_checkpoint("checkpoint", model, {"epoch": 3})
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
-    meta = json.loads((tmp_path / "ck.json").read_text())
+    meta = json.loads((tmp_path / "checkpoint.json").read_text())
     assert meta["epoch"] == 3 and meta["model"] == "mlp" and meta["input_shape"] == [1, 28, 28]
     other = create_model("mlp", latent_dim=5)
-    load_weights(tmp_path / "ck", other)
+    RunDir(tmp_path).load_weights("checkpoint", other)
     x = torch.rand(4, 1, 28, 28)
     assert torch.equal(model.eval()(x).recon_x, other.eval()(x).recon_x)
 
 
 def test_checkpoint_load_errors_are_clear(tmp_path):
     model = create_model("mlp", latent_dim=5)
+    run_dir = RunDir(tmp_path)
     with pytest.raises(RunError, match="missing"):
-        load_weights(tmp_path / "none", model)
-    (tmp_path / "bad.safetensors").write_bytes(b"\x00garbage")
+        run_dir.load_weights("checkpoint", model)
+    (tmp_path / "best.safetensors").write_bytes(b"\x00garbage")
     with pytest.raises(RunError, match="corrupt"):
-        load_weights(tmp_path / "bad", model)
-    save_checkpoint(tmp_path / "ck", create_model("mlp", latent_dim=2), {})
+        run_dir.load_weights("best", model)
+    run_dir.save_checkpoint("checkpoint", create_model("mlp", latent_dim=2), {})
     with pytest.raises(RunError, match="do not fit"):
-        load_weights(tmp_path / "ck", model)
+        run_dir.load_weights("checkpoint", model)
 
 
 def test_load_run_gives_the_same_outputs(sample_run):
@@ -119,7 +120,7 @@ def test_train_refuses_to_overwrite_a_run(sample_run):
 def test_atomic_writes_get_the_usual_permissions(tmp_path):
     import os
 
-    from aekit.training.checkpoint import atomic_write_text
+    from aekit.io import atomic_write_text
 
     old = os.umask(0o022)
     try:

@@ -9,8 +9,8 @@ Heavy modules (torch) load on first use, so ``import aekit`` and ``aekit --help`
 
 __version__ = "0.1.0"
 
-_LAZY = {"train": "aekit.api", "load_run": "aekit.api", "Run": "aekit.api", "build_config": "aekit.api",
-         "evaluate": "aekit.run_eval"}
+_LAZY = {"train": "aekit.api", "load_run": "aekit.api", "Run": "aekit.api", "evaluate": "aekit.api",
+         "build_config": "aekit.resolve"}
 
 
 def __getattr__(name):

@@ -1,23 +1,30 @@
-"""The Python API: ``aekit.train(...)`` and ``aekit.load_run(path)``.
+"""The Python API: :func:`train`, :func:`load_run`, :func:`evaluate` and the :class:`Run` they return.
 
-This is where data, model, trainer and callbacks are wired into a run directory;
-the CLI's ``train`` command is a thin layer over :func:`train`.
+This is where data, model, trainer and callbacks are wired into a run directory, and
+where a saved run is read back and put to use. The CLI is a thin layer over it: it
+parses flags, calls these functions and prints.
+
+>>> run = aekit.train("classic-2d-relu", dataset="mnist-sample", epochs=1, out="runs/demo")  # doctest: +SKIP
+>>> codes = run.encode(run.load_data().x_test)  # doctest: +SKIP
+>>> result = aekit.evaluate("runs/demo")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from aekit.config import RunConfig, load_config_file, resolve
-from aekit.errors import ConfigError, RunError
-from aekit.presets import DEFAULT_PRESET, get_preset
+from aekit import io
+from aekit.config import RunConfig
+from aekit.errors import AekitError, ConfigError, DataError
+from aekit.io import Log
+from aekit.resolve import build_config
+from aekit.rundir import RunDir
+
+SPLITS = ("test", "train", "all")
 
 
 @dataclass
@@ -25,7 +32,8 @@ class Run:
     """A trained model with its run directory, config and metrics.
 
     ``run.model.encode(x)`` / ``run.model.decode(z)`` work on float tensors in the
-    model's pixel scale; :meth:`encode` / :meth:`reconstruct` take uint8 images.
+    model's pixel range; :meth:`encode`, :meth:`reconstruct` and :meth:`decode` take
+    and give numpy arrays, with images as uint8.
     """
 
     path: Path
@@ -35,82 +43,132 @@ class Run:
     data_origin: str = ""
 
     @property
+    def dir(self) -> RunDir:
+        return RunDir(self.path)
+
+    @property
     def device(self):
         return next(self.model.parameters()).device
 
-    def _scaled(self, images) -> Any:
-        import torch
-
-        from aekit.data import scale_images
-
-        x = torch.as_tensor(np.asarray(images))
-        if x.ndim == 3:  # (N, H, W) -> (N, 1, H, W)
-            x = x[:, None]
-        if x.dtype == torch.uint8:
-            return scale_images(x.to(self.device), self.config.data.scale)
-        return x.to(self.device, torch.float32)
+    @property
+    def scale(self) -> str:
+        """The pixel range the model works in (``unit`` or ``centered``; see :mod:`aekit.pixels`)."""
+        return self.config.data.scale
 
     def encode(self, images, batch_size: int = 1000) -> np.ndarray:
-        """Codes ``(N, latent_dim)`` for uint8 images ``(N, C, H, W)``."""
-        return self._map(images, batch_size, lambda x: self.model.encode(x))
+        """Codes ``(N, latent_dim)`` float32 of uint8 images ``(N, C, H, W)``."""
+        return self.model.encode_images(images, self.scale, batch_size)
 
     def reconstruct(self, images, batch_size: int = 1000) -> np.ndarray:
-        """Reconstructions ``(N, C, H, W)`` in the model's pixel scale."""
-        return self._map(images, batch_size, lambda x: self.model(x).recon_x)
+        """Reconstructions ``(N, C, H, W)`` float32 in the model's pixel range."""
+        return self.model.reconstruct_images(images, self.scale, batch_size)
 
-    def _map(self, images, batch_size, fn) -> np.ndarray:
-        import torch
+    def decode(self, z, batch_size: int = 1000) -> np.ndarray:
+        """Images ``(N, C, H, W)`` float32 in the model's pixel range, decoded from codes ``(N, latent_dim)``."""
+        return self.model.decode_codes(z, batch_size)
 
-        self.model.eval()
-        outs = []
-        with torch.no_grad():
-            for i in range(0, len(images), batch_size):
-                outs.append(fn(self._scaled(images[i:i + batch_size])).cpu().numpy())
-        return np.concatenate(outs) if outs else np.zeros((0,))
-
-    def load_data(self, log: Callable[[str], None] | None = None):
+    def load_data(self, log: Log | None = None, dataset: str | None = None, data_dir: str | None = None):
+        """The run's own dataset (or ``dataset``); its images must have the shape the model takes."""
         from aekit.data import load_dataset
 
-        return load_dataset(self.config.data.dataset, self.config.data.data_dir, log=log)
+        name = dataset or self.config.data.dataset
+        data = load_dataset(name, data_dir or self.config.data.data_dir, log=log)
+        if tuple(data.image_shape) != tuple(self.model.input_shape):
+            raise DataError(f"{name}: images are {'x'.join(map(str, data.image_shape))} but the run's model "
+                            f"takes {'x'.join(map(str, self.model.input_shape))}")
+        return data
+
+    # ----------------------------------------------------------------- drawing from the model
+
+    def test_images(self, indices: dict[str, int], data=None) -> np.ndarray:
+        """The test images named by ``{"--a": 3, ...}`` as uint8 ``(N, C, H, W)``; a bad index names its key."""
+        data = data if data is not None else self.load_data()
+        n = len(data.x_test)
+        for name, i in indices.items():
+            if not 0 <= i < n:
+                raise ConfigError(f"{name} {i}: {data.name} has test images 0 to {n - 1}")
+        return data.x_test[list(indices.values())]
+
+    def sample(self, n: int, seed: int = 0, from_codes: bool = False, data=None) -> np.ndarray:
+        """``n`` new images ``(n, C, H, W)`` in the model's pixel range.
+
+        From the model's prior, or with ``from_codes`` from a Gaussian fitted to the codes
+        of the training images (the only way for a model without a prior).
+        """
+        import torch
+
+        from aekit.models import get_model_class, list_models
+
+        if n < 1:
+            raise ConfigError(f"--n: must be >= 1, got {n}")
+        generator = torch.Generator().manual_seed(seed)
+        if from_codes:
+            data = data if data is not None else self.load_data()
+            codes = torch.from_numpy(self.encode(data.x_train)).to(self.device)
+            images = self.model.sample_from_codes(codes, n, generator)
+        elif self.model.is_generative:
+            images = self.model.sample(n, generator)
+        else:
+            with_prior = ", ".join(m for m in list_models() if get_model_class(m).is_generative)
+            raise AekitError(f"model '{self.model.name}' has no prior to sample from (models with one: "
+                             f"{with_prior}): its codes follow no known distribution; use --from-codes to "
+                             "sample a Gaussian fitted to the codes of its training images")
+        return images.float().cpu().numpy()
+
+    def interpolate(self, a: int, b: int, steps: int = 10, data=None) -> np.ndarray:
+        """Test image ``a``, ``steps`` images decoded on the line between the codes of ``a`` and ``b``
+        (ends included), then test image ``b``: ``(steps + 2, C, H, W)`` in the model's pixel range.
+        """
+        import torch
+
+        from aekit.pixels import to_model
+
+        if steps < 2:
+            raise ConfigError(f"--steps: must be >= 2, got {steps}")
+        x = to_model(self.test_images({"--a": a, "--b": b}, data), self.scale).to(self.device)  # (2, C, H, W)
+        strip = self.model.interpolate(x[0], x[1], steps)  # (steps, C, H, W)
+        return torch.cat([x[:1], strip, x[1:]]).float().cpu().numpy()
+
+    def traverse(self, image: int = 0, dims: Sequence[int] | None = None, steps: int = 9,
+                 value_range: tuple[float, float] | None = None, data=None) -> np.ndarray:
+        """One row of ``steps`` images per code unit in ``dims`` (default: all): the code of test image
+        ``image`` with that unit swept over ``value_range``, the others kept.
+
+        The default range is -3..3 (the prior's +-3 standard deviations) for a model with a
+        prior, else the 1st to 99th percentile of that unit over the test codes. Returns
+        ``(len(dims) * steps, C, H, W)`` in the model's pixel range.
+        """
+        import torch
+
+        from aekit.pixels import to_model
+
+        if steps < 2:
+            raise ConfigError(f"--steps: must be >= 2, got {steps}")
+        k = self.model.latent_dim
+        dims = list(range(k)) if dims is None else list(dims)
+        for d in dims:
+            if not 0 <= d < k:
+                raise ConfigError(f"--dim {d}: the code has units 0 to {k - 1}")
+        data = data if data is not None else self.load_data()
+        if value_range is None and self.model.is_generative:
+            value_range = (-3.0, 3.0)
+        if value_range is None:
+            codes = torch.from_numpy(self.encode(data.x_test))  # (N, k)
+            bounds = torch.quantile(codes[:, dims], torch.tensor([0.01, 0.99]), dim=0).T.tolist()  # (len(dims), 2)
+        else:
+            bounds = [value_range] * len(dims)
+        x = to_model(self.test_images({"--image": image}, data), self.scale).to(self.device)
+        with torch.no_grad():
+            z = self.model.encode(x)[0]  # (k,)
+            rows = [self.model.traverse(z, d, torch.linspace(lo, hi, steps)) for d, (lo, hi) in zip(dims, bounds)]
+        return torch.cat(rows).float().cpu().numpy()
 
 
-def build_config(preset: str | None = None, config: str | Path | dict | RunConfig | None = None,
-                 **overrides) -> RunConfig:
-    """Resolve preset < config file < overrides into a validated :class:`RunConfig`."""
-    if preset is not None and config is not None:
-        raise ConfigError("preset: give a preset or a config file, not both")
-    if isinstance(config, RunConfig):
-        base = config.to_dict()
-    elif isinstance(config, dict):
-        base = config
-    elif config is not None:
-        base = load_config_file(config)
-    else:
-        base = get_preset(preset or DEFAULT_PRESET)
-    return resolve(base, overrides)
-
-
-def _new_run_dir(out: str | Path | None, config: RunConfig) -> Path:
-    if out is None:
-        stem = Path("runs") / f"{config.preset or config.model.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-        path, k = stem, 1
-        while path.exists():
-            k += 1
-            path = stem.with_name(f"{stem.name}-{k}")
-    else:
-        path = Path(out)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"--out {path}: exists and is not a directory")
-        if path.is_dir() and (path / "config.json").exists():
-            raise ConfigError(f"--out {path}: already holds a run; choose another directory or remove it")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
+# --------------------------------------------------------------------------- training
 
 def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | None = None,
           out: str | Path | None = None, callbacks: Sequence = (), progress: bool | None = None,
-          verbose: bool = True, plots: bool = True, log: Callable[[str], None] | None = None,
-          **overrides) -> Run:
+          verbose: bool = True, plots: bool = True, log: Log | None = None, **overrides) -> Run:
     """Train a preset (default ``classic-3d-tanh``) with field overrides; returns the :class:`Run`.
 
     With ``plots`` (the default) the run also gets its pictures: reconstruction snapshots
@@ -127,42 +185,41 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     from aekit.data import load_dataset
     from aekit.models import create_model
     from aekit.training import Checkpointer, EpochPrinter, MetricsLogger, ProgressBar, Trainer, resolve_device
-    from aekit.training.checkpoint import atomic_write_text
     from aekit.visualization.snapshots import ReconSnapshots, pick_snapshot_indices
 
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or io.log
     cfg = build_config(preset, config, **overrides)
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data.dataset, cfg.data.data_dir, progress=progress, log=log)
     if cfg.data.dataset == "mnist" and data.name != "mnist":
         cfg.data.dataset = data.name  # the offline fallback: record what was really used, so re-runs match
 
-    run_dir = _new_run_dir(out, cfg)
-    atomic_write_text(run_dir / "config.json", cfg.to_json())
+    run_dir = RunDir.create(out, cfg.preset or cfg.model.model)
+    run_dir.write_config(cfg)
 
     torch.manual_seed(cfg.train.seed)
-    model = create_model(cfg.model.model, data.image_shape, **_model_fields(cfg)).to(device)
+    model = create_model(cfg.model, data.image_shape).to(device)
     x_train = torch.from_numpy(data.x_train).to(device)  # stays uint8 until a batch is sliced
     x_test = torch.from_numpy(data.x_test).to(device)
 
     state = {"config": cfg.to_dict(), "data_origin": data.origin}
-    cbs = [ProgressBar(progress), MetricsLogger(run_dir / "metrics.jsonl"), Checkpointer(run_dir, state)]
+    cbs = [ProgressBar(progress), MetricsLogger(run_dir), Checkpointer(run_dir, state)]
     if plots:
         snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images)).to(device)
-        cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / "recon", cfg.data.scale))
+        cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / RunDir.RECON, cfg.data.scale))
     if verbose:
         log(f"training {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} "
-            f"[{len(data.x_train)} train / {len(data.x_test)} test] on {device} -> {run_dir}")
+            f"[{len(data.x_train)} train / {len(data.x_test)} test] on {device} -> {run_dir.path}")
         cbs.insert(1, EpochPrinter(print))
     trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks])
     history = trainer.fit(x_train, x_test)
-    run = Run(path=run_dir, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin)
+    run = Run(path=run_dir.path, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin)
     if plots and history:
         _draw_end_of_training(run, data, log)
     return run
 
 
-def _draw_end_of_training(run: Run, data, log: Callable[[str], None]) -> None:
+def _draw_end_of_training(run: Run, data, log: Log) -> None:
     from aekit.visualization.pictures import draw_pictures
 
     try:
@@ -172,29 +229,101 @@ def _draw_end_of_training(run: Run, data, log: Callable[[str], None]) -> None:
             f"is saved in {run.path}; try again with: aekit report {run.path}")
 
 
-def _model_fields(cfg: RunConfig) -> dict[str, Any]:
-    fields = cfg.to_dict()["model"]
-    fields.pop("model")
-    return fields
-
-
 def load_run(path: str | Path, which: str = "checkpoint", device: str = "cpu") -> Run:
     """Reload a run directory: ``which`` is ``checkpoint`` (the last epoch) or ``best``."""
     from aekit.models import create_model
-    from aekit.training.checkpoint import load_weights, read_checkpoint_meta
 
-    path = Path(path)
-    if not path.is_dir():
-        raise RunError(f"{path}: no such run directory")
-    if which not in ("checkpoint", "best"):
-        raise ConfigError(f"which: {which!r} is not allowed; choose checkpoint or best")
-    meta = read_checkpoint_meta(path / which)
+    run_dir = RunDir.open(path)
+    meta = run_dir.read_checkpoint_meta(which)
+    io.check_fields(meta, {"config": dict, "input_shape": list}, str(run_dir.checkpoint(which).with_suffix(".json")))
     cfg = build_config(config=meta["config"])
-    model = create_model(cfg.model.model, tuple(meta["input_shape"]), **_model_fields(cfg))
-    load_weights(path / which, model, device)
+    model = create_model(cfg.model, tuple(meta["input_shape"]))
+    run_dir.load_weights(which, model, device)
     model.to(device).eval()
-    metrics = []
-    metrics_path = path / "metrics.jsonl"
-    if metrics_path.exists():
-        metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    return Run(path=path, config=cfg, model=model, metrics=metrics, data_origin=meta.get("data_origin", ""))
+    return Run(path=run_dir.path, config=cfg, model=model, metrics=run_dir.read_metrics(),
+               data_origin=meta.get("data_origin", ""))
+
+
+def _as_run(run: Run | str | Path, which: str = "checkpoint") -> Run:
+    return run if isinstance(run, Run) else load_run(run, which)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, which: str = "checkpoint",
+             settings=None, cache: bool = True, cache_dir: str | Path | None = None,
+             log: Log | None = None, data=None):
+    """Evaluate a run (a :class:`Run` or its directory) on its dataset's test split.
+
+    Returns the :class:`~aekit.evaluation.Evaluation`: ``summary`` (what ``aekit eval``
+    writes to ``eval.json``) and the per-image reconstruction errors. PCA and pixel
+    baselines come from ``cache_dir`` (default ``<aekit cache>/baselines``) when
+    ``cache`` is true. ``log`` gets one progress line per section (default: stderr).
+    ``data`` is the loaded dataset, when the caller already has it.
+
+    >>> result = aekit.evaluate("runs/demo")  # doctest: +SKIP
+    >>> result.summary["results"]["model"]["knn_acc"], result.summary["results"]["pca"]["knn_acc"]  # doctest: +SKIP
+    """
+    from aekit.evaluation import suite
+    from aekit.evaluation.cache import BaselineCache
+    from aekit.pixels import to_unit
+
+    log = log or io.log
+    run = _as_run(run, which)
+    data = data if data is not None else run.load_data(log, dataset, data_dir)
+    log(f"evaluating {run.path} on {data.name} [{len(data.x_train)} train / {len(data.x_test)} test]")
+    recon = to_unit(run.reconstruct(data.x_test), run.scale)
+    z_train, z_test = run.encode(data.x_train), run.encode(data.x_test)
+    baseline = BaselineCache(cache_dir, log) if cache else suite.no_cache
+    label = run.config.preset or f"custom {run.config.model.model}"
+    result = suite.evaluate(data, z_train, z_test, recon, settings, model_label=label, baseline=baseline,
+                            log=log)
+    run_info = {"path": str(run.path), "checkpoint": which, "preset": run.config.preset,
+                "model": run.config.model.model, "latent_dim": run.config.model.latent_dim,
+                "scale": run.scale, "trained_on": run.config.data.dataset,
+                "epochs_trained": len(run.metrics)}
+    result.summary = {"format": result.summary["format"], "run": run_info, **result.summary}
+    return result
+
+
+def encode_split(run: Run, data, split: str = "test") -> dict[str, np.ndarray]:
+    """Codes of one split (``test``, ``train`` or ``all``: train then test) with labels, split names and indices."""
+    if split not in SPLITS:
+        raise DataError(f"--split: {split!r} is not allowed; choose one of: {', '.join(SPLITS)}")
+    parts = [("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)]
+    parts = [p for p in parts if split in (p[0], "all")]
+    return {"z": np.concatenate([run.encode(x) for _, x, _ in parts]).astype(np.float32),
+            "label": np.concatenate([y for _, _, y in parts]).astype(np.int64),
+            "split": np.concatenate([np.full(len(y), name) for name, _, y in parts]),
+            "index": np.concatenate([np.arange(len(y)) for _, _, y in parts]).astype(np.int64)}
+
+
+def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Write :func:`encode_split`'s codes as ``.npy`` (one structured array) or ``.csv``, atomically.
+
+    - ``.npy``: fields ``split`` (``"train"``/``"test"``), ``index`` (position within that
+      split), ``label`` (int64) and ``z`` (float32, ``(latent_dim,)``); loads without pickle:
+      ``codes = np.load("codes.npy"); codes["z"], codes["label"]``;
+    - ``.csv``: a header ``label,z0,z1,...`` then one row per image.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv"):
+        raise ConfigError(f"--out {path}: the file must end in .npy or .csv")
+    z = codes["z"]
+    n, d = z.shape
+    if suffix == ".npy":
+        table = np.zeros(n, dtype=[("split", "U5"), ("index", "i8"), ("label", "i8"), ("z", "f4", (d,))])
+        for name in ("split", "index", "label", "z"):
+            table[name] = codes[name]
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.save(f, table)
+        return io.atomic_write(path, write)
+    lines = ["label," + ",".join(f"z{i}" for i in range(d))]
+    lines += [f"{label}," + ",".join(f"{v:.8g}" for v in row) for label, row in zip(codes["label"], z)]
+    return io.atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+__all__ = ["Run", "build_config", "encode_split", "evaluate", "load_run", "train", "write_codes"]

@@ -7,8 +7,10 @@ A run is described by three sections plus a preset name::
 
 Every field carries its rule in ``metadata`` (``rule(min=1)``, ``rule(choices=...)``),
 and :func:`validate` checks them all, raising :class:`ConfigError` with the dotted
-field name and what is allowed. Model configs subclass :class:`ModelConfig`; each
-model file declares its own (see ``aekit.models``). This module imports no torch.
+field name and what is allowed. Model configs subclass :class:`ModelConfig`; every
+model's own config is in :mod:`aekit.models.configs`. This module knows dataclasses and
+rules only: resolving presets, config files and flags into a :class:`RunConfig` happens
+in :mod:`aekit.resolve`, above both this module and the models. It imports no torch.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aekit.errors import ConfigError
+from aekit.pixels import SCALES
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu")
 LOSSES = ("mse", "bce")
-SCALES = ("unit", "centered")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -101,15 +102,7 @@ def field_names(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
-def field_help(cls) -> dict[str, str]:
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
-
-
 # --------------------------------------------------------------------------- validation
-
-def _type_name(tp) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
-
 
 def _coerce(path: str, value: Any, tp) -> Any:
     """Check ``value`` against the annotation ``tp``; convert lists to tuples and ints to floats."""
@@ -196,72 +189,18 @@ def build_section(cls, values: dict[str, Any], prefix: str):
 
 
 def validate(config: RunConfig) -> RunConfig:
-    """Re-validate every field of an existing config (e.g. one built in Python)."""
+    """Re-validate every field of a config built in Python, then the rules across sections."""
     for name in SECTIONS:
         section = getattr(config, name)
         build_section(type(section), _section_to_dict(section), name)
+    return check_sections(config)
+
+
+def check_sections(config: RunConfig) -> RunConfig:
+    """The rules that span sections (each section's own fields are already valid)."""
     if config.model.loss == "bce" and config.data.scale != "unit":
         raise ConfigError("model.loss: bce needs pixels in [0,1]; set data.scale to 'unit' or use loss 'mse'")
     if config.model.loss == "bce" and config.model.output_activation != "sigmoid":
         raise ConfigError("model.output_activation: bce needs 'sigmoid' outputs in (0,1), "
                           f"got {config.model.output_activation!r}")
     return config
-
-
-# --------------------------------------------------------------------------- resolution
-
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"--config {path}: expected a JSON object with data/model/train sections")
-    for key in data:
-        if key not in ("preset", *SECTIONS):
-            raise ConfigError(f"{key}: unknown section in {path}; allowed: preset, {', '.join(SECTIONS)}")
-    return data
-
-
-def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None, *, model_config_class=None) -> RunConfig:
-    """Merge flat ``overrides`` (``epochs=3``, ``latent_dim=2``...) into ``base`` and validate.
-
-    ``base`` has the shape of ``RunConfig.to_dict()`` (a preset or a config file).
-    Each flat key belongs to exactly one section; a key that belongs to none is an
-    error naming the allowed keys. ``model_config_class(name)`` maps a model name to
-    its config class (``aekit.models.get_config_class``).
-    """
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    sections = {name: dict(base.get(name) or {}) for name in SECTIONS}
-    if model_config_class is None:
-        from aekit.models import get_config_class as model_config_class
-
-    model_name = overrides.get("model", sections["model"].get("model", ModelConfig.model))
-    if not isinstance(model_name, str):
-        raise ConfigError(f"model.model: expected a model name, got {model_name!r}")
-    model_cls = model_config_class(model_name)
-    if "model" in overrides and overrides["model"] != sections["model"].get("model"):
-        # switching model keeps the fields the new model also has
-        sections["model"] = {k: v for k, v in sections["model"].items() if k in field_names(model_cls)}
-
-    owners = {"data": DataConfig, "model": model_cls, "train": TrainConfig}
-    for key, value in overrides.items():
-        key_ = key.replace("-", "_")
-        homes = [s for s, cls in owners.items() if key_ in field_names(cls)]
-        if not homes:
-            allowed = sorted({n for cls in owners.values() for n in field_names(cls)})
-            raise ConfigError(f"{key}: unknown setting; allowed: {', '.join(allowed)}")
-        sections[homes[0]][key_] = value
-
-    config = RunConfig(
-        preset=base.get("preset"),
-        data=build_section(DataConfig, sections["data"], "data"),
-        model=build_section(model_cls, sections["model"], "model"),
-        train=build_section(TrainConfig, sections["train"], "train"),
-    )
-    return validate(config)

@@ -5,7 +5,7 @@ from __future__ import annotations
 HELP = "compare runs side by side (config, last epoch, eval.json)"
 
 
-def add_parser(sub, full: bool = False) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser("compare", help=HELP, description=HELP + ". Metric columns come from each run's "
                        "eval.json (run 'aekit eval' first; '–' where a run has none).")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
@@ -21,10 +21,10 @@ def run(args) -> int:
 
     from aekit.errors import ConfigError
     from aekit.evaluation.table import compare_rows, compare_table, sort_rows
-    from aekit.run_eval import summarize_run
-    from aekit.training.checkpoint import atomic_write_text
+    from aekit.io import atomic_write_text
+    from aekit.rundir import RunDir
 
-    columns, rows = compare_rows([summarize_run(path) for path in args.runs])
+    columns, rows = compare_rows([RunDir.open(path).summary() for path in args.runs])
     if args.sort:
         if args.sort not in columns:
             raise ConfigError(f"--sort: unknown column {args.sort!r}; choose one of: {', '.join(columns)}")

@@ -3,7 +3,7 @@
 HELP = "list the data sources and where each resolves here"
 
 
-def add_parser(sub, full: bool = False) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser("datasets", help=HELP, description=HELP + " (downloads nothing).")
     p.add_argument("--data-dir", default=None, help="also look in this directory")
     p.set_defaults(func=run)

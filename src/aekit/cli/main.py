@@ -20,15 +20,14 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser(command: str | None = None) -> Parser:
-    """The full parser. ``command`` is the one being run: only it may import heavy modules
-    to add flags (``train`` adds every model's own fields)."""
+def build_parser() -> Parser:
+    """The full parser. Adding a command's flags imports no heavy library (torch, matplotlib)."""
     parser = Parser(prog="aekit", description="Train, evaluate and look inside autoencoders on image data.")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         module = importlib.import_module(f"aekit.cli.{name.replace('-', '_')}")
-        module.add_parser(sub, full=(name == command))
+        module.add_parser(sub)
     return parser
 
 
@@ -42,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from aekit.errors import AekitError
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command)
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

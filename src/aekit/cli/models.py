@@ -3,7 +3,7 @@
 HELP = "list the registered models"
 
 
-def add_parser(sub, full: bool = False) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser("models", help=HELP, description=HELP)
     p.set_defaults(func=run)
 

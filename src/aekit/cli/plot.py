@@ -5,9 +5,11 @@ from aekit.visualization.pictures import WHATS  # light: no numpy, torch or matp
 HELP = "draw a saved run's pictures (recon.gif, latent.png/.html, manifold.png, loss.png, grid.png)"
 
 
-def add_parser(sub, full: bool = False) -> None:
+def add_parser(sub) -> None:
+    from aekit.cli._common import add_run_arguments
+
     p = sub.add_parser("plot", help=HELP, description=HELP + ". Files are written into the run directory.")
-    p.add_argument("run", metavar="RUN", help="a run directory (from aekit train)")
+    add_run_arguments(p)
     p.add_argument("--what", choices=WHATS, action="append", default=None,
                    help="which picture; repeat for several [default: recon, latent, manifold (2-D codes), loss]")
     p.add_argument("--n", default=None, metavar="N",
@@ -16,35 +18,18 @@ def add_parser(sub, full: bool = False) -> None:
     p.add_argument("--projection", choices=("pca", "tsne"), default="pca",
                    help="how codes of more than 3 dimensions are drawn in 2-D [default: pca]")
     p.add_argument("--recon", action="store_true", help="grid: show reconstructions instead of the test images")
-    add_run_flags(p)
     p.set_defaults(func=run)
 
 
-def add_run_flags(p) -> None:
-    from aekit.cli._pictures import WHICH_HELP
-
-    p.add_argument("--which", choices=("checkpoint", "best"), default="checkpoint", help=WHICH_HELP)
-    p.add_argument("--data-dir", default=None, help="directory searched first for the run's dataset")
-
-
-def load(args):
-    """The run and its dataset, as the command line names them."""
-    from aekit.api import load_run
-
-    run = load_run(args.run, which=args.which)
-    if args.data_dir is not None:
-        run.config.data.data_dir = args.data_dir
-    return run, run.load_data()
-
-
 def run(args) -> int:
+    from aekit.cli._common import load_run
     from aekit.errors import ConfigError
     from aekit.visualization.pictures import PICTURES, draw_pictures
 
     what = tuple(dict.fromkeys(args.what or PICTURES))
     if args.n is not None and len(what) != 1:
         raise ConfigError("--n: sizes one picture; name it with a single --what")
-    run_, data = load(args)
+    run_, data = load_run(args)
     for path in draw_pictures(run_, data, what, n=args.n, projection=args.projection, recon=args.recon):
         print(path)
     return 0

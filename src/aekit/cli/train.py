@@ -38,7 +38,7 @@ def add_config_flags(parser, cls, skip=(), section: str = "") -> None:
                             default=argparse.SUPPRESS, metavar=f.name.upper(), help=text)
 
 
-def add_parser(sub, full: bool = False) -> None:
+def add_parser(sub) -> None:
     p = sub.add_parser("train", help=HELP, description=HELP + ". Flags override the preset "
                        f"(default {DEFAULT_PRESET}); defaults shown are that preset's.")
     p.add_argument("--preset", default=None, help=f"a name from 'aekit presets' [default: {DEFAULT_PRESET}]")
@@ -51,20 +51,19 @@ def add_parser(sub, full: bool = False) -> None:
     add_config_flags(p.add_argument_group("data"), DataConfig, section="data")
     add_config_flags(p.add_argument_group("model"), ModelConfig, section="model")
     add_config_flags(p.add_argument_group("training"), TrainConfig, section="train")
-    if full:  # the model files import torch; only pay for that when training
-        _add_model_flags(p)
+    _add_model_flags(p)
     p.set_defaults(func=run)
 
 
 def _add_model_flags(p) -> None:
     """Each model's own fields, grouped by the models that share them ("model 'sparse', 'vae'")."""
-    from aekit.models import get_model_class, list_models
+    from aekit.models.configs import MODEL_CONFIGS  # torch-free: --help stays fast
 
     shared = {f.name for f in dataclasses.fields(ModelConfig)}
     owners: dict[str, list[str]] = {}  # field -> the models that have it
     home: dict[str, type] = {}  # field -> a config class that declares it
-    for name in list_models():
-        cls = get_model_class(name).config_class
+    for name in sorted(MODEL_CONFIGS):
+        cls = MODEL_CONFIGS[name]
         for f in dataclasses.fields(cls):
             if f.name not in shared:
                 owners.setdefault(f.name, []).append(name)
@@ -84,12 +83,12 @@ def run(args) -> int:
 
     skip = {"command", "func", "preset", "config", "out", "quiet", "plots"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    result = train(args.preset, config=args.config, out=args.out, verbose=not args.quiet,
-                   progress=False if args.quiet else None, plots=args.plots, **overrides)
-    last = result.metrics[-1] if result.metrics else {}
+    run_ = train(args.preset, config=args.config, out=args.out, verbose=not args.quiet,
+                 progress=False if args.quiet else None, plots=args.plots, **overrides)
+    last = run_.metrics[-1] if run_.metrics else {}
     if not args.quiet:
-        print(f"done: {len(result.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
-              f"run saved in {result.path}")
-        if (result.path / "report.html").exists():
-            print(f"report: {result.path / 'report.html'}")
+        print(f"done: {len(run_.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
+              f"run saved in {run_.path}")
+        if report := run_.dir.file(run_.dir.REPORT):
+            print(f"report: {report}")
     return 0

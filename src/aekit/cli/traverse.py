@@ -3,13 +3,13 @@
 HELP = "write rows of images decoded while one code unit sweeps a range"
 
 
-def add_parser(sub, full: bool = False) -> None:
-    from aekit.cli._pictures import add_run_arguments
+def add_parser(sub) -> None:
+    from aekit.cli._common import add_run_arguments
 
     p = sub.add_parser("traverse", help=HELP, description=HELP + ". Starts from the code of one test "
                        "image; a model with a prior (vae) sweeps -3..3 (its prior's +-3 sd), any other "
                        "the 1st to 99th percentile of that unit over the test images.")
-    add_run_arguments(p)
+    add_run_arguments(p, out="PNG to write [default: traverse.png or traverse_dimK.png in RUN]")
     p.add_argument("--dim", default="all", help="code unit(s): K, K,L,... or all (one row each) [default: all]")
     p.add_argument("--image", type=int, default=0, metavar="I", help="test image whose code is the start "
                    "[default: 0]")
@@ -19,24 +19,22 @@ def add_parser(sub, full: bool = False) -> None:
     p.set_defaults(func=run)
 
 
-def _dims(text: str, k: int) -> list[int]:
+def _dims(text: str) -> list[int] | None:
     from aekit.errors import ConfigError
 
     if text == "all":
-        return list(range(k))
+        return None
     try:
-        dims = [int(d) for d in text.split(",")]
+        return [int(d) for d in text.split(",")]
     except ValueError:
         raise ConfigError(f"--dim: expected K, K,L,... or all, got {text!r}") from None
-    for d in dims:
-        if not 0 <= d < k:
-            raise ConfigError(f"--dim {d}: the code has units 0 to {k - 1}")
-    return dims
 
 
-def _range(text: str) -> tuple[float, float]:
+def _range(text: str | None) -> tuple[float, float] | None:
     from aekit.errors import ConfigError
 
+    if text is None:
+        return None
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
@@ -47,30 +45,14 @@ def _range(text: str) -> tuple[float, float]:
 def run(args) -> int:
     from pathlib import Path
 
-    import torch
-
-    from aekit.api import load_run
-    from aekit.cli._pictures import test_images
+    from aekit.cli._common import load_run
     from aekit.visualization.images import save_image_grid
-    from aekit.errors import ConfigError
 
-    if args.steps < 2:
-        raise ConfigError(f"--steps: must be >= 2, got {args.steps}")
-    result = load_run(args.run, args.which)
-    model = result.model
-    dims = _dims(args.dim, model.latent_dim)
-    fixed = _range(args.range) if args.range else (-3.0, 3.0) if model.is_generative else None
-    if fixed is None:
-        codes = torch.from_numpy(result.encode(result.load_data().x_test))  # (N, k)
-        bounds = torch.quantile(codes[:, dims], torch.tensor([0.01, 0.99]), dim=0)  # (2, len(dims))
-    with torch.no_grad():
-        z = model.encode(test_images(result, {"--image": args.image}))[0]  # (k,)
-        rows = []
-        for j, d in enumerate(dims):
-            lo, hi = fixed if fixed is not None else bounds[:, j].tolist()
-            rows.append(model.traverse(z, d, torch.linspace(lo, hi, args.steps)))
-    stem = "traverse" if args.dim == "all" else f"traverse_dim{args.dim.replace(',', '_')}"
-    out = save_image_grid(torch.cat(rows), args.out or Path(args.run) / f"{stem}.png", result.config.data.scale,
-                    cols=args.steps)
-    print(f"{len(dims)} code unit(s) of test image {args.image}, {args.steps} values each -> {out}")
+    dims, value_range = _dims(args.dim), _range(args.range)
+    run_, data = load_run(args)
+    images = run_.traverse(args.image, dims, args.steps, value_range, data=data)
+    stem = "traverse" if dims is None else f"traverse_dim{args.dim.replace(',', '_')}"
+    out = save_image_grid(images, args.out or Path(args.run) / f"{stem}.png", run_.scale, cols=args.steps)
+    rows = len(images) // args.steps
+    print(f"{rows} code unit(s) of test image {args.image}, {args.steps} values each -> {out}")
     return 0

@@ -40,10 +40,10 @@ def images_from_array(x: np.ndarray, where: str) -> np.ndarray:
         x = x[:, None]  # (N, H, W) -> (N, 1, H, W)
     elif x.ndim != 4:
         raise DataError(f"{where}: images have shape {x.shape}; expected (N, H*W), (N, H, W) or (N, C, H, W)")
-    return to_uint8(x, where)
+    return checked_uint8(x, where)
 
 
-def to_uint8(x: np.ndarray, where: str) -> np.ndarray:
+def checked_uint8(x: np.ndarray, where: str) -> np.ndarray:
     """Return ``x`` as uint8 after checking every value is a whole number in 0..255."""
     if x.dtype == np.uint8:
         return x

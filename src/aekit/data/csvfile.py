@@ -95,7 +95,8 @@ def _locate_problem(path: Path, header: bool) -> str | None:
                     return f"{path}: line {line_no}, column {col}: {what} {text.strip()} is not a whole number"
                 if value < 0 or (col > 1 and value > 255):
                     allowed = "0 or more" if col == 1 else "0..255"
-                    return f"{path}: line {line_no}, column {col}: out-of-range {what} {text.strip()} (allowed {allowed})"
+                    return (f"{path}: line {line_no}, column {col}: out-of-range {what} {text.strip()} "
+                            f"(allowed {allowed})")
     return None
 
 

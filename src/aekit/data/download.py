@@ -23,11 +23,11 @@ _CHUNK = 1 << 16
 
 
 class _NetworkFailure(Exception):
-    """This mirror could not deliver the file; the next one may."""
+    """A mirror could not deliver the file; the next one may."""
 
 
 class _ChecksumMismatch(Exception):
-    """This mirror delivered a file whose MD5 is not the expected one."""
+    """A mirror delivered a file whose MD5 is not the expected one."""
 
     def __init__(self, url: str, got: str):
         super().__init__(url)

@@ -79,7 +79,8 @@ def _parse_header(buf: bytes, where: str, magic: int, kind: str) -> tuple[int, .
     if len(buf) < expected:
         raise DataError(f"{where}: truncated (expected {expected} bytes, found {len(buf)})")
     if len(buf) > expected:
-        raise DataError(f"{where}: {len(buf) - expected} bytes of trailing data (expected {expected} bytes, found {len(buf)})")
+        raise DataError(f"{where}: {len(buf) - expected} bytes of trailing data "
+                        f"(expected {expected} bytes, found {len(buf)})")
     return dims
 
 
@@ -113,11 +114,3 @@ def load_files(files: dict[str, Path], name: str, origin: str, class_names: list
         check_counts(len(x), len(y), str(images_path), str(labels_path))
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
     return ImageData(name=name, origin=origin, class_names=list(class_names or []), **arrays)
-
-
-def load_dir(directory: Path, name: str | None = None, class_names: list[str] | None = None) -> ImageData:
-    """Load a directory holding the four IDX files of a train/test set."""
-    files = find_files(directory)
-    if any(path is None for path in files.values()):
-        raise DataError(missing_message(directory, files))
-    return load_files(files, name or directory.name, str(directory), class_names)  # type: ignore[arg-type]

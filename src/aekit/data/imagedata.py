@@ -12,7 +12,7 @@ class ImageData:
     """A labelled image dataset split into train and test.
 
     Images stay ``uint8`` in ``[0, 255]`` with shape ``(N, C, H, W)``; scaling to
-    floats happens on the training device (see ``aekit.data.scale_images``).
+    floats happens on the training device (see :func:`aekit.pixels.to_model`).
     Labels are ``int64`` with shape ``(N,)``.
     """
 

@@ -16,7 +16,6 @@ are the source's. With no network, ``mnist`` falls back to ``mnist-sample``.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -27,13 +26,9 @@ from aekit.data.download import fetch
 from aekit.data.imagedata import ImageData
 from aekit.data.npzfile import load_npz
 from aekit.errors import DataError, DownloadError
+from aekit.io import log as log_to_stderr  # the default ``log`` of the loaders
 
 Log = Callable[[str], None]
-
-
-def log_to_stderr(message: str) -> None:
-    """The default ``log``: notices go to stderr so they never mix with a command's output."""
-    print(message, file=sys.stderr)
 
 
 DIGITS = tuple(str(d) for d in range(10))

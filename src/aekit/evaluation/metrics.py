@@ -1,7 +1,7 @@
 """Metrics as pure functions on numpy arrays: reconstruction quality and clustering agreement.
 
-Images are compared in ``[0, 1]`` whatever scale a run trained in (see :func:`to_unit`),
-so runs and baselines are comparable. Nothing here reads or writes files.
+Images are compared in ``[0, 1]`` whatever scale a run trained in (see
+:func:`aekit.pixels.to_unit`), so runs and baselines are comparable. Nothing here reads or writes files.
 """
 
 from __future__ import annotations
@@ -9,19 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 BCE_EPS = 1e-7  # predictions are clipped to [eps, 1-eps] before the log
-
-
-def to_unit(recon_x: np.ndarray, scale: str) -> np.ndarray:
-    """Reconstructions in ``[0, 1]``: a ``centered`` run's outputs are shifted by +0.5; both are clipped.
-
-    Clipping only moves a value towards the image range, so it never makes an error larger.
-    """
-    recon_x = np.asarray(recon_x, dtype=np.float32)
-    if scale == "centered":
-        recon_x = recon_x + 0.5
-    elif scale != "unit":
-        raise ValueError(f"unknown scale {scale!r}")
-    return np.clip(recon_x, 0.0, 1.0)
 
 
 def per_image_mse(x: np.ndarray, recon_x: np.ndarray) -> np.ndarray:

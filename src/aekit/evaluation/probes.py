@@ -15,7 +15,7 @@ from aekit.evaluation.metrics import clustering_scores
 
 
 def subsample(n: int, size: int, seed: int) -> np.ndarray:
-    """``size`` distinct indices of ``range(n)``, sorted, drawn with ``seed``; all of them when ``size`` is 0 or >= n."""
+    """``size`` distinct indices of ``range(n)``, sorted, drawn with ``seed``; all when ``size`` is 0 or >= n."""
     if size <= 0 or size >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))

@@ -153,7 +153,7 @@ def evaluate(data, z_train: np.ndarray, z_test: np.ndarray, recon_test: np.ndarr
     z_train, z_test : ndarray (N_train, D), (N_test, D)
         The model's codes of the training and test images.
     recon_test : ndarray (N_test, C, H, W)
-        The model's test reconstructions in ``[0, 1]`` (see :func:`aekit.evaluation.metrics.to_unit`).
+        The model's test reconstructions in ``[0, 1]`` (see :func:`aekit.pixels.to_unit`).
     settings : EvalSettings
     baseline : callable
         ``baseline(key, compute) -> (metrics, from_cache)``; the default computes every time.

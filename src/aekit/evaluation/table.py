@@ -73,7 +73,8 @@ def _metric_keys(rows: Sequence[dict]) -> list[str]:
 
 def eval_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the evaluation: one row per metric (↓ lower is better,
-    ↑ higher), one column per representation. The Markdown table and the report share it."""
+    ↑ higher), one column per representation. The Markdown table and the report share it.
+    """
     reps = [r for r in ("model", "pca", "pixels") if r in summary["results"]]
     results = summary["results"]
     labels = summary.get("labels", {})
@@ -112,7 +113,7 @@ RUN_COLUMNS = ("run", "preset", "model", "latent_dim", "epochs", "dataset", "tra
 
 
 def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
-    """Columns and one flat row per run, from entries made by ``aekit.run_eval.summarize_run``.
+    """Columns and one flat row per run, from entries made by :meth:`aekit.rundir.RunDir.summary`.
 
     The run columns (:data:`RUN_COLUMNS`) come first, then the model's evaluation
     metrics (``None`` where a run has no ``eval.json``), then the PCA baseline's MSE
@@ -147,7 +148,8 @@ def _column_metric(column: str) -> tuple[str, str] | None:
 
 def sort_rows(rows: list[dict], key: str) -> list[dict]:
     """Best first by a metric column (each metric knows its direction), runs without a value last;
-    other columns sort in ascending order."""
+    other columns sort in ascending order.
+    """
     metric = _column_metric(key)
     if metric is None:
         return sorted(rows, key=lambda r: (r.get(key) is None, str(r.get(key))))

@@ -1,22 +1,26 @@
 """Autoencoder models, registered by name.
 
+Model configs and names (:mod:`aekit.models.configs`) load without torch; the model
+classes load on first use.
+
 >>> from aekit.models import create_model, list_models
 >>> "mlp" in list_models()
 True
 """
 
-from aekit.models.base import AutoEncoder, ModelOutput, PretrainingStage
-from aekit.models.registry import create_model, get_config_class, get_model_class, list_models, register_model
+from aekit.models.configs import MODEL_CONFIGS, get_config_class, list_models
 
-# Importing a variant's module registers it. One line per model file.
-from aekit.models import mlp  # noqa: E402,F401
-from aekit.models import linear  # noqa: E402,F401
-from aekit.models import conv  # noqa: E402,F401
-from aekit.models import denoising  # noqa: E402,F401
-from aekit.models import sparse  # noqa: E402,F401
-from aekit.models import contractive  # noqa: E402,F401
-from aekit.models import vae  # noqa: E402,F401
-from aekit.models import stacked  # noqa: E402,F401
+_LAZY = {"AutoEncoder": "base", "ModelOutput": "base", "PretrainingStage": "base",
+         "create_model": "registry", "get_model_class": "registry", "register_model": "registry"}
 
-__all__ = ["AutoEncoder", "ModelOutput", "PretrainingStage", "create_model", "get_config_class", "get_model_class",
-           "list_models", "register_model"]
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"aekit.models.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'aekit.models' has no attribute {name!r}")
+
+
+__all__ = ["MODEL_CONFIGS", "AutoEncoder", "ModelOutput", "PretrainingStage", "create_model", "get_config_class",
+           "get_model_class", "list_models", "register_model"]

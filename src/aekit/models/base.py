@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aekit.config import ModelConfig
+from aekit.pixels import to_model
 
 
 @dataclass
@@ -44,7 +46,9 @@ def make_activation(name: str) -> nn.Module:
 
 
 class AutoEncoder(nn.Module):
-    """Base class. A variant overrides the hooks it needs:
+    """The base class of every model.
+
+    A variant overrides the hooks it needs:
 
     - ``encode(x) -> z`` and ``decode(z) -> recon_x``: the two halves;
     - ``corrupt(x)``: applied to the input in training mode only (denoising);
@@ -60,6 +64,9 @@ class AutoEncoder(nn.Module):
 
     A model whose codes follow a known prior sets ``is_generative`` and implements
     ``sample(n)``; any model can interpolate and traverse its codes.
+
+    :meth:`encode_images`, :meth:`reconstruct_images` and :meth:`decode_codes` run the
+    model on whole arrays (uint8 pixels in, numpy out) in batches, in eval mode.
     """
 
     name = "base"  # set by @register_model
@@ -133,6 +140,37 @@ class AutoEncoder(nn.Module):
         codes = z.repeat(len(values), 1)  # (len(values), k)
         codes[:, dim] = values.to(codes)
         return self.decode(codes)
+
+    def encode_images(self, images, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
+        """Codes ``(N, latent_dim)`` float32 of uint8 images ``(N, C, H, W)`` (floats: already in ``scale``)."""
+        return self._in_batches(images, scale, batch_size, self.encode, (self.latent_dim,))
+
+    def reconstruct_images(self, images, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
+        """Reconstructions ``(N, C, H, W)`` float32, in the model's pixel range ``scale``."""
+        return self._in_batches(images, scale, batch_size, lambda x: self(x).recon_x, self.input_shape)
+
+    def decode_codes(self, z, batch_size: int = 1000) -> np.ndarray:
+        """Images ``(N, C, H, W)`` float32, in the model's pixel range, decoded from codes ``(N, latent_dim)``."""
+        z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+        return self._in_batches(z, None, batch_size, self.decode, self.input_shape)
+
+    @torch.no_grad()
+    def _in_batches(self, inputs, scale: str | None, batch_size: int, fn: Callable, out_shape) -> np.ndarray:
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        outs = []
+        try:
+            for i in range(0, len(inputs), batch_size):
+                x = torch.as_tensor(np.asarray(inputs[i:i + batch_size]))
+                if scale is not None:
+                    if x.ndim == 3:  # (N, H, W) -> (N, 1, H, W)
+                        x = x[:, None]
+                    x = to_model(x, scale) if x.dtype == torch.uint8 else x.to(torch.float32)
+                outs.append(fn(x.to(device)).float().cpu().numpy())
+        finally:
+            self.train(was_training)
+        return np.concatenate(outs) if outs else np.zeros((0, *out_shape), np.float32)
 
     def reconstruction_loss(self, recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Mean per pixel, times ``loss_scale`` (0.5 gives the textbook's 0.5*MSE)."""

@@ -1,9 +1,10 @@
 """The networks a model is built on: a fully connected stack (``mlp``) or a convolutional one (``conv``).
 
 A variant is an objective (denoise, be sparse, be contractive, be a VAE); the body is
-the network that carries it. Variants that work on either subclass :class:`ArchConfig`
-and pick with ``arch``; both bodies take images ``(B, C, H, W)`` of any size.
+the network that carries it. Variants that work on either take an
+:class:`~aekit.models.configs.ArchConfig` and pick with ``arch``; both bodies take images ``(B, C, H, W)`` of any size.
 
+>>> from aekit.models.configs import ArchConfig
 >>> enc = make_encoder(ArchConfig(arch="conv", latent_dim=16), (3, 32, 32), 16, "linear")
 >>> enc(torch.zeros(2, 3, 32, 32)).shape
 torch.Size([2, 16])
@@ -12,29 +13,12 @@ torch.Size([2, 16])
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from aekit.config import ModelConfig, rule
 from aekit.models.base import AutoEncoder, make_activation
 from aekit.models.mlp import mlp
-
-ARCHS = ("mlp", "conv")
-
-
-def channels_rule():
-    return rule((32, 64), item_min=1, help="conv: channels of each stride-2 convolution, input side "
-                "first (each halves height and width); the decoder mirrors them")
-
-
-@dataclass
-class ArchConfig(ModelConfig):
-    """Fields of a variant that can sit on either body."""
-
-    arch: str = rule("mlp", choices=ARCHS, help="network: mlp (uses hidden) or conv (uses channels)")
-    channels: tuple[int, ...] = channels_rule()
 
 
 class BodyAutoEncoder(AutoEncoder):
@@ -81,22 +65,19 @@ def _halvings(size: int, n: int) -> list[int]:
 def _norm(channels: int) -> nn.GroupNorm:
     """Group normalisation after each hidden convolution (Wu & He 2018, "Group normalization").
 
-    Without it, a ReLU conv body with sigmoid outputs and MSE collapsed on MNIST within
-    50 steps: the mostly black images drive the output layer's pre-activations down to
-    about -40, where the sigmoid passes no gradient, and the model stays at an all-black
-    guess (test MSE 0.113 on mnist-sample, with ReLU or leaky ReLU, 3 seeds of 3). Group norm keeps the scale in check. It works on each image alone, unlike
-    batch norm, so a code depends on its own image only (the contractive penalty's
-    per-image Jacobian stays exact) and training and evaluation compute the same function.
+    Without it, a ReLU conv body with sigmoid outputs and MSE can collapse on MNIST within
+    a few dozen steps: the mostly black images drive the output layer's pre-activations so
+    far down that the sigmoid passes no gradient, and the model stays at an all-black guess
+    (a regression test in tests/test_family.py holds this). Group norm keeps the scale in
+    check. It works on each image alone, unlike batch norm, so a code depends on its own
+    image only (the contractive penalty's per-image Jacobian stays exact) and training and
+    evaluation compute the same function.
     """
     return nn.GroupNorm(math.gcd(8, channels), channels)
 
 
 class ConvEncoder(nn.Module):
-    """Per width in ``channels`` a stride-2 3x3 convolution and a group norm, then a linear map to the code.
-
-    Two levels (32, 64) already beat PCA's test error on Fashion-MNIST at codes of 2, 10
-    and 32 within a few epochs (``benchmarks/models.py``).
-    """
+    """Per width in ``channels`` a stride-2 3x3 convolution and a group norm, then a linear map to the code."""
 
     def __init__(self, input_shape, channels, out_dim: int, activation: str, last_activation: str):
         super().__init__()
@@ -118,7 +99,8 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """The encoder mirrored: a linear map to the last feature maps, per width a stride-2
     transposed convolution sized to land exactly on the encoder's sizes and a group norm,
-    then a 3x3 convolution to the image's channels."""
+    then a 3x3 convolution to the image's channels.
+    """
 
     def __init__(self, input_shape, channels, in_dim: int, activation: str, output_activation: str):
         super().__init__()

@@ -11,18 +11,16 @@ For one layer z = f(W x + b) with an elementwise f, J = diag(f'(a)) W, so
 ||J||_F^2 = sum_j f'(a_j)^2 sum_i W_ji^2; for a sigmoid f' = z (1 - z), the paper's
 closed form. It costs one (k, D) reduction. Any other encoder (hidden layers, conv, an
 activation without a cheap derivative) gets the exact norm from autograd: one
-backward pass per code unit (a plain loop: twice as fast here as ``is_grads_batched``).
+backward pass per code unit (a plain loop, which ran faster than ``is_grads_batched``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from aekit.config import rule
-from aekit.models.bodies import ArchConfig, BodyAutoEncoder
+from aekit.models.bodies import BodyAutoEncoder
+from aekit.models.configs import ContractiveConfig
 from aekit.models.registry import register_model
 
 # f'(a) written in terms of z = f(a), which the forward pass already has
@@ -32,12 +30,6 @@ _DERIVATIVES = {
     "relu": lambda z: (z > 0).to(z),
     "linear": lambda z: torch.ones_like(z),
 }
-
-
-@dataclass
-class ContractiveConfig(ArchConfig):
-    contraction_weight: float = rule(0.1, min=0.0, help="weight lambda on the squared Frobenius "
-                                     "norm of the encoder's Jacobian, per pixel like the reconstruction loss")
 
 
 @register_model("contractive")

@@ -7,16 +7,9 @@ variants reach the same body with ``arch="conv"`` (see ``aekit.models.bodies``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aekit.config import ModelConfig
-from aekit.models.bodies import BodyAutoEncoder, channels_rule
+from aekit.models.bodies import BodyAutoEncoder
+from aekit.models.configs import ConvConfig
 from aekit.models.registry import register_model
-
-
-@dataclass
-class ConvConfig(ModelConfig):
-    channels: tuple[int, ...] = channels_rule()
 
 
 @register_model("conv")

@@ -12,22 +12,11 @@ compares the reconstruction with the clean image (``AutoEncoder.forward``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from aekit.config import rule
-from aekit.models.bodies import ArchConfig, BodyAutoEncoder
+from aekit.models.bodies import BodyAutoEncoder
+from aekit.models.configs import DenoisingConfig
 from aekit.models.registry import register_model
-
-NOISES = ("gaussian", "mask", "salt_pepper")
-
-
-@dataclass
-class DenoisingConfig(ArchConfig):
-    noise: str = rule("gaussian", choices=NOISES, help="corruption of the training inputs")
-    noise_level: float = rule(0.3, min=0.0, max=1.0, help="sigma for gaussian, fraction of pixels "
-                              "for mask and salt_pepper")
 
 
 def corrupt_images(x: torch.Tensor, noise: str, level: float) -> torch.Tensor:

@@ -10,20 +10,9 @@ The biases learn the mean PCA subtracts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from aekit.config import ModelConfig
-from aekit.errors import ConfigError
+from aekit.models.configs import LinearConfig
 from aekit.models.mlp import MLPAutoEncoder
 from aekit.models.registry import register_model
-
-
-@dataclass
-class LinearConfig(ModelConfig):
-    def check(self) -> None:
-        if self.loss != "mse":
-            raise ConfigError("model.loss: the linear autoencoder is PCA's model only under 'mse' "
-                              f"(its outputs are unbounded), got {self.loss!r}")
 
 
 @register_model("linear")

@@ -1,22 +1,35 @@
-"""The model registry: ``@register_model`` + ``create_model(name)`` + ``list_models()``.
+"""The model registry: ``@register_model`` + ``create_model(config)`` + ``list_models()``.
 
-A model variant is one file that defines a config subclass and a model class and
-registers the class by name; nothing else in aekit learns the name.
+A model variant is one file, ``aekit/models/<name>.py``, whose class registers itself
+by name and names its config from :mod:`aekit.models.configs`; nothing else in aekit
+learns the name. The file is imported the first time its model is asked for, so
+listing models and validating configs never imports torch.
 """
 
 from __future__ import annotations
 
-from aekit.errors import ConfigError
+import importlib
+
+from aekit.config import ModelConfig, build_section
+from aekit.models.configs import MODEL_CONFIGS, get_config_class, list_models
 
 _REGISTRY: dict[str, type] = {}
 
 
 def register_model(name: str):
-    """Class decorator: make ``cls`` available as ``create_model(name)``."""
+    """Class decorator: make ``cls`` available as ``create_model(name)``.
+
+    A built-in name must come with the config :data:`~aekit.models.configs.MODEL_CONFIGS`
+    declares for it; a new name registers ``cls.config_class`` there.
+    """
 
     def deco(cls):
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
+        declared = MODEL_CONFIGS.setdefault(name, cls.config_class)
+        if cls.config_class is not declared:
+            raise RuntimeError(f"model {name!r}: config_class {cls.config_class.__name__} is not the "
+                               f"{declared.__name__} that aekit.models.configs declares for it")
         cls.name = name
         _REGISTRY[name] = cls
         return cls
@@ -24,29 +37,30 @@ def register_model(name: str):
     return deco
 
 
-def list_models() -> list[str]:
-    return sorted(_REGISTRY)
-
-
 def get_model_class(name: str):
+    """The model class registered as ``name`` (importing ``aekit.models.<name>`` if need be)."""
+    get_config_class(name)  # an unknown name is a ConfigError listing the models
     if name not in _REGISTRY:
-        raise ConfigError(f"model.model: unknown model {name!r}; choose one of: {', '.join(list_models())}")
+        importlib.import_module(f"aekit.models.{name}")
     return _REGISTRY[name]
 
 
-def get_config_class(name: str):
-    return get_model_class(name).config_class
+def create_model(config: ModelConfig | str, input_shape=(1, 28, 28), **fields):
+    """Build a model for images of ``input_shape`` ``(C, H, W)``.
 
-
-def create_model(name: str, input_shape=(1, 28, 28), **config):
-    """Build model ``name`` for images of ``input_shape`` (C, H, W) from config fields.
+    ``config`` is a validated model config (from :func:`aekit.resolve.build_config`),
+    used as it is; or a model name, whose config is then built from ``fields`` and
+    validated.
 
     >>> model = create_model("mlp", latent_dim=2, hidden=(64,))
     >>> model.latent_dim
     2
     """
-    from aekit.config import build_section
+    if isinstance(config, str):
+        config = build_section(get_config_class(config), {"model": config, **fields}, "model")
+    elif fields:
+        raise TypeError("create_model: pass fields only with a model name, not with a config object")
+    return get_model_class(config.model)(config, tuple(input_shape))
 
-    cls = get_model_class(name)
-    cfg = build_section(cls.config_class, {"model": name, **config}, "model")
-    return cls(cfg, tuple(input_shape))
+
+__all__ = ["create_model", "get_config_class", "get_model_class", "list_models", "register_model"]

@@ -14,22 +14,14 @@ to undo: fine-tuning's optimiser holds every parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.config import ModelConfig, rule
 from aekit.models.base import AutoEncoder, ModelOutput, PretrainingStage
+from aekit.models.configs import StackedConfig
 from aekit.models.mlp import mlp
 from aekit.models.registry import register_model
-
-
-@dataclass
-class StackedConfig(ModelConfig):
-    pretrain_epochs: int = rule(1, min=0, help="epochs of greedy pre-training per layer before "
-                                "fine-tuning the whole stack (0: none)")
 
 
 @register_model("stacked")

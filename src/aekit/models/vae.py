@@ -21,27 +21,12 @@ comparable from epoch to epoch; ``encode`` returns mu.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from aekit.config import rule
-from aekit.errors import ConfigError
 from aekit.models.base import AutoEncoder, ModelOutput
-from aekit.models.bodies import ArchConfig, make_decoder, make_encoder
+from aekit.models.bodies import make_decoder, make_encoder
+from aekit.models.configs import VAEConfig
 from aekit.models.registry import register_model
-
-
-@dataclass
-class VAEConfig(ArchConfig):
-    beta: float = rule(1.0, min=0.0, help="weight of the KL term (1: the VAE, >1: a beta-VAE)")
-    kl_warmup_epochs: float = rule(0.0, min=0.0, help="epochs over which the KL weight rises "
-                                   "linearly from 0 to beta (0: no warm-up)")
-
-    def check(self) -> None:
-        if self.latent_activation != "linear":
-            raise ConfigError("model.latent_activation: a VAE's code is Gaussian (mean and log-variance "
-                              f"are unbounded); set it to 'linear', got {self.latent_activation!r}")
 
 
 def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,10 @@ Each hook gets the trainer, whose ``model``, ``config``, ``epoch``, ``step`` and
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+from aekit.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
     from aekit.training.trainer import Trainer
@@ -64,43 +64,41 @@ class EpochPrinter(Callback):
 
     def on_epoch_end(self, trainer, metrics):
         width = len(str(trainer.config.epochs))
-        self.write(f"epoch {metrics['epoch']:>{width}}/{trainer.config.epochs}  "
-                   f"train loss {metrics['train_loss']:.5f}  test loss {metrics['test_loss']:.5f}  "
-                   f"test mse {metrics['test_mse']:.5f}  {metrics['seconds']:.1f}s")
+        self.write(f"epoch {metrics['epoch']:>{width}}/{trainer.config.epochs}  {self._losses(metrics)}")
 
     def on_pretrain_epoch_end(self, trainer, stage, metrics):
-        self.write(f"pretrain {stage} epoch {metrics['epoch']}/{metrics['epochs']}  train loss {metrics['train_loss']:.5f}  "
-                   f"test loss {metrics['test_loss']:.5f}  test mse {metrics['test_mse']:.5f}  "
-                   f"{metrics['seconds']:.1f}s")
+        self.write(f"pretrain {stage} epoch {metrics['epoch']}/{metrics['epochs']}  {self._losses(metrics)}")
+
+    @staticmethod
+    def _losses(metrics: dict) -> str:
+        return (f"train loss {metrics['train_loss']:.5f}  test loss {metrics['test_loss']:.5f}  "
+                f"test mse {metrics['test_mse']:.5f}  {metrics['seconds']:.1f}s")
 
 
 class MetricsLogger(Callback):
-    """Appends one JSON line per epoch to ``metrics.jsonl`` (flushed, so a crash keeps it)."""
+    """Appends one line per epoch to the run's ``metrics.jsonl``."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, run_dir: RunDir):
+        self.run_dir = run_dir
 
     def on_fit_start(self, trainer):
-        self.path.write_text("")
+        self.run_dir.reset_metrics()
 
     def on_epoch_end(self, trainer, metrics):
-        with self.path.open("a") as f:
-            f.write(json.dumps(metrics) + "\n")
+        self.run_dir.append_metrics(metrics)
 
 
 class Checkpointer(Callback):
     """Saves ``checkpoint.*`` after every epoch and ``best.*`` when the test loss improves."""
 
-    def __init__(self, run_dir: str | Path, extra_state: dict | None = None):
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: RunDir, extra_state: dict | None = None):
+        self.run_dir = run_dir
         self.extra_state = extra_state or {}
         self.best = float("inf")
 
     def on_epoch_end(self, trainer, metrics):
-        from aekit.training.checkpoint import save_checkpoint
-
         state = {**self.extra_state, "epoch": metrics["epoch"], "metrics": metrics}
-        save_checkpoint(self.run_dir / "checkpoint", trainer.model, state)
+        self.run_dir.save_checkpoint("checkpoint", trainer.model, state)
         if metrics["test_loss"] < self.best:
             self.best = metrics["test_loss"]
-            save_checkpoint(self.run_dir / "best", trainer.model, state)
+            self.run_dir.save_checkpoint("best", trainer.model, state)

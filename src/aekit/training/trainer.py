@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 
 from aekit.config import TrainConfig
-from aekit.data import scale_images
+from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
 
 
@@ -42,7 +42,8 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam; the fused kernel where this torch has it (one kernel for all parameters
-    instead of a loop over them: about 20% less time per step for the seed-sized MLPs on CPU)."""
+    instead of a loop over them).
+    """
     params = list(model.parameters())
     try:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
@@ -76,9 +77,6 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
 
-    def batch(self, images_u8: torch.Tensor) -> torch.Tensor:
-        return scale_images(images_u8, self.scale)
-
     def fit(self, x_train: torch.Tensor, x_test: torch.Tensor) -> list[dict]:
         """Train for ``config.epochs``; returns one metrics dict per epoch.
 
@@ -105,7 +103,7 @@ class Trainer:
                 for i in range(0, n, cfg.batch_size):
                     if on_train_step is not None:
                         on_train_step(self.epoch - 1 + i / n)
-                    x = self.batch(x_train[perm[i:i + cfg.batch_size]])  # (B, C, H, W) float
+                    x = to_model(x_train[perm[i:i + cfg.batch_size]], self.scale)  # (B, C, H, W) float
                     out = model(x)
                     self.optimizer.zero_grad(set_to_none=True)
                     out.loss.backward()
@@ -152,7 +150,7 @@ class Trainer:
         model.eval()
         sums = torch.zeros(4, device=x_u8.device)
         for i in range(0, len(x_u8), self.eval_batch_size):
-            x = self.batch(x_u8[i:i + self.eval_batch_size])
+            x = to_model(x_u8[i:i + self.eval_batch_size], self.scale)
             out = model(x)
             mse = torch.mean((out.recon_x - x) ** 2)
             sums += torch.stack([out.loss, out.recon_loss, out.reg_loss, mse]) * len(x)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.errors import RunError
+from aekit.io import atomic_write
 from aekit.visualization.images import with_caption
 from aekit.visualization.snapshots import FRAMES_INDEX
 
@@ -44,11 +45,9 @@ def write_recon_gif(recon_dir: str | Path, path: str | Path, frame_ms: int = 400
     """Write the frames of ``recon_dir`` as a looping GIF with the epoch and step on each.
 
     Returns ``path``. Pillow stores only the part of each frame that changed, and the
-    originals on top never change, so a 10-epoch run makes a GIF of a few hundred kB.
+    originals on top never change, so the GIF stays small (``benchmarks/plots.py`` measures it).
     """
     from PIL import Image
-
-    from aekit.training.checkpoint import atomic_write
 
     recon_dir = Path(recon_dir)
     frames = read_frames(recon_dir)

@@ -6,15 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def to_uint8(images, scale: str = "unit") -> np.ndarray:
-    """Model-space images (torch or numpy, ``(N, C, H, W)``) to displayable uint8."""
-    arr = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
-    if arr.dtype == np.uint8:
-        return arr
-    if scale == "centered":
-        arr = arr + 0.5
-    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+from aekit.io import atomic_write
+from aekit.pixels import to_uint8
 
 
 def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2, upscale: int = 1,
@@ -39,11 +32,18 @@ def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2, upscale: 
     return out[0] if c == 1 else out.transpose(1, 2, 0)
 
 
+def pair_grid(originals, reconstructions, scale: str = "unit", pad: int = 2, upscale: int = 1) -> np.ndarray:
+    """Originals on the top row over their reconstructions on the bottom row, as one uint8 mosaic.
+
+    Both are ``(N, C, H, W)``, uint8 or floats in the model's range ``scale``.
+    """
+    pair = np.concatenate([to_uint8(originals, scale), to_uint8(reconstructions, scale)])
+    return image_grid(pair, rows=2, cols=len(originals), pad=pad, upscale=upscale)
+
+
 def save_png(array: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 ``(H, W)`` or ``(H, W, 3)`` array as PNG, atomically."""
     from PIL import Image
-
-    from aekit.training.checkpoint import atomic_write
 
     path = Path(path)
     img = Image.fromarray(np.ascontiguousarray(array))
@@ -65,7 +65,8 @@ def with_caption(array: np.ndarray, text: str, height: int = 22, size: int = 14)
 def save_image_grid(images, path: str | Path, scale: str = "unit", cols: int | None = None,
                     upscale: int = 2) -> Path:
     """Tile model-space (or uint8) images ``(N, C, H, W)`` in rows of ``cols`` (square by
-    default) and write them as a PNG."""
+    default) and write them as a PNG.
+    """
     import math
 
     cols = cols or math.ceil(math.sqrt(len(images)))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.visualization.latent import LatentView, class_colors, encode, latent_view, model_and_scale
+from aekit.io import atomic_write_text
+from aekit.visualization.latent import LatentView, class_colors, latent_view, model_and_scale
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": True}
 SVG_MAX_POINTS = 3000  # past this a 2-D scatter is drawn with WebGL (Scattergl), which stays fluid
@@ -62,7 +63,7 @@ def interactive_codes(view: LatentView):
 def interactive_latent(model, data, *, scale: str | None = None, projection: str = "pca"):
     """:func:`interactive_codes` of the test images' codes (model or :class:`aekit.Run`)."""
     model, scale = model_and_scale(model, scale)
-    return interactive_codes(latent_view(encode(model, data.x_test, scale), data.y_test, data.class_names,
+    return interactive_codes(latent_view(model.encode_images(data.x_test, scale), data.y_test, data.class_names,
                                          projection))
 
 
@@ -72,7 +73,5 @@ def figure_html(fig, full_html: bool = True) -> str:
 
 
 def write_figure_html(fig, path: str | Path) -> Path:
-    from aekit.training.checkpoint import atomic_write_text
-
     atomic_write_text(path, figure_html(fig))
     return Path(path)

@@ -29,42 +29,10 @@ def model_and_scale(model, scale: str | None = None):
     return model, scale or "unit"
 
 
-def encode(model, images_u8: np.ndarray, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
-    """Codes ``(N, latent_dim)`` of uint8 images ``(N, C, H, W)``."""
-    import torch
-
-    from aekit.data import scale_images
-
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images_u8), batch_size):
-            x = scale_images(torch.from_numpy(np.ascontiguousarray(images_u8[i:i + batch_size])).to(device), scale)
-            out.append(model.encode(x).float().cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, model.latent_dim), np.float32)
-
-
-def decode(model, z: np.ndarray, scale: str = "unit") -> np.ndarray:
-    """uint8 images ``(N, C, H, W)`` decoded from codes ``z (N, latent_dim)``."""
-    import torch
-
-    from aekit.visualization.images import to_uint8
-
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        images = model.decode(torch.as_tensor(np.asarray(z, np.float32), device=device))
-    model.train(was_training)
-    return to_uint8(images, scale)
-
-
 def code_extent(z: np.ndarray) -> tuple[float, float, float, float]:
     """``(z1_lo, z1_hi, z2_lo, z2_hi)``: the 1st to 99th percentile of 2-D codes on each axis
-    (the whole range would be stretched by a few outliers)."""
+    (the whole range would be stretched by a few outliers).
+    """
     (x0, y0), (x1, y1) = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
     return float(x0), float(x1), float(y0), float(y1)
 
@@ -72,7 +40,8 @@ def code_extent(z: np.ndarray) -> tuple[float, float, float, float]:
 def class_colors(n: int, shade: float = 0.85) -> list[str]:
     """``n`` hex colours along matplotlib's ``rainbow`` map (the seeds' ``cm.rainbow``), computed
     here so the plotly figures need no matplotlib: rainbow(t) = (|2t - 0.5|, sin(pi t), cos(pi t / 2)).
-    ``shade`` darkens them, so the yellows and light greens stay readable on white."""
+    ``shade`` darkens them, so the yellows and light greens stay readable on white.
+    """
     t = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
     rgb = np.clip(np.stack([np.abs(2 * t - 0.5), np.sin(np.pi * t), np.cos(np.pi * t / 2)], 1), 0, 1) * shade
     return ["#{:02x}{:02x}{:02x}".format(*(np.round(c * 255).astype(int))) for c in rgb]

@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import re
-
-import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from aekit.errors import ConfigError
+from aekit.io import atomic_write
 
 PICTURES = ("recon", "latent", "manifold", "loss")  # what a run gets by default
 WHATS = (*PICTURES, "grid")
@@ -52,16 +53,14 @@ class _Context:
 
     def view(self):
         if self._view is None:
-            from aekit.visualization.latent import encode, latent_view
+            from aekit.visualization.latent import latent_view
 
-            z = encode(self.run.model, self.data.x_test, self.run.config.data.scale)
+            z = self.run.encode(self.data.x_test)
             self._view = latent_view(z, self.data.y_test, self.data.class_names, self.projection)
         return self._view
 
 
 def _save(fig, path: Path) -> Path:
-    from aekit.training.checkpoint import atomic_write
-
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi, bbox_inches="tight"))
     return path
 
@@ -107,10 +106,9 @@ def _draw_grid(ctx: _Context) -> list[Path]:
     rows, cols = parse_grid_size("8x8" if ctx.n is None else ctx.n)
     x = ctx.data.x_test[:rows * cols]
     if ctx.recon:
-        from aekit.visualization.latent import decode, encode
+        from aekit.pixels import to_uint8
 
-        scale = ctx.run.config.data.scale
-        x = decode(ctx.run.model, encode(ctx.run.model, x, scale), scale)
+        x = to_uint8(ctx.run.reconstruct(x), ctx.run.config.data.scale)
     title = f"{'Reconstructions of the first' if ctx.recon else 'The first'} {len(x)} test images"
     return [_save(plot_images(x, rows, cols, title=title), ctx.path / ("grid_recon.png" if ctx.recon else "grid.png"))]
 
@@ -127,13 +125,13 @@ def _positive(n, what: str) -> int:
 
 def draw_worst(run, data, indices, path: str | Path | None = None) -> Path:
     """``worst.png``: the test images at ``indices`` (e.g. the worst reconstructed) over their
-    reconstructions (Pillow only)."""
-    from aekit.visualization.images import save_image_grid, to_uint8
+    reconstructions (Pillow only).
+    """
+    from aekit.visualization.images import pair_grid, save_png
 
-    idx = np.asarray(indices, dtype=np.int64)
-    originals = data.x_test[idx]
-    pair = np.concatenate([originals, to_uint8(run.reconstruct(originals), run.config.data.scale)])
-    return save_image_grid(pair, path or Path(run.path) / "worst.png", cols=len(idx))
+    originals = data.x_test[np.asarray(indices, dtype=np.int64)]
+    grid = pair_grid(originals, run.reconstruct(originals), run.config.data.scale, upscale=2)
+    return save_png(grid, path or Path(run.path) / "worst.png")
 
 
 DRAWERS: dict[str, Callable[[_Context], list[Path]]] = {

@@ -18,9 +18,9 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
 from aekit.errors import ConfigError
-from aekit.visualization.images import image_grid, to_uint8
-from aekit.visualization.latent import (LatentView, class_colors, code_extent, decode, encode, latent_view,
-                                        model_and_scale)
+from aekit.pixels import to_uint8
+from aekit.visualization.images import image_grid, pair_grid
+from aekit.visualization.latent import LatentView, class_colors, code_extent, latent_view, model_and_scale
 from aekit.visualization.snapshots import pick_snapshot_indices
 
 DPI = 100
@@ -65,22 +65,17 @@ def plot_reconstructions(model, data, n: int = 10, *, scale: str | None = None) 
     model, scale = model_and_scale(model, scale)
     idx = pick_snapshot_indices(data.y_test, n)
     x = data.x_test[idx]
-    pair = np.concatenate([x, _reconstruct(model, x, scale)])
-    grid = image_grid(pair, rows=2, cols=len(idx), pad=2, background=255)
+    grid = pair_grid(x, model.reconstruct_images(x, scale), scale)
     row_height = grid.shape[0] / 2
     return _image_figure(grid, inches_per_px=0.8 / x.shape[-1], row_labels=["original", "reconstruction"],
                          row_height=row_height)
-
-
-def _reconstruct(model, images_u8: np.ndarray, scale: str) -> np.ndarray:
-    return decode(model, encode(model, images_u8, scale), scale)
 
 
 def plot_latent(model, data, *, scale: str | None = None, projection: str = "pca",
                 max_points: int | None = None) -> Figure:
     """The codes of the test images, coloured by class (see :func:`plot_codes`)."""
     model, scale = model_and_scale(model, scale)
-    view = latent_view(encode(model, data.x_test, scale), data.y_test, data.class_names, projection)
+    view = latent_view(model.encode_images(data.x_test, scale), data.y_test, data.class_names, projection)
     return plot_codes(view, max_points=max_points)
 
 
@@ -150,10 +145,10 @@ def plot_manifold(model, data=None, *, n: int = 20, scale: str | None = None,
     if extent is None:
         if data is None:
             raise ValueError("plot_manifold: give data (to span the test codes) or an extent")
-        extent = code_extent(encode(model, data.x_test, scale))
+        extent = code_extent(model.encode_images(data.x_test, scale))
     x0, x1, y0, y1 = extent
     zx, zy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y1, y0, n))  # top row: highest z2
-    images = decode(model, np.stack([zx.ravel(), zy.ravel()], 1), scale)  # (n*n, C, H, W)
+    images = to_uint8(model.decode_codes(np.stack([zx.ravel(), zy.ravel()], 1)), scale)  # (n*n, C, H, W)
     c, h, w = images.shape[1:]
     mosaic = images.reshape(n, n, c, h, w).transpose(2, 0, 3, 1, 4).reshape(c, n * h, n * w)  # (C, nH, nW)
     fig = Figure(figsize=(8.2, 7.6), dpi=DPI)

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aekit.errors import RunError
+from aekit.io import atomic_write_text
+from aekit.rundir import RunDir
 
 
 @dataclass
@@ -34,18 +36,8 @@ class ReportInputs:
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path, latent_figure=None) -> "ReportInputs":
-        run_dir = Path(run_dir)
-        try:
-            config = json.loads((run_dir / "config.json").read_text())
-        except FileNotFoundError:
-            raise RunError(f"{run_dir}: no config.json here; not a run directory") from None
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{run_dir / 'config.json'}: not valid JSON ({exc.msg})") from None
-        metrics_path = run_dir / "metrics.jsonl"
-        metrics = []
-        if metrics_path.exists():
-            metrics = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-        return cls(run_dir, config, metrics, latent_figure)
+        rd = RunDir.open(run_dir)
+        return cls(rd.path, rd.read_config(), rd.read_metrics(), latent_figure)
 
     def file(self, name: str) -> Path | None:
         path = self.run_dir / name
@@ -86,7 +78,8 @@ def _fmt(value: Any) -> str:
 def json_table(obj: Any) -> str:
     """Any JSON value as HTML: a mapping of scalars is a two-column table, a list of
     mappings (or a mapping of mappings) a table with a column per key, and deeper
-    nesting a table inside a cell."""
+    nesting a table inside a cell.
+    """
     def is_scalar(v):
         return not isinstance(v, (dict, list))
 
@@ -206,13 +199,12 @@ def evaluation_section(inp: ReportInputs) -> Section | None:
     """``eval.json`` (from ``aekit eval``) as the metric table, with the worst reconstructions."""
     from aekit.evaluation.table import eval_rows, eval_title
 
-    path = inp.file("eval.json")
-    if path is None:
+    if inp.file(RunDir.EVAL) is None:
         return None
     try:
-        summary = json.loads(path.read_text())
+        summary = RunDir(inp.run_dir).read_eval()
         headers, rows = eval_rows(summary)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (RunError, KeyError, TypeError, AttributeError) as exc:
         return Section("Evaluation", f'<p class="note">eval.json could not be read ({html.escape(str(exc))}).</p>',
                        "eval")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
@@ -303,9 +295,7 @@ def build_report(inputs: ReportInputs, sections: list[SectionMaker] | None = Non
 
 def write_report(run_dir: str | Path, latent_figure=None, sections: list[SectionMaker] | None = None) -> Path:
     """Write ``<run_dir>/report.html`` from what is in the run directory; returns its path."""
-    from aekit.training.checkpoint import atomic_write_text
-
     inputs = ReportInputs.from_run_dir(run_dir, latent_figure)
-    path = inputs.run_dir / "report.html"
+    path = inputs.run_dir / RunDir.REPORT
     atomic_write_text(path, build_report(inputs, sections))
     return path

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aekit.io import atomic_write_text
+from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
-from aekit.visualization.images import image_grid, save_png, to_uint8
+from aekit.visualization.images import pair_grid, save_png
 
 FRAMES_INDEX = "frames.json"
 
@@ -48,7 +50,7 @@ class ReconSnapshots(Callback):
     ``recon/step_NNNNNN.png`` at ``first_epoch_frames`` steps of the first epoch.
 
     Each frame is one forward pass over the fixed snapshot images (10 by default)
-    and a small PNG, so the cost is a few milliseconds per frame.
+    and a small PNG (``benchmarks/plots.py`` measures the cost).
     """
 
     def __init__(self, images_u8: torch.Tensor, out_dir: str | Path, scale: str = "unit", upscale: int = 2,
@@ -67,17 +69,12 @@ class ReconSnapshots(Callback):
         model = trainer.model
         was_training = model.training
         model.eval()
-        x = trainer.batch(self.images)
-        recon = model(x).recon_x
+        recon = model(to_model(self.images, self.scale)).recon_x
         model.train(was_training)
-        pair = np.concatenate([to_uint8(self.images), to_uint8(recon, self.scale)])
-        grid = image_grid(pair, rows=2, cols=len(self.images), upscale=self.upscale)
-        save_png(grid, self.out_dir / name)
+        save_png(pair_grid(self.images, recon, self.scale, upscale=self.upscale), self.out_dir / name)
         self.frames.append({"file": name, "epoch": round(epoch, 4), "step": trainer.step})
 
     def _write_index(self) -> None:
-        from aekit.training.checkpoint import atomic_write_text
-
         atomic_write_text(self.out_dir / FRAMES_INDEX, json.dumps(self.frames, indent=1) + "\n")
 
     def on_fit_start(self, trainer):

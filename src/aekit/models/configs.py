@@ -1,0 +1,124 @@
+"""Every model's config: the fields it adds to :class:`~aekit.config.ModelConfig` and their rules.
+
+The configs live here, apart from the models (as pythae keeps ``*_config.py`` beside
+``*_model.py``), because this module imports no torch: ``aekit train --help`` lists
+every model's flags, and resolving a config validates them, without loading torch.
+A model file imports its config from here and names it as ``config_class``;
+:func:`~aekit.models.registry.register_model` checks the two agree.
+
+:data:`MODEL_CONFIGS` maps each built-in model name to its config class; the model
+class for name ``X`` is in the module ``aekit.models.X``, imported on first use. A
+model registered from outside aekit adds its own entry when it registers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aekit.config import ModelConfig, rule
+from aekit.errors import ConfigError
+
+ARCHS = ("mlp", "conv")
+NOISES = ("gaussian", "mask", "salt_pepper")
+PENALTIES = ("l1", "kl")
+SPARSITY_WEIGHTS = {"l1": 0.1, "kl": 3.0}  # the default weight of each sparsity penalty
+
+
+def channels_rule():
+    return rule((32, 64), item_min=1, help="conv: channels of each stride-2 convolution, input side "
+                "first (each halves height and width); the decoder mirrors them")
+
+
+@dataclass
+class LinearConfig(ModelConfig):
+    def check(self) -> None:
+        if self.loss != "mse":
+            raise ConfigError("model.loss: the linear autoencoder is PCA's model only under 'mse' "
+                              f"(its outputs are unbounded), got {self.loss!r}")
+
+
+@dataclass
+class ConvConfig(ModelConfig):
+    channels: tuple[int, ...] = channels_rule()
+
+
+@dataclass
+class ArchConfig(ModelConfig):
+    """Fields of a variant that can sit on either body (see :mod:`aekit.models.bodies`)."""
+
+    arch: str = rule("mlp", choices=ARCHS, help="network: mlp (uses hidden) or conv (uses channels)")
+    channels: tuple[int, ...] = channels_rule()
+
+
+@dataclass
+class DenoisingConfig(ArchConfig):
+    noise: str = rule("gaussian", choices=NOISES, help="corruption of the training inputs")
+    noise_level: float = rule(0.3, min=0.0, max=1.0, help="sigma for gaussian, fraction of pixels "
+                              "for mask and salt_pepper")
+
+
+@dataclass
+class SparseConfig(ArchConfig):
+    sparsity: str = rule("l1", choices=PENALTIES, help="penalty on the code; kl needs "
+                         "--latent-activation sigmoid")
+    sparsity_weight: float | None = rule(None, min=0.0, help="weight of the penalty, per pixel like "
+                                         "the reconstruction loss; unset: 0.1 for l1, 3 for kl (Ng's beta)")
+    sparsity_target: float = rule(0.05, min=0.0, max=1.0, min_exclusive=True,
+                                  help="target mean activation rho of each unit, for kl")
+
+    def check(self) -> None:
+        if self.sparsity == "kl" and self.latent_activation != "sigmoid":
+            raise ConfigError("model.latent_activation: the kl sparsity penalty needs sigmoid code units "
+                              f"(activations in (0,1)); set it to 'sigmoid', got {self.latent_activation!r}")
+        if self.sparsity == "kl" and self.sparsity_target >= 1:
+            raise ConfigError(f"model.sparsity_target: must be < 1, got {self.sparsity_target}")
+
+
+@dataclass
+class ContractiveConfig(ArchConfig):
+    contraction_weight: float = rule(0.1, min=0.0, help="weight lambda on the squared Frobenius "
+                                     "norm of the encoder's Jacobian, per pixel like the reconstruction loss")
+
+
+@dataclass
+class VAEConfig(ArchConfig):
+    beta: float = rule(1.0, min=0.0, help="weight of the KL term (1: the VAE, >1: a beta-VAE)")
+    kl_warmup_epochs: float = rule(0.0, min=0.0, help="epochs over which the KL weight rises "
+                                   "linearly from 0 to beta (0: no warm-up)")
+
+    def check(self) -> None:
+        if self.latent_activation != "linear":
+            raise ConfigError("model.latent_activation: a VAE's code is Gaussian (mean and log-variance "
+                              f"are unbounded); set it to 'linear', got {self.latent_activation!r}")
+
+
+@dataclass
+class StackedConfig(ModelConfig):
+    pretrain_epochs: int = rule(1, min=0, help="epochs of greedy pre-training per layer before "
+                                "fine-tuning the whole stack (0: none)")
+
+
+MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
+    "mlp": ModelConfig,
+    "linear": LinearConfig,
+    "conv": ConvConfig,
+    "denoising": DenoisingConfig,
+    "sparse": SparseConfig,
+    "contractive": ContractiveConfig,
+    "vae": VAEConfig,
+    "stacked": StackedConfig,
+}
+
+
+def list_models() -> list[str]:
+    """The model names, sorted."""
+    return sorted(MODEL_CONFIGS)
+
+
+def get_config_class(name: str) -> type[ModelConfig]:
+    """The config class of model ``name``; an unknown name is a :class:`ConfigError` listing the models."""
+    if not isinstance(name, str):
+        raise ConfigError(f"model.model: expected a model name, got {name!r}")
+    if name not in MODEL_CONFIGS:
+        raise ConfigError(f"model.model: unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    return MODEL_CONFIGS[name]

@@ -286,6 +286,32 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
     return result
 
 
+def save_evaluation(run: Run, result, data, out: str | Path | None = None) -> Path:
+    """Write ``result.summary`` as ``eval.json`` (or to ``out``).
+
+    Written into the run directory, it also draws ``worst.png`` (the worst reconstructed
+    test images) and refreshes ``report.html`` when the run has one, so the report shows
+    the table. Returns the summary's path.
+    """
+    path = run.dir.write_eval(result.summary, out)
+    if path.resolve().parent == run.path.resolve():
+        from aekit.visualization.pictures import draw_pictures, draw_worst
+
+        worst = [w["index"] for w in result.summary.get("anomaly", {}).get("worst", [])]
+        if worst:
+            draw_worst(run, data, worst)
+        if run.dir.file(RunDir.REPORT):
+            draw_pictures(run, data, what=(), report=True)
+    return path
+
+
+def write_scores(result, path: str | Path) -> Path:
+    """Every test image's reconstruction error as CSV ``index,label,error``, worst first."""
+    order = result.errors.argsort(kind="stable")[::-1]
+    lines = ["index,label,error", *(f"{i},{result.labels[i]},{result.errors[i]:.8g}" for i in order)]
+    return io.atomic_write_text(path, "\n".join(lines) + "\n")
+
+
 def encode_split(run: Run, data, split: str = "test") -> dict[str, np.ndarray]:
     """Codes of one split (``test``, ``train`` or ``all``: train then test) with labels, split names and indices."""
     if split not in SPLITS:
@@ -326,4 +352,5 @@ def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:
     return io.atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-__all__ = ["Run", "build_config", "encode_split", "evaluate", "load_run", "train", "write_codes"]
+__all__ = ["Run", "build_config", "encode_split", "evaluate", "load_run", "save_evaluation", "train", "write_codes",
+           "write_scores"]

@@ -67,7 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "conv-16": {
         "source": "aekit",
         "summary": "compact codes that reconstruct well: a conv AE (32, 64 channels) with a 16-D code; "
-                   "the conv AE beats PCA's test MSE at every code size on Fashion-MNIST (README); MSE; "
+                   "the conv AE beats PCA's test MSE at every code size on Fashion-MNIST (docs/models.md); MSE; "
                    "Adam lr 0.001, batch 128, 10 epochs",
         "data": {"dataset": "mnist", "scale": "unit"},
         "model": {"model": "conv", "channels": [32, 64], "latent_dim": 16, "activation": "relu",

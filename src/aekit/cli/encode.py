@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
 
     from aekit.cli._common import add_run_arguments
 
-    p = sub.add_parser("encode", help=HELP, description=__doc__.split("\n\n", 1)[1].replace("::", ":"),
+    description = HELP + ".\n\n" + __doc__.split("\n\n", 1)[1].replace("::", ":")
+    p = sub.add_parser("encode", help=HELP, description=description,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p, dataset=True)
     p.add_argument("--out", required=True, metavar="FILE", help="codes.npy or codes.csv")

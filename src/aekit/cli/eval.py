@@ -31,35 +31,20 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import dataclasses
 
-    from aekit.api import evaluate
+    from aekit.api import evaluate, save_evaluation, write_scores
     from aekit.cli._common import load_run
     from aekit.evaluation import eval_table
     from aekit.evaluation.suite import EvalSettings
-    from aekit.io import atomic_write_text, quiet
+    from aekit.io import quiet
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalSettings) if hasattr(args, f.name)}
     settings = EvalSettings.from_values(**values)
     log = quiet if args.quiet else None
     run_, data = load_run(args, log)
     result = evaluate(run_, which=args.which, settings=settings, cache=not args.no_cache, log=log, data=data)
-    out = run_.dir.write_eval(result.summary, args.out)
-    if out.resolve().parent == run_.path.resolve():
-        _update_run_pictures(run_, data, result.summary)
+    out = save_evaluation(run_, result, data, args.out)
     if args.scores:
-        order = result.errors.argsort(kind="stable")[::-1]
-        lines = ["index,label,error", *(f"{i},{result.labels[i]},{result.errors[i]:.8g}" for i in order)]
-        atomic_write_text(args.scores, "\n".join(lines) + "\n")
+        write_scores(result, args.scores)
     print(eval_table(result.summary))
     print(f"\nwrote {out}" + (f" and {args.scores}" if args.scores else ""))
     return 0
-
-
-def _update_run_pictures(run, data, summary) -> None:
-    """worst.png for the report; and the report itself, when the run has one, so it shows the table."""
-    from aekit.visualization.pictures import draw_pictures, draw_worst
-
-    worst = [w["index"] for w in summary.get("anomaly", {}).get("worst", [])]
-    if worst:
-        draw_worst(run, data, worst)
-    if run.dir.file(run.dir.REPORT):
-        draw_pictures(run, data, what=(), report=True)

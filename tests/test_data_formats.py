@@ -346,4 +346,6 @@ def test_scale_images_rejects_unknown_scale_and_non_uint8():
     with pytest.raises(ConfigError, match="unit, centered"):
         scale_images(torch.zeros(2, dtype=torch.uint8), "minmax")
     with pytest.raises(TypeError, match="uint8"):
-        scale_images(torch.zeros(2), "unit")
+        scale_images(torch.zeros(2, dtype=torch.int64), "unit")
+    floats = torch.tensor([0.25, -0.5], dtype=torch.float64)  # already in the model's range: only cast
+    assert torch.equal(scale_images(floats, "centered"), floats.float())

@@ -26,17 +26,21 @@ def check_scale(scale: str) -> str:
     return scale
 
 
-def to_model(x_uint8, scale: str = "unit"):
+def to_model(x, scale: str = "unit"):
     """uint8 pixels (tensor or ndarray, any shape) as a float32 tensor in the model's range.
 
-    The result is on the tensor's device (a numpy array becomes a CPU tensor).
+    Floating-point input is taken as already in the model's range and only cast to
+    float32 (real-valued features, or images scaled by the caller). The result is on the
+    tensor's device (a numpy array becomes a CPU tensor).
     """
     import torch
 
     check_scale(scale)
-    x = torch.as_tensor(x_uint8)
+    x = torch.as_tensor(x)
+    if x.is_floating_point():
+        return x.to(torch.float32)
     if x.dtype != torch.uint8:
-        raise TypeError(f"to_model expects uint8 pixels, got {x.dtype}")
+        raise TypeError(f"to_model expects uint8 pixels or floats in the model's range, got {x.dtype}")
     x = x.to(torch.float32).div_(255.0)
     if _OFFSET[scale]:
         x = x.sub_(_OFFSET[scale])

@@ -39,11 +39,14 @@ def test_train_writes_the_whole_run_directory(cli_run):
         assert {"train_loss", "test_loss", "test_mse", "seconds"} <= set(m)
         assert np.isfinite([m["train_loss"], m["test_loss"]]).all()
 
+    from aekit.rundir import RunDir
+
     for stem in ("checkpoint", "best"):
-        meta = json.loads((out / f"{stem}.json").read_text())
-        assert meta["format"] == "aekit-checkpoint/1" and meta["config"] == cfg
+        meta = RunDir(out).read_checkpoint_meta(stem)
+        assert meta["format"] == "aekit-checkpoint/2" and meta["config"] == cfg
         assert (out / f"{stem}.safetensors").stat().st_size > 100_000
-    assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 2
+        assert not (out / f"{stem}.json").exists()  # one file per checkpoint
+    assert RunDir(out).read_checkpoint_meta("checkpoint")["epoch"] == 2
 
     frames = sorted(p.name for p in (out / "recon").glob("epoch_*.png"))
     assert frames == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
@@ -93,7 +96,7 @@ def test_bad_config_file_key(tmp_path):
     res = aekit("train", "--config", tmp_path / "c.json")
     assert res.returncode == 2
     assert res.stderr.strip() == "aekit train: error: train.momentum: unknown field; allowed: " \
-        "epochs, batch_size, lr, weight_decay, seed, device, snapshot_images"
+        "epochs, batch_size, lr, weight_decay, seed, device, snapshot_images, precision, checkpoint_every, on_nan"
 
 
 def test_presets_lists_every_preset_with_its_source():

@@ -54,7 +54,7 @@ def test_save_and_load_give_identical_outputs(name, extra, tmp_path):
     with torch.no_grad():  # move away from the initialisation so a fresh model cannot pass by chance
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
-    RunDir(tmp_path).save_checkpoint("checkpoint", model, {})
+    RunDir(tmp_path).save_weights("checkpoint", model)
     torch.manual_seed(2)
     other = create_model(name, (1, 28, 28), latent_dim=3, **extra)
     RunDir(tmp_path).load_weights("checkpoint", other)

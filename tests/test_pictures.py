@@ -110,8 +110,7 @@ def test_no_plots_means_no_pictures(tmp_path):
     run = aekit.train(dataset="mnist-sample", epochs=1, device="cpu", out=tmp_path / "r", verbose=False,
                       progress=False, plots=False)
     assert sorted(p.name for p in run.path.iterdir()) == [
-        "best.json", "best.safetensors", "checkpoint.json", "checkpoint.safetensors", "config.json",
-        "metrics.jsonl"]
+        "best.safetensors", "checkpoint.safetensors", "config.json", "metrics.jsonl"]
 
 
 def test_a_drawing_failure_is_one_warning_and_keeps_the_run(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -105,20 +106,25 @@ def test_the_model_factory_takes_the_validated_config_object():
 
 # --------------------------------------------------------------------------- the run directory
 
-def test_run_dir_refuses_a_directory_that_holds_a_run(tmp_path):
-    run_dir = RunDir.create(tmp_path / "run", "x")
-    run_dir.write_config(build_config(epochs=1))
-    with pytest.raises(ConfigError, match="already holds a run"):
-        RunDir.create(tmp_path / "run", "x")
+def test_new_run_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = RunDir.new_path(None, "x")
+    assert first.parent == Path("runs") and first.name.startswith("x-")
+    first.mkdir(parents=True)
+    assert RunDir.new_path(None, "x") != first  # never an existing directory
+    with pytest.raises(ConfigError, match="empty path"):
+        RunDir.new_path("", "x")
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="not a directory"):
-        RunDir.create(tmp_path / "file", "x")
+        RunDir.new_path(tmp_path / "file", "x")
 
 
 def test_run_dir_reads_what_it_wrote(tmp_path):
-    run_dir = RunDir.create(tmp_path / "run", "x")
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.path.mkdir()
     cfg = build_config("classic-2d-relu")
     run_dir.write_config(cfg)
+    assert run_dir.holds_run()
     run_dir.reset_metrics()
     run_dir.append_metrics({"epoch": 1, "test_mse": 0.5})
     run_dir.append_metrics({"epoch": 2, "test_mse": 0.25})

@@ -11,6 +11,7 @@ parses flags, calls these functions and prints.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 
 from aekit import io
 from aekit.config import RunConfig
-from aekit.errors import AekitError, ConfigError, DataError
+from aekit.errors import AekitError, ConfigError, DataError, Diverged, Interrupted, RunError
 from aekit.io import Log
 from aekit.resolve import build_config
 from aekit.rundir import RunDir
@@ -166,57 +167,155 @@ class Run:
 
 # --------------------------------------------------------------------------- training
 
+RESUMABLE = ("epochs", "device", "checkpoint_every")  # what --resume may change; the rest is the run's own
+
+
 def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | None = None,
-          out: str | Path | None = None, callbacks: Sequence = (), progress: bool | None = None,
-          verbose: bool = True, plots: bool = True, log: Log | None = None, **overrides) -> Run:
+          out: str | Path | None = None, resume: str | Path | None = None, callbacks: Sequence = (),
+          progress: bool | None = None, verbose: bool = True, plots: bool = True, log: Log | None = None,
+          **overrides) -> Run:
     """Train a preset (default ``classic-3d-tanh``) with field overrides; returns the :class:`Run`.
+
+    ``resume`` continues a stopped run directory exactly where its checkpoint left off
+    (with its own config; only ``epochs``, ``device`` and ``checkpoint_every`` may be
+    given, and a larger ``epochs`` extends a finished run).
 
     With ``plots`` (the default) the run also gets its pictures: reconstruction snapshots
     during training, then ``recon.gif``, ``latent.png``/``latent.html``, ``manifold.png``
     (2-D codes), ``loss.png`` and ``report.html``. A failure while drawing is one warning
     line: the trained run is already saved.
 
+    Raises :class:`~aekit.errors.Diverged` when the loss or weights stop being finite
+    numbers (the last good checkpoint is kept), :class:`~aekit.errors.Interrupted` on
+    Ctrl-C (after saving a checkpoint), :class:`~aekit.errors.WriteError` when the disk
+    refuses a file, :class:`~aekit.errors.RunError` when another process writes the run.
+
     >>> run = aekit.train("classic-2d-relu", dataset="mnist-sample", epochs=1, out="runs/demo")  # doctest: +SKIP
     >>> run.model.encode(x).shape  # doctest: +SKIP
     torch.Size([N, 2])
     """
-    import torch
-
-    from aekit.data import load_dataset
-    from aekit.models import create_model
-    from aekit.training import Checkpointer, EpochPrinter, MetricsLogger, ProgressBar, Trainer, resolve_device
-    from aekit.visualization.snapshots import ReconSnapshots, pick_snapshot_indices
+    from aekit.training import resolve_device
 
     log = log or io.log
+    if resume is not None:
+        return _resume(resume, overrides, callbacks, progress, verbose, plots, log)
     cfg = build_config(preset, config, **overrides)
     device = resolve_device(cfg.train.device)
-    data = load_dataset(cfg.data.dataset, cfg.data.data_dir, progress=progress, log=log)
+    run_dir = RunDir(RunDir.new_path(out, cfg.preset or cfg.model.model))
+    created = not run_dir.path.exists()
+    with run_dir.lock():  # before the data loads: a second writer is told at once
+        if run_dir.holds_run():
+            raise ConfigError(f"--out {run_dir.path}: already holds a run; choose another directory, remove it, "
+                              f"or continue it with --resume {run_dir.path}")
+        try:
+            run_dir.remove_stale_temp_files()
+            data = _load_training_data(cfg, progress, log)
+            run_dir.write_config(cfg)
+        except BaseException:
+            if created:  # nothing was trained: leave no empty run directory behind
+                shutil.rmtree(run_dir.path, ignore_errors=True)
+            raise
+        return _fit(cfg, run_dir, data, device, None, callbacks, progress, verbose, plots, log)
+
+
+def _resume(path, overrides: dict, callbacks, progress, verbose, plots, log) -> Run:
+    from aekit.training import resolve_device
+
+    given = {k for k, v in overrides.items() if v is not None}
+    if given - set(RESUMABLE):
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(given - set(RESUMABLE)))
+        raise ConfigError(f"--resume: the run continues with its own config; only --epochs, --device and "
+                          f"--checkpoint-every can change, not {flags}")
+    run_dir = RunDir.open(path)
+    with run_dir.lock():
+        meta = run_dir.read_checkpoint_meta("checkpoint")
+        if meta.get("kind") != "state":
+            raise RunError(f"{run_dir.checkpoint()}: holds weights only (written by an older aekit), so the run "
+                           "cannot be resumed; train it again")
+        cfg = build_config(config=meta["config"], **{k: overrides[k] for k in given})
+        done, position = len(meta.get("history", [])), meta["position"]
+        if position.get("main", True) and cfg.train.epochs < position["epoch"]:
+            have = "all its" if cfg.train.epochs == done else f"{done} of its"
+            raise ConfigError(f"--epochs: {run_dir.path} has trained {have} {done} epoch(s); to train on, give "
+                              f"more: --resume {run_dir.path} --epochs {max(done, position['epoch']) + 10}")
+        device = resolve_device(cfg.train.device)
+        run_dir.remove_stale_temp_files()
+        data = _load_training_data(cfg, progress, log)
+        if list(data.image_shape) != meta["input_shape"]:
+            raise RunError(f"{cfg.data.dataset}: its images are {'x'.join(map(str, data.image_shape))} now, but "
+                           f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
+        run_dir.write_config(cfg)  # epochs may have changed
+        tensors, meta = run_dir.load_checkpoint("checkpoint", device)
+        return _fit(cfg, run_dir, data, device, (tensors, meta), callbacks, progress, verbose, plots, log)
+
+
+def _load_training_data(cfg: RunConfig, progress, log: Log):
+    from aekit.data import load_dataset
+
+    try:
+        data = load_dataset(cfg.data.dataset, cfg.data.data_dir, progress=progress, log=log)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while loading the data; nothing was saved") from None
     if cfg.data.dataset == "mnist" and data.name != "mnist":
         cfg.data.dataset = data.name  # the offline fallback: record what was really used, so re-runs match
+    return data
 
-    run_dir = RunDir.create(out, cfg.preset or cfg.model.model)
-    run_dir.write_config(cfg)
+
+def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, callbacks, progress, verbose, plots, log) -> Run:
+    """Build the model and callbacks, train (from ``state`` when resuming), draw the pictures."""
+    import torch
+
+    from aekit.models import create_model
+    from aekit.training import Checkpointer, EpochPrinter, MetricsLogger, ProgressBar, Trainer
+    from aekit.visualization.snapshots import ReconSnapshots, pick_snapshot_indices
 
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.model, data.image_shape).to(device)
     x_train = torch.from_numpy(data.x_train).to(device)  # stays uint8 until a batch is sliced
     x_test = torch.from_numpy(data.x_test).to(device)
 
-    state = {"config": cfg.to_dict(), "data_origin": data.origin}
-    cbs = [ProgressBar(progress), MetricsLogger(run_dir), Checkpointer(run_dir, state)]
+    meta = {"model": model.name, "input_shape": list(model.input_shape), "config": cfg.to_dict(),
+            "data_origin": data.origin}
+    checkpointer = Checkpointer(run_dir, meta, every=cfg.train.checkpoint_every * 60)
+    cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer]
     if plots:
         snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images)).to(device)
-        cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / RunDir.RECON, cfg.data.scale))
+        cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / RunDir.RECON, cfg.data.scale, log=log))
     if verbose:
-        log(f"training {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} "
-            f"[{len(data.x_train)} train / {len(data.x_test)} test] on {device} -> {run_dir.path}")
         cbs.insert(1, EpochPrinter(print))
-    trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks])
-    history = trainer.fit(x_train, x_test)
+    trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks],
+                      precision=state[1].get("precision") if state else None)
+    if state is not None:
+        trainer.load_state_dict(*state)
+    if verbose:
+        what = (f"resuming at epoch {state[1]['position']['epoch']} step {state[1]['position']['step']}"
+                if state else "training")
+        log(f"{what} {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} [{len(data.x_train)} train / "
+            f"{len(data.x_test)} test] on {device} in {trainer.precision} -> {run_dir.path}")
+    try:
+        history = trainer.fit(x_train, x_test)
+    except Diverged as exc:
+        raise Diverged(f"{exc}; {run_dir.path} keeps {_what_is_saved(run_dir)}") from None
+    except Interrupted as exc:
+        saved = checkpointer.saved
+        where = f" (epoch {saved['epoch']}, step {saved['step']})" if saved else ""
+        raise Interrupted(f"{exc}; the run is saved in {run_dir.path}{where}; continue it with: "
+                          f"aekit train --resume {run_dir.path}") from None
     run = Run(path=run_dir.path, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin)
     if plots and history:
         _draw_end_of_training(run, data, log)
     return run
+
+
+def _what_is_saved(run_dir: RunDir) -> str:
+    saved = []
+    for which in ("checkpoint", "best"):
+        try:
+            meta = run_dir.read_checkpoint_meta(which)
+            saved.append(f"{run_dir.checkpoint(which).name} (epoch {meta.get('epoch', '?')})")
+        except RunError:
+            pass
+    return " and ".join(saved) if saved else "no checkpoint (none was due yet)"
 
 
 def _draw_end_of_training(run: Run, data, log: Log) -> None:
@@ -224,18 +323,24 @@ def _draw_end_of_training(run: Run, data, log: Log) -> None:
 
     try:
         draw_pictures(run, data, report=True)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while drawing the pictures; the trained run is saved in {run.path}; "
+                          f"draw them with: aekit report {run.path}") from None
     except Exception as exc:  # noqa: BLE001 - drawing must never lose a trained run
         log(f"warning: could not draw the run's pictures ({type(exc).__name__}: {exc}); the trained run "
             f"is saved in {run.path}; try again with: aekit report {run.path}")
 
 
 def load_run(path: str | Path, which: str = "checkpoint", device: str = "cpu") -> Run:
-    """Reload a run directory: ``which`` is ``checkpoint`` (the last epoch) or ``best``."""
+    """Reload a run directory: ``which`` is ``checkpoint`` (the last saved state) or ``best``.
+
+    ``Run.metrics`` is the history the checkpoint holds (a ``metrics.jsonl`` line written
+    after it, by a run that was then killed, is not part of it).
+    """
     from aekit.models import create_model
 
     run_dir = RunDir.open(path)
     meta = run_dir.read_checkpoint_meta(which)
-    io.check_fields(meta, {"config": dict, "input_shape": list}, str(run_dir.checkpoint(which).with_suffix(".json")))
     cfg = build_config(config=meta["config"])
     model = create_model(cfg.model, tuple(meta["input_shape"]))
     run_dir.load_weights(which, model, device)

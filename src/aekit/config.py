@@ -28,6 +28,8 @@ from aekit.pixels import SCALES
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu")
 LOSSES = ("mse", "bce")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ON_NAN = ("stop", "skip")
 
 
 def rule(default: Any = dataclasses.MISSING, *, help: str = "", choices=None, min=None, max=None,
@@ -71,6 +73,13 @@ class TrainConfig:
     seed: int = rule(0, min=0, help="seed for initialisation and shuffling")
     device: str = rule("auto", choices=DEVICES, help="where to train; auto picks cuda, then mps, then cpu")
     snapshot_images: int = rule(10, min=1, max=64, help="test images shown in recon/epoch_NNN.png")
+    precision: str = rule("auto", choices=PRECISIONS, help="arithmetic of the forward pass: fp32, or bf16/fp16 "
+                          "autocast (fp16 with a gradient scaler); auto picks what aekit.training.precision "
+                          "says holds the quality on the device")
+    checkpoint_every: float = rule(5.0, min=0.0, min_exclusive=True, help="minutes between checkpoints "
+                                   "(within an epoch too); a kill loses at most this much work")
+    on_nan: str = rule("stop", choices=ON_NAN, help="a non-finite loss or gradient: stop the run (exit 3, "
+                       "the last good checkpoint kept) or skip that step's update")
 
 
 SECTIONS = ("data", "model", "train")

@@ -1,8 +1,10 @@
-"""Errors a user can cause. The CLI prints them as one line and exits with code 2."""
+"""Errors a user can cause. The CLI prints them as one line and exits with the error's ``exit_code``."""
 
 
 class AekitError(Exception):
-    """Base class for every error that is the user's input, not a bug."""
+    """Base class for every error that is the user's input or situation, not a bug."""
+
+    exit_code = 2
 
 
 class ConfigError(AekitError, ValueError):
@@ -17,5 +19,25 @@ class DownloadError(DataError):
     """Every mirror failed for a network reason (not a bad checksum)."""
 
 
+class InputError(AekitError, ValueError):
+    """Arrays handed to the Python API do not fit the model (shape, channels, dtype, range)."""
+
+
 class RunError(AekitError):
-    """A run directory is missing or incomplete."""
+    """A run directory is missing, incomplete, damaged or busy."""
+
+
+class WriteError(AekitError, OSError):
+    """A file could not be written (disk full, read-only, permission); the message names the path."""
+
+
+class Diverged(AekitError):
+    """Training produced a non-finite loss or weights; the last good checkpoint is kept."""
+
+    exit_code = 3
+
+
+class Interrupted(AekitError):
+    """Training was stopped by the user (Ctrl-C); the message says what was saved."""
+
+    exit_code = 130

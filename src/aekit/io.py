@@ -11,10 +11,11 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
-from aekit.errors import RunError
+from aekit.errors import RunError, WriteError
 
 Log = Callable[[str], None]
 
@@ -39,20 +40,26 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     Readers see the old file or the new one, never half of one. The data is flushed
     to disk (``fsync``) before the rename and the directory entry after it, so a
     power cut cannot leave a renamed but empty file. On any failure the temp file is
-    removed and the exception propagates.
+    removed; a failure of the disk (full, read-only, no permission) is a
+    :class:`~aekit.errors.WriteError` naming ``path``. The temp file's name carries
+    this process's id, so :func:`remove_stale_temp_files` can tell a killed writer's
+    leftovers from a live one's.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        os.close(fd)
         write(tmp)
         _fsync_file(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
     _fsync_dir(path.parent)
     return path
 
@@ -60,6 +67,71 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append ``line`` and a newline to a text file; a disk failure is a :class:`WriteError`."""
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def remove_stale_temp_files(directory: str | Path, suffixes: tuple[str, ...] = (TEMP_SUFFIX,),
+                            recursive: bool = False) -> list[Path]:
+    """Remove the temp files a killed writer left in ``directory``; returns what was removed.
+
+    A temp file is hidden (``.name.PID.xxxx.tmp``); it is stale when the process that
+    made it no longer runs. One without a process id (an older aekit's) is stale after
+    an hour.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    files = directory.rglob(".*") if recursive else directory.glob(".*")
+    for path in files:
+        if not path.is_file() or not path.name.endswith(suffixes) or not _stale(path):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass  # a read-only directory: leave it, it harms nothing
+    return removed
+
+
+def _stale(path: Path) -> bool:
+    parts = path.name.split(".")  # ".name.PID.random.tmp": the random part has no dot
+    pid = int(parts[-3]) if len(parts) >= 5 and parts[-3].isdigit() else None
+    if pid is None:
+        try:
+            return time.time() - path.stat().st_mtime > 3600
+        except OSError:
+            return False
+    return not pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists, owned by someone else
+    return True
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:

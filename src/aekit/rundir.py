@@ -5,28 +5,40 @@
     runs/<name>/
       config.json              the resolved config (``aekit train --config`` re-runs it)
       metrics.jsonl            one JSON line per epoch
-      checkpoint.safetensors   weights after the last epoch (+ checkpoint.json: config and state)
-      best.safetensors         weights of the epoch with the lowest test loss (+ best.json)
+      checkpoint.safetensors   the last saved state: weights, optimiser, RNG states, loop position, history
+      best.safetensors         weights of the epoch with the lowest test loss
       recon/, *.png, *.html    pictures (:mod:`aekit.visualization`)
       eval.json                from ``aekit eval``
+      .lock                    held by the one process that writes the run
 
 :class:`RunDir` knows the paths and reads and writes these files: the API, the
-evaluation, the report and the CLI all go through it. Reading JSON needs no torch;
-only saving and loading weights imports it (through safetensors).
+evaluation, the report and the CLI all go through it.
+
+A checkpoint is one file: the tensors in safetensors, and everything else as JSON in
+its metadata (so it is written and renamed as one atomic unit, and its metadata reads
+without torch). ``metrics.jsonl`` is written after the checkpoint and may run ahead of
+it after a kill; :meth:`RunDir.read_metrics` reconciles the two, and the checkpoint's
+history wins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import struct
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from aekit import io
 from aekit.errors import ConfigError, RunError
 
-CHECKPOINT_FORMAT = "aekit-checkpoint/1"
+CHECKPOINT_FORMAT = "aekit-checkpoint/2"
+OLD_CHECKPOINT_FORMAT = "aekit-checkpoint/1"  # weights .safetensors + a .json beside it; read, never written
 WHICH = ("checkpoint", "best")  # the saved weights a command can pick
+_META_KEY = "aekit"
+_MAX_HEADER = 100 << 20  # a safetensors header larger than this is a damaged file
 
 
 class RunDir:
@@ -41,6 +53,7 @@ class RunDir:
     EVAL = "eval.json"
     REPORT = "report.html"
     RECON = "recon"
+    LOCK = ".lock"
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -60,30 +73,81 @@ class RunDir:
         return cls(path)
 
     @classmethod
-    def create(cls, out: str | Path | None, name: str) -> "RunDir":
-        """A new run directory: ``out``, or ``runs/<name>-<time>`` when ``out`` is ``None``.
-
-        ``out`` may exist as an empty or non-run directory; one that holds a run is refused.
-        """
+    def new_path(cls, out: str | Path | None, name: str) -> Path:
+        """Where a new run goes: ``out``, or ``runs/<name>-<time>`` (made unique) when ``out`` is ``None``."""
         if out is None:
             stem = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
             path, k = stem, 1
             while path.exists():
                 k += 1
                 path = stem.with_name(f"{stem.name}-{k}")
-        else:
-            path = Path(out)
-            if path.exists() and not path.is_dir():
-                raise ConfigError(f"--out {path}: exists and is not a directory")
-            if (path / cls.CONFIG).exists():
-                raise ConfigError(f"--out {path}: already holds a run; choose another directory or remove it")
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+            return path
+        if not str(out).strip():
+            raise ConfigError("--out: an empty path; give the run directory a name")
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--out {path}: exists and is not a directory")
+        return path
+
+    def holds_run(self) -> bool:
+        return (self.path / self.CONFIG).exists()
 
     def file(self, name: str) -> Path | None:
         """``path / name`` if that file exists, else ``None``."""
         path = self.path / name
         return path if path.is_file() else None
+
+    # ----------------------------------------------------------------- one writer
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator["RunDir"]:
+        """Hold the run's writer lock; a second writer gets a :class:`RunError` naming the holder's pid.
+
+        The lock is an ``flock`` on ``.lock``, so the system releases it when its holder
+        dies, even by ``kill -9``: a stale lock needs no cleaning. The holder removes the
+        file when it is done; a process that locked a file just removed retries on the new one.
+        """
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): run without a lock rather than not at all
+            yield self
+            return
+        path = self.path / self.LOCK
+        fd = self._locked_fd(path, fcntl)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield self
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            os.close(fd)  # releases the flock
+
+    def _locked_fd(self, path: Path, fcntl) -> int:
+        for _ in range(100):
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise io.WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise RunError(f"{self.path}: another aekit process (pid {holder}) is writing this run; wait "
+                               "for it to finish, or choose another --out") from None
+            try:
+                if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                    return fd  # the file we locked is still the lock file
+            except FileNotFoundError:
+                pass  # its holder removed it while we waited for the lock: take the new one
+            os.close(fd)
+        raise RunError(f"{path}: could not take the run's lock")
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Temp files of writers that were killed (in the run and its ``recon/``)."""
+        return io.remove_stale_temp_files(self.path, recursive=True)
 
     # ----------------------------------------------------------------- config
 
@@ -92,87 +156,142 @@ class RunDir:
         return io.atomic_write_text(self.path / self.CONFIG, config.to_json())
 
     def read_config(self) -> dict[str, Any]:
-        """``config.json`` as a dict (the shape of ``RunConfig.to_dict()``, not validated)."""
+        """``config.json`` as a dict (the shape of ``RunConfig.to_dict()``; values not validated)."""
         if not (self.path / self.CONFIG).exists():
             raise RunError(f"{self.path}: not a run directory (no {self.CONFIG})")
-        return io.read_json_object(self.path / self.CONFIG, "run config")
+        config = io.read_json_object(self.path / self.CONFIG, "run config")
+        check_config_shape(config, str(self.path / self.CONFIG))
+        return config
 
     # ----------------------------------------------------------------- metrics
 
-    def reset_metrics(self) -> None:
-        (self.path / self.METRICS).write_text("")
+    def reset_metrics(self, rows: list[dict[str, Any]] = ()) -> None:
+        """Make ``metrics.jsonl`` hold exactly ``rows`` (none: an empty file), atomically."""
+        io.atomic_write_text(self.path / self.METRICS, "".join(json.dumps(r) + "\n" for r in rows))
 
     def append_metrics(self, row: dict[str, Any]) -> None:
-        """Append one epoch's metrics as a JSON line (flushed on close, so a crash keeps it)."""
-        with (self.path / self.METRICS).open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        """Append one epoch's metrics as a JSON line."""
+        io.append_line(self.path / self.METRICS, json.dumps(row))
 
-    def read_metrics(self) -> list[dict[str, Any]]:
-        """Every epoch's metrics, in order; ``[]`` when there are none yet."""
+    def read_metrics(self, log: io.Log | None = None) -> list[dict[str, Any]]:
+        """Every epoch's metrics, in order: the checkpoint's history where it has one, else ``metrics.jsonl``.
+
+        A damaged line of ``metrics.jsonl`` is skipped with a warning through ``log``.
+        """
+        rows = self._metrics_file(log or io.log)
+        try:
+            history = self.read_checkpoint_meta("checkpoint").get("history")
+        except RunError:
+            history = None
+        return history if isinstance(history, list) else rows
+
+    def _metrics_file(self, log: io.Log) -> list[dict[str, Any]]:
         path = self.path / self.METRICS
-        if not path.exists():
-            return []
         try:
             text = path.read_text()
+        except FileNotFoundError:
+            return []
         except OSError as exc:
             raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        rows = []
+        rows, damaged = [], []
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise RunError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+                rows.append(row)
+            else:
+                damaged.append(number)
+        if damaged:
+            log(f"warning: {path}: skipped {len(damaged)} damaged line(s) ({', '.join(map(str, damaged[:5]))})")
         return rows
 
     # ----------------------------------------------------------------- checkpoints
 
     def checkpoint(self, which: str = "checkpoint") -> Path:
-        """The stem of the saved weights ``which`` (``checkpoint`` or ``best``): ``<stem>.safetensors``/``.json``."""
+        """The file of the saved state ``which``: ``checkpoint`` (the last) or ``best`` (lowest test loss)."""
         if which not in WHICH:
             raise ConfigError(f"which: {which!r} is not allowed; choose {' or '.join(WHICH)}")
-        return self.path / which
+        return self.path / f"{which}.safetensors"
 
-    def save_checkpoint(self, which: str, model, state: dict[str, Any]) -> None:
-        """The model's weights (safetensors) and ``state`` with the model name and input shape (JSON)."""
-        from safetensors.torch import save_file
+    def save_checkpoint(self, which: str, tensors: dict, meta: dict[str, Any]) -> Path:
+        """Write ``tensors`` (name -> tensor) and ``meta`` (JSON-able) as one safetensors file, atomically."""
+        from safetensors.torch import save
 
-        stem = self.checkpoint(which)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        meta = {"format": CHECKPOINT_FORMAT, "model": model.name, "input_shape": list(model.input_shape), **state}
-        io.atomic_write(stem.with_suffix(".safetensors"), lambda tmp: save_file(tensors, tmp))
-        io.atomic_write_json(stem.with_suffix(".json"), meta)
+        data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+                    metadata={_META_KEY: json.dumps({"format": CHECKPOINT_FORMAT, **meta})})
+        return io.atomic_write_bytes(self.checkpoint(which), data)
+
+    def save_weights(self, which: str, model, meta: dict[str, Any] | None = None) -> Path:
+        """A model's weights alone as checkpoint ``which`` (with its name and input shape)."""
+        tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+        return self.save_checkpoint(which, tensors, {"model": model.name, "input_shape": list(model.input_shape),
+                                                     "config": {}, "kind": "weights", **(meta or {})})
 
     def read_checkpoint_meta(self, which: str = "checkpoint") -> dict[str, Any]:
-        """What a checkpoint says of itself: format, model, input shape, config, epoch, metrics."""
-        path = self.checkpoint(which).with_suffix(".json")
+        """What a checkpoint says of itself (model, input shape, config, epoch, history, ...), read without torch."""
+        path = self.checkpoint(which)
         if not path.exists():
-            raise RunError(f"{path}: no checkpoint here (was the run trained to the end of an epoch?)")
-        meta = io.read_json(path, "checkpoint")
-        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise RunError(f"{path}: not an aekit checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+            old = path.with_suffix(".json")
+            if old.exists():
+                return self._old_meta(old)
+            raise RunError(f"{path}: no checkpoint here yet (a run saves one every --checkpoint-every minutes "
+                           "and at its end)")
+        meta = _read_safetensors_meta(path)
+        if meta is None:
+            old = path.with_suffix(".json")
+            if old.exists():
+                return self._old_meta(old)
+            raise RunError(f"{path}: not an aekit checkpoint (no aekit metadata)")
+        check_checkpoint_meta(meta, str(path))
         return meta
 
-    def load_weights(self, which: str, model, device="cpu") -> None:
-        """Load checkpoint ``which``'s weights into ``model``; they must fit it exactly."""
+    def _old_meta(self, path: Path) -> dict[str, Any]:
+        meta = io.read_json(path, "checkpoint")
+        if not isinstance(meta, dict) or meta.get("format") != OLD_CHECKPOINT_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise RunError(f"{path}: not an aekit checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})")
+        check_checkpoint_meta(meta, str(path))
+        return meta
+
+    def load_checkpoint(self, which: str = "checkpoint", device="cpu") -> tuple[dict, dict[str, Any]]:
+        """``(tensors, meta)`` of checkpoint ``which``; the model's weights are the tensors named ``model/...``."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        path = self.checkpoint(which).with_suffix(".safetensors")
+        meta = self.read_checkpoint_meta(which)
+        path = self.checkpoint(which)
         try:
             tensors = load_file(str(path), device=str(device))
         except FileNotFoundError:
             raise RunError(f"{path}: checkpoint weights missing") from None
         except SafetensorError as exc:
-            raise RunError(f"{path}: corrupt checkpoint weights ({exc})") from None
+            raise RunError(f"{path}: corrupt checkpoint ({exc})") from None
+        if meta["format"] == OLD_CHECKPOINT_FORMAT:
+            tensors = {f"model/{k}": v for k, v in tensors.items()}
+        return tensors, meta
+
+    def load_weights(self, which: str, model, device="cpu") -> dict[str, Any]:
+        """Load checkpoint ``which``'s weights into ``model`` (they must fit it and be finite); returns its meta."""
+        import torch
+
+        tensors, meta = self.load_checkpoint(which, device)
+        path = self.checkpoint(which)
+        weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
         expected = model.state_dict()
-        wrong = sorted(set(expected) ^ set(tensors)) + sorted(
-            k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+        wrong = sorted(set(expected) ^ set(weights)) + sorted(
+            k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
         if wrong:
             raise RunError(f"{path}: weights do not fit the model (differing tensors: {', '.join(wrong[:5])})")
-        model.load_state_dict(tensors)
+        bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise RunError(f"{path}: the weights are not finite numbers ({', '.join(bad[:3])}): the run diverged "
+                           "before this checkpoint was written; train again with a lower --lr")
+        model.load_state_dict(weights)
+        return meta
 
     # ----------------------------------------------------------------- evaluation
 
@@ -189,10 +308,12 @@ class RunDir:
         path = self.path / self.EVAL
         if not path.exists():
             return None
-        try:
-            return from_json(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise RunError(f"{path}: unreadable evaluation ({exc})") from None
+        summary = io.read_json(path, "evaluation")
+        io.check_fields(summary, {"results": dict}, str(path))
+        for name, row in summary["results"].items():
+            if not isinstance(row, dict):
+                raise RunError(f"{path}: field 'results.{name}' should be an object, got {row!r}")
+        return from_json(json.dumps(summary))
 
     # ----------------------------------------------------------------- summaries
 
@@ -205,3 +326,49 @@ class RunDir:
         return {"run": str(self.path), "preset": config.get("preset"), "model": model.get("model"),
                 "latent_dim": model.get("latent_dim"), "epochs": last.get("epoch"), "dataset": data.get("dataset"),
                 "train_test_mse": last.get("test_mse"), "eval": self.read_eval()}
+
+
+def check_config_shape(config: Any, where: str) -> None:
+    """A config's sections must be objects and its preset a name; values are checked when it is resolved."""
+    io.check_fields(config, {}, where)
+    for section in ("data", "model", "train"):
+        if section in config and not isinstance(config[section], dict):
+            raise RunError(f"{where}: field {section!r} should be an object, got {config[section]!r}")
+    if not isinstance(config.get("preset"), (str, type(None))):
+        raise RunError(f"{where}: field 'preset' should be a preset name or null, got {config['preset']!r}")
+
+
+def check_checkpoint_meta(meta: Any, where: str) -> None:
+    io.check_fields(meta, {"format": str, "model": str, "input_shape": list, "config": dict}, where)
+    shape = meta["input_shape"]
+    if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+        raise RunError(f"{where}: field 'input_shape' should be three positive integers (C, H, W), got {shape!r}")
+    check_config_shape(meta["config"], f"{where}: field 'config'")
+    if "history" in meta and not isinstance(meta["history"], list):
+        raise RunError(f"{where}: field 'history' should be a list, got {meta['history']!r}")
+
+
+def _read_safetensors_meta(path: Path) -> dict | None:
+    """The JSON aekit keeps in a safetensors file's header, or ``None`` when it holds none.
+
+    A safetensors file starts with an 8-byte little-endian header length and the header
+    as JSON, whose ``__metadata__`` maps strings to strings: reading it needs no torch.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            (size,) = struct.unpack("<Q", head) if len(head) == 8 else (None,)
+            if size is None or size > _MAX_HEADER:
+                raise RunError(f"{path}: corrupt checkpoint (not a safetensors file)")
+            header = json.loads(f.read(size))
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunError(f"{path}: corrupt checkpoint (its header is not valid JSON)") from None
+    text = header.get("__metadata__", {}).get(_META_KEY) if isinstance(header, dict) else None
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise RunError(f"{path}: corrupt checkpoint (its aekit metadata is not valid JSON)") from None

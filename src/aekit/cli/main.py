@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 COMMANDS = ("train", "eval", "plot", "report", "generate", "interpolate", "traverse", "encode", "compare",
             "presets", "models", "datasets")
+WITHOUT_TORCH = ("compare", "presets", "datasets")
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,23 +40,43 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from aekit.errors import AekitError
+    from aekit.errors import AekitError, Interrupted
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    command = "aekit"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        command = f"aekit {args.command}"
+        if args.command not in WITHOUT_TORCH:
+            _import_torch()
         return int(args.func(args) or 0)
+    except Interrupted as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except AekitError as exc:
-        print(f"aekit {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print(f"aekit {args.command}: interrupted; finished epochs are saved in the run directory",
-              file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _import_torch() -> None:
+    """Import torch with Ctrl-C held back: an interrupt in the middle of its C++ start-up can abort
+    the process; held back, it arrives once the import is done, as a plain KeyboardInterrupt.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        import torch  # noqa: F401
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        import torch  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,6 +45,8 @@ def add_parser(sub) -> None:
     p.add_argument("--config", default=None, metavar="FILE",
                    help="a run's config.json (or any JSON with data/model/train sections) to re-run")
     p.add_argument("--out", default=None, help="run directory [default: runs/<preset>-<time>]")
+    p.add_argument("--resume", default=None, metavar="RUN", help="continue a stopped run exactly where its "
+                   "checkpoint left off; with --epochs N, train a finished run on to N epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="no pictures: no snapshots during training, no recon.gif, latent, loss or report.html")
@@ -80,10 +82,13 @@ def _add_model_flags(p) -> None:
 
 def run(args) -> int:
     from aekit.api import train
+    from aekit.errors import ConfigError
 
-    skip = {"command", "func", "preset", "config", "out", "quiet", "plots"}
+    skip = {"command", "func", "preset", "config", "out", "quiet", "plots", "resume"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    run_ = train(args.preset, config=args.config, out=args.out, verbose=not args.quiet,
+    if args.resume is not None and (args.out or args.preset or args.config):
+        raise ConfigError("--resume: continues RUN in place with its own config; drop --out, --preset and --config")
+    run_ = train(args.preset, config=args.config, out=args.out, resume=args.resume, verbose=not args.quiet,
                  progress=False if args.quiet else None, plots=args.plots, **overrides)
     last = run_.metrics[-1] if run_.metrics else {}
     if not args.quiet:

@@ -1,14 +1,19 @@
 """Training callbacks: the trainer calls these hooks and knows nothing of what they do.
 
-Each hook gets the trainer, whose ``model``, ``config``, ``epoch``, ``step`` and
-``history`` are readable; a callback may set ``trainer.should_stop = True``.
+Each hook gets the trainer, whose ``model``, ``config``, ``phase``, ``epoch``, ``batch``,
+``step``, ``history`` and ``resumed`` are readable; a callback may set
+``trainer.should_stop = True``. A callback with state worth keeping across a resume
+returns it (JSON-able) from ``state_dict`` and takes it back in ``load_state_dict``.
 """
 
 from __future__ import annotations
 
+import math
 import sys
-from typing import TYPE_CHECKING, Callable
+import time
+from typing import TYPE_CHECKING, Any, Callable
 
+from aekit.errors import AekitError
 from aekit.rundir import RunDir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,12 +21,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Callback:
+    """The hooks, in the order the trainer calls them.
+
+    ``on_step_end`` comes after every optimisation step, pre-training stages included
+    (``trainer.phase.main`` tells them apart); the epoch hooks belong to the main run,
+    and a stage's epochs reach ``on_pretrain_epoch_end``. ``on_interrupt`` comes when
+    Ctrl-C stopped the loop at a step boundary, before :class:`~aekit.errors.Interrupted`
+    is raised; ``on_fit_end`` always comes last (``trainer.finished`` says whether the
+    loop ran to its end).
+    """
+
     def on_fit_start(self, trainer: "Trainer") -> None: ...
     def on_epoch_start(self, trainer: "Trainer", steps: int) -> None: ...
     def on_step_end(self, trainer: "Trainer", loss) -> None: ...
     def on_epoch_end(self, trainer: "Trainer", metrics: dict) -> None: ...
-    def on_fit_end(self, trainer: "Trainer") -> None: ...
     def on_pretrain_epoch_end(self, trainer: "Trainer", stage: str, metrics: dict) -> None: ...
+    def on_interrupt(self, trainer: "Trainer") -> None: ...
+    def on_fit_end(self, trainer: "Trainer") -> None: ...
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class ProgressBar(Callback):
@@ -36,7 +57,7 @@ class ProgressBar(Callback):
         if self.enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=steps, desc=f"epoch {trainer.epoch}/{trainer.config.epochs}",
+            self._bar = tqdm(total=steps, initial=trainer.batch, desc=f"epoch {trainer.epoch}/{trainer.config.epochs}",
                              leave=False, unit="step", file=sys.stderr)
 
     def on_step_end(self, trainer, loss):
@@ -76,29 +97,89 @@ class EpochPrinter(Callback):
 
 
 class MetricsLogger(Callback):
-    """Appends one line per epoch to the run's ``metrics.jsonl``."""
+    """Appends one line per epoch to the run's ``metrics.jsonl``; a resumed run first gets back the
+    lines its checkpoint knows (a line written after the checkpoint is dropped and written again).
+    """
 
     def __init__(self, run_dir: RunDir):
         self.run_dir = run_dir
 
     def on_fit_start(self, trainer):
-        self.run_dir.reset_metrics()
+        self.run_dir.reset_metrics(trainer.history if trainer.resumed else ())
 
     def on_epoch_end(self, trainer, metrics):
         self.run_dir.append_metrics(metrics)
 
 
 class Checkpointer(Callback):
-    """Saves ``checkpoint.*`` after every epoch and ``best.*`` when the test loss improves."""
+    """Saves the training state to ``checkpoint.safetensors``: every ``every`` seconds (checked
+    after each step and epoch), when the loop ends, and on Ctrl-C. ``best.safetensors`` gets
+    the weights of the epoch with the lowest test loss, kept in memory until the next save.
 
-    def __init__(self, run_dir: RunDir, extra_state: dict | None = None):
+    A state with non-finite weights or losses is never saved: the trainer raises
+    :class:`~aekit.errors.Diverged` instead, and the last good checkpoint stays.
+    ``meta`` (model name, input shape, config, ...) goes into every file.
+    """
+
+    def __init__(self, run_dir: RunDir, meta: dict | None = None, every: float = 300.0):
         self.run_dir = run_dir
-        self.extra_state = extra_state or {}
-        self.best = float("inf")
+        self.meta = meta or {}
+        self.every = every
+        self.best_loss = math.inf
+        self.best_epoch: int | None = None
+        self.saved: dict | None = None  # position of the last checkpoint written: {"epoch", "step"}
+        self._pending_best: tuple[dict, dict] | None = None  # (weights on the CPU, metrics) not yet written
+        self._last = time.monotonic()
+
+    def state_dict(self):
+        return {"best_loss": self.best_loss if math.isfinite(self.best_loss) else None, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state):
+        loss = state.get("best_loss")
+        self.best_loss = math.inf if loss is None else loss
+        self.best_epoch = state.get("best_epoch")
+
+    def on_fit_start(self, trainer):
+        self._last = time.monotonic()
+
+    def on_step_end(self, trainer, loss):
+        if time.monotonic() - self._last >= self.every:
+            self.save(trainer)
 
     def on_epoch_end(self, trainer, metrics):
-        state = {**self.extra_state, "epoch": metrics["epoch"], "metrics": metrics}
-        self.run_dir.save_checkpoint("checkpoint", trainer.model, state)
-        if metrics["test_loss"] < self.best:
-            self.best = metrics["test_loss"]
-            self.run_dir.save_checkpoint("best", trainer.model, state)
+        if metrics["test_loss"] < self.best_loss:
+            self.best_loss, self.best_epoch = metrics["test_loss"], metrics["epoch"]
+            weights = {f"model/{k}": v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
+            self._pending_best = (weights, metrics)
+        if time.monotonic() - self._last >= self.every:
+            self.save(trainer)
+
+    def on_interrupt(self, trainer):
+        self.save(trainer)
+
+    def on_fit_end(self, trainer):
+        if trainer.finished:
+            self.save(trainer)
+            return
+        try:  # stopped by an error: the best weights so far are good; keep them if the disk lets us
+            self._flush_best()
+        except AekitError:
+            pass
+
+    def save(self, trainer) -> None:
+        """Write ``best`` (if it changed) and then the whole state, each atomically."""
+        trainer.assert_finite()
+        self._flush_best()
+        tensors, state = trainer.state_dict()
+        epochs = len(trainer.history)
+        self.run_dir.save_checkpoint("checkpoint", tensors, {**self.meta, "kind": "state", "epoch": epochs,
+                                                             "step": trainer.step, **state})
+        self.saved = {"epoch": epochs, "step": trainer.step}
+        self._last = time.monotonic()
+
+    def _flush_best(self) -> None:
+        if self._pending_best is not None:
+            weights, metrics = self._pending_best
+            self.run_dir.save_checkpoint("best", weights, {**self.meta, "kind": "weights", "epoch": metrics["epoch"],
+                                                           "metrics": metrics})
+            self._pending_best = None

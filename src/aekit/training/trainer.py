@@ -4,29 +4,44 @@ The loop knows only ``model(x) -> ModelOutput`` and minimises ``ModelOutput.loss
 plus two generic hooks any model may define (it never learns which model it has):
 ``model.on_train_step(epoch_progress)`` before each step (schedules such as a KL
 warm-up), and ``model.pretraining_stages()``, greedy stages that this same loop
-trains, one after another, before the first epoch.
+trains, one after another, before the main run. Each stage and the main run is a
+:class:`Phase` with its own optimiser.
 
-The whole dataset sits on the training device as one uint8 tensor; a batch is an
-index slice scaled to float there, so no per-sample Python objects are made.
+The images sit on the training device as one uint8 tensor (:class:`Resident`); a
+batch is an index slice scaled to float there, so no per-sample Python objects are
+made and nothing inside a step waits for the device. A source with the same
+``batches`` method can stream instead.
+
+Everything a resume needs is in :meth:`Trainer.state_dict`: weights, optimiser, the
+torch and shuffling generators, the loop's position down to the batch, the current
+epoch's per-step losses and the callbacks' own state. :meth:`Trainer.load_state_dict`
+before :meth:`Trainer.fit` continues from there, and the result is the same, bit for
+bit on the same device, as a run that was never stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
+import signal
+import threading
 import time
 from typing import Sequence
 
 import torch
 
 from aekit.config import TrainConfig
+from aekit.errors import ConfigError, Diverged, Interrupted
 from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
+from aekit.training.precision import autocast, make_scaler, resolve_precision
+
+CHECK_EVERY = 50  # steps between the one host sync that notices a non-finite loss before the epoch ends
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda, then mps, then cpu. Asking for one that is not there is an error."""
-    from aekit.errors import ConfigError
-
+    """``auto`` -> cuda, then mps, then cpu. Asking for one that is not there is an error."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -40,19 +55,57 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam; the fused kernel where this torch has it (one kernel for all parameters
-    instead of a loop over them).
+    instead of a loop over them, and it can skip a step on the device).
     """
-    params = list(model.parameters())
+    params = list(module.parameters())
     try:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError):  # older torch, or a device without a fused Adam
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+@dataclasses.dataclass
+class Phase:
+    """A stretch of training with its own optimiser: a pre-training stage, or the main run."""
+
+    name: str
+    module: torch.nn.Module  # what this phase trains; its forward returns a ModelOutput
+    epochs: int
+    main: bool
+
+
+class Resident:
+    """Images held on the training device as one tensor; a batch is an index slice of it."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images  # (N, C, H, W) uint8, or float in the model's range
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def batches(self, batch_size: int, order: torch.Tensor | None = None, start: int = 0):
+        """Batches of ``batch_size`` images, in ``order`` (a permutation) or as stored, from image ``start``."""
+        for i in range(start, len(self.images), batch_size):
+            yield self.images[order[i:i + batch_size]] if order is not None else self.images[i:i + batch_size]
+
+
+def as_source(x):
+    return x if hasattr(x, "batches") else Resident(x)
+
+
 class Trainer:
-    """Fits ``model`` on uint8 images already on ``device``.
+    """Fits ``model`` on images already on its device.
+
+    Readable while it runs: ``model``, ``config``, ``phase`` (``phase.main`` is false in
+    pre-training), ``epoch`` (the epoch in progress, from 1), ``batch`` (batches done in
+    it), ``step`` (optimisation steps of the main run), ``history`` (one metrics dict per
+    finished epoch) and ``resumed``. A callback may set ``should_stop``.
 
     >>> trainer = Trainer(model, TrainConfig(epochs=1), scale="unit")  # doctest: +SKIP
     >>> history = trainer.fit(x_train, x_test)  # doctest: +SKIP
@@ -60,114 +113,320 @@ class Trainer:
 
     eval_batch_size = 1000
 
-    def __init__(self, model, config: TrainConfig, scale: str = "unit",
-                 callbacks: Sequence[Callback] = ()):
+    def __init__(self, model, config: TrainConfig, scale: str = "unit", callbacks: Sequence[Callback] = (),
+                 precision: str | None = None):
         self.model = model
         self.config = config
         self.scale = scale
         self.callbacks = list(callbacks)
-        self.epoch = 0
-        self.step = 0
+        self.device = next(model.parameters()).device
+        # a resumed run keeps the arithmetic it started with (``auto`` may mean another today)
+        self.precision = precision or resolve_precision(config.precision, self.device)
         self.history: list[dict] = []
+        self.phase: Phase | None = None
+        self.phase_index = 0
+        self.epoch = 0
+        self.batch = 0
+        self.step = 0
         self.should_stop = False
+        self.finished = False
+        self.resumed = False
         self.optimizer = None
-        self.pretrained = False
+        self.scaler = None
+        self._resume = None  # (tensors, meta) from load_state_dict, used when the loop starts
+        self._gen = None  # the shuffling generator of the current phase
+        self._epoch_start_state = None  # its state when the current epoch began
+        self._between_epochs = True
+        self._terms: list[torch.Tensor] = []  # per step: (loss, recon, reg, counted) x batch size, on the device
+        self._epoch_elapsed = 0.0
+        self._last_finite_loss: float | None = None
+        self._interrupted = False
+        self._one = torch.ones(1, device=self.device)
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(self, *args)
 
-    def fit(self, x_train: torch.Tensor, x_test: torch.Tensor) -> list[dict]:
-        """Train for ``config.epochs``; returns one metrics dict per epoch.
+    # ----------------------------------------------------------------- the loop
 
-        A fresh fit first runs the model's pre-training stages (:meth:`pretrain`).
-        """
-        cfg = self.config
-        model = self.model
-        if self.epoch == 0 and not self.pretrained:
-            self.pretrain(x_train, x_test)
-        on_train_step = getattr(model, "on_train_step", None)
-        self.optimizer = make_optimizer(model, cfg)
-        # A generator of our own keeps shuffling independent of anything else that draws numbers.
-        gen = torch.Generator().manual_seed(cfg.seed)
-        n = len(x_train)
-        steps = (n + cfg.batch_size - 1) // cfg.batch_size
-        self._call("on_fit_start")
-        try:
-            for self.epoch in range(self.epoch + 1, cfg.epochs + 1):
-                start = time.perf_counter()
-                self._call("on_epoch_start", steps)
-                model.train()
-                perm = torch.randperm(n, generator=gen).to(x_train.device)
-                terms = []  # detached (loss, recon, reg) per step; no device sync inside the loop
-                for i in range(0, n, cfg.batch_size):
-                    if on_train_step is not None:
-                        on_train_step(self.epoch - 1 + i / n)
-                    x = to_model(x_train[perm[i:i + cfg.batch_size]], self.scale)  # (B, C, H, W) float
-                    out = model(x)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    out.loss.backward()
-                    self.optimizer.step()
-                    self.step += 1
-                    terms.append((out.loss.detach() * len(x), out.recon_loss.detach() * len(x),
-                                  out.reg_loss.detach() * len(x)))
-                    self._call("on_step_end", out.loss.detach())
-                train = (torch.stack([torch.stack(t) for t in zip(*terms)]).sum(1) / n).tolist()
-                test = self.evaluate(x_test)
-                metrics = {"epoch": self.epoch, "step": self.step,
-                           "train_loss": train[0], "train_recon_loss": train[1], "train_reg_loss": train[2],
-                           **{f"test_{k}": v for k, v in test.items()},
-                           "seconds": round(time.perf_counter() - start, 4)}
-                self.history.append(metrics)
-                self._call("on_epoch_end", metrics)
-                if self.should_stop:
-                    break
-        finally:
-            self._call("on_fit_end")
+    def phases(self) -> list[Phase]:
+        """The model's pre-training stages (those with epochs), then the main run."""
+        stages = getattr(self.model, "pretraining_stages", None)
+        found = [Phase(s.name, s.module, s.epochs, False) for s in (stages() if stages else ()) if s.epochs >= 1]
+        return [*found, Phase("train", self.model, self.config.epochs, True)]
+
+    def fit(self, x_train, x_test) -> list[dict]:
+        """Train every phase for its epochs (continuing a loaded state); returns the main run's history."""
+        train, test = as_source(x_train), as_source(x_test)
+        phases = self.phases()
+        with self._catch_sigint():
+            try:
+                for index in range(self.phase_index, len(phases)):
+                    self.phase_index, self.phase = index, phases[index]
+                    self._run_phase(train, test)
+                    if self.should_stop:
+                        break
+                self.finished = True
+            finally:
+                self._call("on_fit_end")
         return self.history
 
-    def pretrain(self, x_train: torch.Tensor, x_test: torch.Tensor) -> None:
-        """Train each of ``model.pretraining_stages()`` in turn with this same loop.
+    def _run_phase(self, train, test) -> None:
+        phase = self.phase
+        self.optimizer = make_optimizer(phase.module, self.config)
+        self.scaler = make_scaler(self.precision, self.device)
+        self._gen = torch.Generator().manual_seed(self.config.seed)
+        if self._resume is not None:
+            self._restore_loop_state()
+        else:
+            self.epoch, self.batch, self._between_epochs = 0, 0, True
+        if phase.main:
+            self._call("on_fit_start")
+        first = self.epoch + 1 if self._between_epochs else self.epoch
+        for epoch in range(first, phase.epochs + 1):
+            if self._between_epochs:
+                self._begin_epoch(epoch)
+            metrics = self._run_epoch(train, test)
+            self._between_epochs = True
+            if phase.main:
+                self.history.append(metrics)
+                self._call("on_epoch_end", metrics)
+            else:
+                self._call("on_pretrain_epoch_end", phase.name, {**metrics, "epochs": phase.epochs})
+            self._stop_if_interrupted()
+            if self.should_stop:
+                break
 
-        A stage gets a trainer of its own (its own optimiser over the stage's parameters,
-        ``stage.epochs`` epochs, the same batch size, learning rate and seed); each of its
-        epochs reaches this trainer's callbacks as ``on_pretrain_epoch_end``.
+    def _begin_epoch(self, epoch: int) -> None:
+        self.epoch, self.batch, self._terms, self._epoch_elapsed = epoch, 0, [], 0.0
+        self._epoch_start_state = self._gen.get_state()
+        self._between_epochs = False
+
+    def _run_epoch(self, train, test) -> dict:
+        phase, bs, n = self.phase, self.config.batch_size, len(train)
+        steps = -(-n // bs)
+        start = time.perf_counter() - self._epoch_elapsed
+        if phase.main:
+            self._call("on_epoch_start", steps)
+        on_train_step = getattr(phase.module, "on_train_step", None)
+        perm = torch.randperm(n, generator=self._gen).to(train.device)  # also on resume: it moves the generator on
+        phase.module.train()
+        for x in train.batches(bs, perm, start=self.batch * bs):
+            if on_train_step is not None:
+                on_train_step(self.epoch - 1 + self.batch * bs / n)
+            loss = self._train_step(to_model(x, self.scale))  # (B, C, H, W) float
+            self.batch += 1
+            self.step += phase.main
+            self._epoch_elapsed = time.perf_counter() - start
+            self._call("on_step_end", loss)
+            if self.batch % CHECK_EVERY == 0 and self.config.on_nan == "stop" and not torch.isfinite(loss):
+                self._raise_diverged()
+            self._stop_if_interrupted()
+        metrics = {"epoch": self.epoch, "step": self.step if phase.main else self.batch,
+                   **self._train_means(n), **{f"test_{k}": v for k, v in self.evaluate(test, phase.module).items()}}
+        if not all(math.isfinite(v) for k, v in metrics.items() if k.startswith("test_")):
+            raise Diverged(f"epoch {self.epoch}: the test loss is not finite ({metrics['test_loss']}); "
+                           f"try a lower --lr (now {self.config.lr:g})")
+        metrics["seconds"] = round(time.perf_counter() - start, 4)
+        return metrics
+
+    def _train_step(self, x: torch.Tensor) -> torch.Tensor:
+        with autocast(self.precision, self.device):
+            out = self.phase.module(x)
+        self.optimizer.zero_grad(set_to_none=True)
+        ok = None  # whether this step counts: only tracked where a step can be skipped
+        if self.scaler is not None:  # fp16: the scaler skips steps whose gradients overflowed
+            self.scaler.scale(out.loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            ok = torch.isfinite(out.loss.detach()).reshape(1)
+        else:
+            out.loss.backward()
+            if self.config.on_nan == "skip":
+                ok = self._skip_if_not_finite(out.loss)
+            self.optimizer.step()
+        values = torch.stack([out.loss.detach(), out.recon_loss.detach(), out.reg_loss.detach()]).float()
+        if ok is None:
+            self._terms.append(torch.cat([values, self._one]) * len(x))
+        else:
+            self._terms.append(torch.cat([torch.where(ok, values, 0.0), ok.float()]) * len(x))
+        return out.loss.detach()
+
+    def _skip_if_not_finite(self, loss: torch.Tensor) -> torch.Tensor:
+        """Make the coming optimiser step a no-op when the loss or a gradient is not finite.
+
+        Fused Adam reads ``found_inf`` on the device (as it does for a gradient scaler),
+        so this needs no host sync; a non-fused optimiser needs one.
         """
-        stages = getattr(self.model, "pretraining_stages", None)
-        for stage in stages() if stages is not None else ():
-            if stage.epochs < 1:
-                continue
-            child = Trainer(stage.module, dataclasses.replace(self.config, epochs=stage.epochs), self.scale,
-                            [_StageRelay(self, stage.name)])
-            child.fit(x_train, x_test)
-        self.pretrained = True
+        found_inf = (~torch.isfinite(loss.detach())).float().reshape(1)
+        grads = [p.grad for p in self.phase.module.parameters() if p.grad is not None]
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, self._one)
+        if self.optimizer.defaults.get("fused"):
+            self.optimizer.found_inf = found_inf
+        elif found_inf.item():
+            for p in self.phase.module.parameters():
+                p.grad = None  # Adam skips parameters without a gradient
+        return found_inf == 0
+
+    def _train_means(self, n: int) -> dict[str, float]:
+        rows = torch.stack(self._terms) if self._terms else torch.zeros(1, 4, device=self.device)
+        loss, recon, reg, counted = rows.sum(0).tolist()
+        if self.config.on_nan == "stop" and self.scaler is None and not math.isfinite(loss):
+            self._raise_diverged(rows)
+        if counted == 0:
+            raise Diverged(f"epoch {self.epoch}: every step had a non-finite loss or gradient; "
+                           f"try a lower --lr (now {self.config.lr:g})")
+        self._last_finite_loss = float(rows[-1, 0] / max(float(rows[-1, 3]), 1.0))
+        out = {"train_loss": loss / counted, "train_recon_loss": recon / counted, "train_reg_loss": reg / counted}
+        if self.config.on_nan == "skip" or self.scaler is not None:
+            out["skipped_steps"] = int((rows[:, 3] == 0).sum())
+        return out
+
+    def _raise_diverged(self, rows: torch.Tensor | None = None) -> None:
+        rows = torch.stack(self._terms) if rows is None else rows
+        losses = (rows[:, 0] / rows[:, 3].clamp_min(1)).tolist()
+        first = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+        last = losses[first - 1] if first > 0 else self._last_finite_loss
+        step = self.step - self.batch + first + 1 if self.phase.main else first + 1
+        where = f"epoch {self.epoch} step {step}" if self.phase.main else f"{self.phase.name} epoch {self.epoch}"
+        before = f"the last finite loss was {last:.6g}" if last is not None else "no step had a finite loss"
+        raise Diverged(f"{where}: the loss became {losses[first]} ({before}); the run stopped without saving "
+                       f"these weights; try a lower --lr (now {self.config.lr:g}) or --on-nan skip")
+
+    def assert_finite(self) -> None:
+        """Raise :class:`Diverged` if the weights or this epoch's losses so far are not finite (a host sync)."""
+        if self._terms and not bool(torch.isfinite(torch.stack(self._terms)).all()) and self.config.on_nan == "stop":
+            self._raise_diverged()
+        params = [p for p in self.model.parameters()]
+        if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            raise Diverged(f"epoch {self.epoch}: the weights are not finite; the run stopped without saving them; "
+                           f"try a lower --lr (now {self.config.lr:g})")
 
     @torch.no_grad()
-    def evaluate(self, x_u8: torch.Tensor) -> dict[str, float]:
-        """Mean loss terms and per-pixel MSE over ``x_u8`` in eval mode."""
-        model = self.model
-        was_training = model.training
-        model.eval()
-        sums = torch.zeros(4, device=x_u8.device)
-        for i in range(0, len(x_u8), self.eval_batch_size):
-            x = to_model(x_u8[i:i + self.eval_batch_size], self.scale)
-            out = model(x)
-            mse = torch.mean((out.recon_x - x) ** 2)
-            sums += torch.stack([out.loss, out.recon_loss, out.reg_loss, mse]) * len(x)
-        model.train(was_training)
-        loss, recon, reg, mse = (sums / len(x_u8)).tolist()
+    def evaluate(self, x, module=None) -> dict[str, float]:
+        """Mean loss terms and per-pixel MSE over ``x`` in eval mode."""
+        module = module or self.model
+        source = as_source(x)
+        was_training = module.training
+        module.eval()
+        sums = torch.zeros(4, device=self.device)
+        for xb in source.batches(self.eval_batch_size):
+            xb = to_model(xb, self.scale)
+            with autocast(self.precision, self.device):
+                out = module(xb)
+            mse = torch.mean((out.recon_x.float() - xb) ** 2)
+            sums += torch.stack([out.loss.float(), out.recon_loss.float(), out.reg_loss.float(), mse]) * len(xb)
+        module.train(was_training)
+        loss, recon, reg, mse = (sums / len(source)).tolist()
         return {"loss": loss, "recon_loss": recon, "reg_loss": reg, "mse": mse}
 
+    # ----------------------------------------------------------------- Ctrl-C
 
-class _StageRelay(Callback):
-    """Passes a pre-training stage's epochs on to the callbacks of the trainer that runs it."""
+    @contextlib.contextmanager
+    def _catch_sigint(self):
+        """While training, Ctrl-C asks the loop to stop at the next step boundary (where the state is
+        whole, so the callbacks can save it); a second Ctrl-C stops at once.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
 
-    def __init__(self, parent: Trainer, stage: str):
-        self.parent, self.stage = parent, stage
+        def handler(signum, frame):
+            self._interrupted = True
+            signal.signal(signal.SIGINT, previous)
 
-    def on_epoch_end(self, trainer, metrics):
-        metrics = {**metrics, "epochs": trainer.config.epochs}  # the stage's own epoch count
-        for cb in self.parent.callbacks:
-            hook = getattr(cb, "on_pretrain_epoch_end", None)
-            if hook is not None:
-                hook(self.parent, self.stage, metrics)
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _stop_if_interrupted(self) -> None:
+        if self._interrupted:
+            self._interrupted = False
+            self._call("on_interrupt")
+            where = f"epoch {self.epoch}, step {self.step}" if self.phase.main else f"{self.phase.name}"
+            raise Interrupted(f"interrupted during {where}")
+
+    # ----------------------------------------------------------------- resume
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """``(tensors, meta)``: everything :meth:`load_state_dict` needs to continue exactly from here."""
+        tensors = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        opt = self.optimizer.state_dict() if self.optimizer is not None else {"state": {}, "param_groups": []}
+        scalars = {}
+        for i, state in opt["state"].items():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    tensors[f"optimizer/{i}/{key}"] = value
+                else:
+                    scalars[f"{i}/{key}"] = value
+        tensors["rng/torch"] = torch.get_rng_state()
+        if torch.cuda.is_available() and self.device.type == "cuda":
+            tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        between = self._between_epochs
+        if self._gen is not None:
+            tensors["rng/shuffle"] = self._gen.get_state() if between else self._epoch_start_state
+        if not between and self._terms:
+            tensors["epoch/terms"] = torch.stack(self._terms)
+        meta = {
+            "position": {"phase": self.phase_index, "main": self.phase is None or self.phase.main,
+                         "epoch": self.epoch + 1 if between else self.epoch, "batch": 0 if between else self.batch,
+                         "step": self.step},
+            "epoch_elapsed": 0.0 if between else self._epoch_elapsed,
+            "optimizer": {"param_groups": opt["param_groups"], "scalars": scalars},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "precision": self.precision,
+            "last_finite_loss": self._last_finite_loss,
+            "history": self.history,
+            "callbacks": {type(cb).__name__: s for cb in self.callbacks if (s := cb.state_dict()) is not None},
+        }
+        return tensors, meta
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Take the state :meth:`state_dict` gave (weights now; the loop's state when :meth:`fit` starts)."""
+        self.model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
+        pos = meta["position"]
+        self.phase_index, self.step = pos["phase"], pos["step"]
+        self.history = list(meta.get("history", []))
+        self._last_finite_loss = meta.get("last_finite_loss")
+        states = meta.get("callbacks", {})
+        for cb in self.callbacks:
+            if type(cb).__name__ in states:
+                cb.load_state_dict(states[type(cb).__name__])
+        self._resume = (tensors, meta)
+        self.resumed = True
+
+    def _restore_loop_state(self) -> None:
+        tensors, meta = self._resume
+        self._resume = None
+        pos = meta["position"]
+        groups = meta["optimizer"]["param_groups"]
+        if groups:
+            state: dict = {}
+            for name, value in tensors.items():
+                if name.startswith("optimizer/"):
+                    _, i, key = name.split("/", 2)
+                    state.setdefault(int(i), {})[key] = value
+            for name, value in meta["optimizer"]["scalars"].items():
+                i, key = name.split("/", 1)
+                state.setdefault(int(i), {})[key] = value
+            for group in groups:
+                if "betas" in group:
+                    group["betas"] = tuple(group["betas"])
+            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        if self.scaler is not None and meta.get("scaler"):
+            self.scaler.load_state_dict(meta["scaler"])
+        self._gen.set_state(tensors["rng/shuffle"])
+        torch.set_rng_state(tensors["rng/torch"])
+        cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
+        if cuda and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(cuda)
+        if pos["batch"] == 0:  # at an epoch boundary: the next epoch starts fresh
+            self.epoch, self.batch, self._between_epochs = pos["epoch"] - 1, 0, True
+        else:
+            self.epoch, self.batch, self._between_epochs = pos["epoch"], pos["batch"], False
+            self._epoch_start_state = tensors["rng/shuffle"]
+            terms = tensors.get("epoch/terms")
+            self._terms = list(terms.to(self.device).unbind(0)) if terms is not None else []
+            self._epoch_elapsed = meta.get("epoch_elapsed", 0.0)

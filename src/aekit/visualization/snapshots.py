@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
+from aekit import io
+from aekit.errors import AekitError
 from aekit.io import atomic_write_text
 from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
@@ -50,49 +53,62 @@ class ReconSnapshots(Callback):
     ``recon/step_NNNNNN.png`` at ``first_epoch_frames`` steps of the first epoch.
 
     Each frame is one forward pass over the fixed snapshot images (10 by default)
-    and a small PNG (``benchmarks/plots.py`` measures the cost).
+    and a small PNG (``benchmarks/plots.py`` measures the cost). A frame that cannot
+    be written is one warning line through ``log``; training goes on without snapshots.
     """
 
     def __init__(self, images_u8: torch.Tensor, out_dir: str | Path, scale: str = "unit", upscale: int = 2,
-                 first_epoch_frames: int = 6):
+                 first_epoch_frames: int = 6, log: Callable[[str], None] | None = None):
         self.images = images_u8  # (N, C, H, W) uint8, on the training device
         self.out_dir = Path(out_dir)
         self.scale = scale
         self.upscale = upscale
         self.first_epoch_frames = first_epoch_frames
+        self.log = log or io.log
         self.frames: list[dict] = []  # {"file", "epoch", "step"} in training order
         self._dense: dict[int, float] = {}  # global step -> fractional epoch, for the first epoch
         self._first_epoch = None
+        self._failed = False
+
+    def state_dict(self):
+        return {"frames": self.frames, "first_epoch": self._first_epoch}
+
+    def load_state_dict(self, state):
+        self.frames, self._first_epoch = list(state.get("frames", [])), state.get("first_epoch")
 
     @torch.no_grad()
-    def _save(self, trainer, name: str, epoch: float) -> None:
+    def _save(self, trainer, name: str, epoch: float, index: bool = False) -> None:
+        if self._failed:
+            return
         model = trainer.model
         was_training = model.training
         model.eval()
         recon = model(to_model(self.images, self.scale)).recon_x
         model.train(was_training)
-        save_png(pair_grid(self.images, recon, self.scale, upscale=self.upscale), self.out_dir / name)
-        self.frames.append({"file": name, "epoch": round(epoch, 4), "step": trainer.step})
-
-    def _write_index(self) -> None:
-        atomic_write_text(self.out_dir / FRAMES_INDEX, json.dumps(self.frames, indent=1) + "\n")
+        try:
+            save_png(pair_grid(self.images, recon, self.scale, upscale=self.upscale), self.out_dir / name)
+            self.frames.append({"file": name, "epoch": round(epoch, 4), "step": trainer.step})
+            if index:
+                atomic_write_text(self.out_dir / FRAMES_INDEX, json.dumps(self.frames, indent=1) + "\n")
+        except (AekitError, OSError) as exc:
+            self._failed = True
+            self.log(f"warning: could not write a reconstruction snapshot ({exc}); training goes on without them")
 
     def on_fit_start(self, trainer):
-        self.frames = []
-        self._first_epoch = trainer.epoch + 1
-        self._save(trainer, f"epoch_{trainer.epoch:03d}.png", trainer.epoch)
-        self._write_index()
+        if not self.frames:  # a resumed run already has its first frames
+            self._first_epoch = trainer.epoch + 1
+            self._save(trainer, f"epoch_{trainer.epoch:03d}.png", trainer.epoch, index=True)
 
     def on_epoch_start(self, trainer, steps):
         self._dense = {}
         if trainer.epoch == self._first_epoch:
-            self._dense = {trainer.step + s: trainer.epoch - 1 + s / steps
+            first_step = trainer.step - trainer.batch  # the step before this epoch's first (also when resumed)
+            self._dense = {first_step + s: trainer.epoch - 1 + s / steps
                            for s in first_epoch_steps(steps, self.first_epoch_frames)}
 
     def on_step_end(self, trainer, loss):
-        if trainer.step in self._dense:
+        if trainer.phase.main and trainer.step in self._dense:
             self._save(trainer, f"step_{trainer.step:06d}.png", self._dense[trainer.step])
 
     def on_epoch_end(self, trainer, metrics):
-        self._save(trainer, f"epoch_{metrics['epoch']:03d}.png", metrics["epoch"])
-        self._write_index()
+        self._save(trainer, f"epoch_{metrics['epoch']:03d}.png", metrics["epoch"], index=True)

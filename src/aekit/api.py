@@ -228,6 +228,15 @@ def _resume(path, overrides: dict, callbacks, progress, verbose, plots, log) -> 
                           f"--checkpoint-every can change, not {flags}")
     run_dir = RunDir.open(path)
     with run_dir.lock():
+        if not run_dir.checkpoint().exists() and not run_dir.checkpoint().with_suffix(".json").exists():
+            # killed before its first checkpoint: nothing was saved, so it starts over with its config
+            cfg = build_config(config=run_dir.read_config(), **{k: overrides[k] for k in given})
+            log(f"{run_dir.path}: no checkpoint yet; training it from the start")
+            run_dir.remove_stale_temp_files()
+            data = _load_training_data(cfg, progress, log)
+            run_dir.write_config(cfg)
+            return _fit(cfg, run_dir, data, resolve_device(cfg.train.device), None, callbacks, progress, verbose,
+                        plots, log)
         meta = run_dir.read_checkpoint_meta("checkpoint")
         if meta.get("kind") != "state":
             raise RunError(f"{run_dir.checkpoint()}: holds weights only (written by an older aekit), so the run "
@@ -235,9 +244,8 @@ def _resume(path, overrides: dict, callbacks, progress, verbose, plots, log) -> 
         cfg = build_config(config=meta["config"], **{k: overrides[k] for k in given})
         done, position = len(meta.get("history", [])), meta["position"]
         if position.get("main", True) and cfg.train.epochs < position["epoch"]:
-            have = "all its" if cfg.train.epochs == done else f"{done} of its"
-            raise ConfigError(f"--epochs: {run_dir.path} has trained {have} {done} epoch(s); to train on, give "
-                              f"more: --resume {run_dir.path} --epochs {max(done, position['epoch']) + 10}")
+            raise ConfigError(f"--epochs: {run_dir.path} has trained {done} epoch(s) already; to train on, give "
+                              f"more: --resume {run_dir.path} --epochs {done + 10}")
         device = resolve_device(cfg.train.device)
         run_dir.remove_stale_temp_files()
         data = _load_training_data(cfg, progress, log)

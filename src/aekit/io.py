@@ -86,6 +86,18 @@ def append_line(path: str | Path, line: str) -> None:
 TEMP_SUFFIX = ".tmp"
 
 
+def check_writable(directory: str | Path) -> None:
+    """Raise :class:`WriteError` now if files cannot be made in ``directory`` (before slow work, not after)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".probe.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise WriteError(f"{directory}: cannot write ({exc.strerror or exc})") from None
+
+
 def remove_stale_temp_files(directory: str | Path, suffixes: tuple[str, ...] = (TEMP_SUFFIX,),
                             recursive: bool = False) -> list[Path]:
     """Remove the temp files a killed writer left in ``directory``; returns what was removed.

@@ -68,6 +68,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     for key in data:
         if key not in ("preset", *SECTIONS):
             raise ConfigError(f"{key}: unknown section in {path}; allowed: preset, {', '.join(SECTIONS)}")
+        if key in SECTIONS and not isinstance(data[key], dict):
+            raise ConfigError(f"--config {path}: {key}: expected an object of fields, got {data[key]!r}")
+    if not isinstance(data.get("preset"), (str, type(None))):
+        raise ConfigError(f"--config {path}: preset: expected a preset name or null, got {data['preset']!r}")
     return data
 
 

@@ -32,15 +32,22 @@ def run(args) -> int:
     import dataclasses
 
     from aekit.api import evaluate, save_evaluation, write_scores
-    from aekit.cli._common import load_run
     from aekit.evaluation import eval_table
     from aekit.evaluation.suite import EvalSettings
     from aekit.io import quiet
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalSettings) if hasattr(args, f.name)}
     settings = EvalSettings.from_values(**values)
+    from pathlib import Path
+
+    from aekit.api import load_run
+    from aekit.io import check_writable
+
     log = quiet if args.quiet else None
-    run_, data = load_run(args, log)
+    run_ = load_run(args.run, args.which)
+    for path in (args.out or run_.dir / run_.dir.EVAL, *([args.scores] if args.scores else [])):
+        check_writable(Path(path).parent)  # now, not after the slow part
+    data = run_.load_data(log, args.dataset, args.data_dir)
     result = evaluate(run_, which=args.which, settings=settings, cache=not args.no_cache, log=log, data=data)
     out = save_evaluation(run_, result, data, args.out)
     if args.scores:

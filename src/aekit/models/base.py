@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.config import ModelConfig
-from aekit.pixels import to_model
+from aekit.pixels import model_input, to_model
 
 
 @dataclass
@@ -142,12 +142,16 @@ class AutoEncoder(nn.Module):
         return self.decode(codes)
 
     def encode_images(self, images, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
-        """Codes ``(N, latent_dim)`` float32 of uint8 images ``(N, C, H, W)`` (floats: already in ``scale``)."""
-        return self._in_batches(images, scale, batch_size, self.encode, (self.latent_dim,))
+        """Codes ``(N, latent_dim)`` float32 of images (uint8, or floats in ``scale``; the shapes
+        :func:`aekit.pixels.model_input` accepts).
+        """
+        x = model_input(images, self.input_shape, scale)
+        return self._in_batches(x, scale, batch_size, self.encode, (self.latent_dim,))
 
     def reconstruct_images(self, images, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
         """Reconstructions ``(N, C, H, W)`` float32, in the model's pixel range ``scale``."""
-        return self._in_batches(images, scale, batch_size, lambda x: self(x).recon_x, self.input_shape)
+        x = model_input(images, self.input_shape, scale)
+        return self._in_batches(x, scale, batch_size, lambda x: self(x).recon_x, self.input_shape)
 
     def decode_codes(self, z, batch_size: int = 1000) -> np.ndarray:
         """Images ``(N, C, H, W)`` float32, in the model's pixel range, decoded from codes ``(N, latent_dim)``."""
@@ -164,9 +168,7 @@ class AutoEncoder(nn.Module):
             for i in range(0, len(inputs), batch_size):
                 x = torch.as_tensor(np.asarray(inputs[i:i + batch_size]))
                 if scale is not None:
-                    if x.ndim == 3:  # (N, H, W) -> (N, 1, H, W)
-                        x = x[:, None]
-                    x = to_model(x, scale) if x.dtype == torch.uint8 else x.to(torch.float32)
+                    x = to_model(x, scale)
                 outs.append(fn(x.to(device)).float().cpu().numpy())
         finally:
             self.train(was_training)

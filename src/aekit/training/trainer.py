@@ -239,7 +239,7 @@ class Trainer:
             self.scaler.scale(out.loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            ok = torch.isfinite(out.loss.detach()).reshape(1)
+            ok = torch.isfinite(out.loss.detach())
         else:
             out.loss.backward()
             if self.config.on_nan == "skip":
@@ -249,7 +249,7 @@ class Trainer:
         if ok is None:
             self._terms.append(torch.cat([values, self._one]) * len(x))
         else:
-            self._terms.append(torch.cat([torch.where(ok, values, 0.0), ok.float()]) * len(x))
+            self._terms.append(torch.cat([torch.where(ok, values, 0.0), ok.float().reshape(1)]) * len(x))
         return out.loss.detach()
 
     def _skip_if_not_finite(self, loss: torch.Tensor) -> torch.Tensor:
@@ -258,9 +258,9 @@ class Trainer:
         Fused Adam reads ``found_inf`` on the device (as it does for a gradient scaler),
         so this needs no host sync; a non-fused optimiser needs one.
         """
-        found_inf = (~torch.isfinite(loss.detach())).float().reshape(1)
+        found_inf = (~torch.isfinite(loss.detach())).float()  # 0-d, like a gradient scaler's
         grads = [p.grad for p in self.phase.module.parameters() if p.grad is not None]
-        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, self._one)
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, self._one[0])
         if self.optimizer.defaults.get("fused"):
             self.optimizer.found_inf = found_inf
         elif found_inf.item():

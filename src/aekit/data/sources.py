@@ -15,21 +15,19 @@ are the source's. With no network, ``mnist`` falls back to ``mnist-sample``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from aekit.data import idx
-from aekit.data.download import fetch
+from aekit.data.cache import default_cache_dir
+from aekit.data.download import fetch, mirrors_from_env
 from aekit.data.imagedata import ImageData
 from aekit.data.npzfile import load_npz
 from aekit.errors import DataError, DownloadError
+from aekit.io import Log
 from aekit.io import log as log_to_stderr  # the default ``log`` of the loaders
-
-Log = Callable[[str], None]
-
 
 DIGITS = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
@@ -45,24 +43,6 @@ MNIST_MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
-
-MIRRORS_ENV = "AEKIT_MIRRORS"  # comma-separated base URLs replacing every source's mirrors
-CACHE_ENV = "AEKIT_CACHE"
-
-
-def default_cache_dir() -> Path:
-    """Where downloads go: ``$AEKIT_CACHE``, else ``$XDG_CACHE_HOME/aekit``, else ``~/.cache/aekit``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "aekit"
-    return Path.home() / ".cache" / "aekit"
-
-
-def mirrors_from_env() -> tuple[str, ...]:
-    """The mirrors named in ``$AEKIT_MIRRORS``; empty when it is unset."""
-    return tuple(url.strip() for url in os.environ.get(MIRRORS_ENV, "").split(",") if url.strip())
-
 
 @dataclass(frozen=True)
 class IdxSource:

@@ -22,3 +22,19 @@ def sample_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runs") / "default"
     return aekit.train(dataset="mnist-sample", epochs=2, device="cpu", out=out, verbose=False, progress=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_package_index():
+    """No test reaches the real package index by accident; the tests of that source serve their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AEKIT_PACKAGE_INDEX", "off")
+        yield
+
+
+@pytest.fixture(scope="session")
+def testdata():
+    """Where ``scripts/test`` keeps real test data (photos, wheels): ``$AEKIT_TESTDATA``."""
+    from pathlib import Path
+
+    return Path(os.environ.get("AEKIT_TESTDATA", "~/.cache/aekit-testdata")).expanduser()

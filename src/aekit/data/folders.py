@@ -1,0 +1,259 @@
+"""A folder of images as a dataset, decoded once into a packed cache.
+
+The first load walks the folder (see :mod:`aekit.data.folder_layout` for how
+labels and the split are read from it), decodes every image on all cores into
+``default_cache_dir()/folders/<entry>/`` (see :mod:`aekit.data.packed`) and
+maps the result; later loads of the unchanged folder only walk it, hash the
+listing and map the file again. The entry's name is a hash of
+
+- the folder's absolute path and every decode and split setting, and
+- each image file's relative path, size, modification time and permissions,
+
+so changing, adding or removing an image (or a setting) builds a new entry;
+the entry it replaces is then removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from aekit.data import atomic, packed
+from aekit.data.cache import default_cache_dir
+from aekit.data.decode import BACKGROUNDS, RESIZE_MODES, Decoding
+from aekit.data.folder_layout import Layout, scan
+from aekit.data.imagedata import ImageData
+from aekit.data.notices import Log, log_to_stderr
+from aekit.data.packing import decode_files, default_workers, probe_files, unreadable
+from aekit.data.split import SPLIT_SEED, stratified_split
+from aekit.errors import ConfigError, DataError
+
+COLOR_MODES = ("auto", "grayscale", "rgb")
+DEFAULT_TEST_FRACTION = 0.1
+_KEY_VERSION = 1  # bump when the packed bytes for the same input would change
+_SHOWN = 3  # skipped files named in the summary line
+
+
+class NoImagesError(DataError):
+    """The folder holds no image files at all."""
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """How a folder is decoded and split; every field is part of the cache key.
+
+    Parameters
+    ----------
+    image_size : (width, height), optional
+        ``None``: the folder's most common size.
+    resize : {"crop", "stretch", "pad"}
+    color_mode : {"auto", "grayscale", "rgb"}
+        ``"auto"``: rgb when any image is stored in colour, else grayscale.
+    alpha_background : {"white", "black"}
+    test_fraction : float in [0, 1), optional
+        Used only where the data has no split of its own; ``None``: the
+        format's default (:data:`DEFAULT_TEST_FRACTION` for folders).
+    """
+
+    image_size: tuple[int, int] | None = None
+    resize: str = "crop"
+    color_mode: str = "auto"
+    alpha_background: str = "white"
+    test_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("resize", RESIZE_MODES), ("color_mode", COLOR_MODES),
+                              ("alpha_background", tuple(BACKGROUNDS))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name}: {getattr(self, name)!r} is not allowed; choose one of: "
+                                  f"{', '.join(allowed)}")
+        if self.test_fraction is not None:
+            check_test_fraction(self.test_fraction)
+
+    def fraction(self, default: float) -> float:
+        """``test_fraction``, or ``default`` when it was not given."""
+        return default if self.test_fraction is None else self.test_fraction
+
+    def image_settings_given(self) -> list[str]:
+        """The names of the image settings that differ from their defaults (test_fraction aside)."""
+        default = FolderOptions()
+        return [name for name in ("image_size", "resize", "color_mode", "alpha_background")
+                if getattr(self, name) != getattr(default, name)]
+
+    def refuse_image_settings(self, what: str) -> None:
+        """Raise when image settings were given for ``what``, a source they do not apply to."""
+        given = self.image_settings_given()
+        if given:
+            raise ConfigError(f"{given[0]}: applies to image folders only, and {what} is not one")
+
+
+def parse_image_size(value: int | str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``64`` or ``"64"`` -> ``(64, 64)``; ``"64x48"`` -> ``(64, 48)``, WIDTHxHEIGHT; ``None`` stays ``None``."""
+    if value is None or isinstance(value, tuple):
+        size = value
+    elif isinstance(value, int):
+        size = (value, value)
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(value))
+        size = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else None
+        if match is None:
+            raise ConfigError(f"image_size: {value!r} is not a size; give N or WIDTHxHEIGHT, e.g. 64 or 64x48")
+    if size is not None and not (len(size) == 2 and all(isinstance(s, int) and 1 <= s <= 65535 for s in size)):
+        raise ConfigError(f"image_size: {value!r} is not a size; width and height must be whole numbers from 1")
+    return size
+
+
+def check_test_fraction(value: float) -> None:
+    """Raise unless ``0 <= value < 1``."""
+    if not (isinstance(value, (int, float)) and 0 <= value < 1):
+        raise ConfigError(f"test_fraction: {value!r} is out of range; it must be at least 0 and below 1")
+
+
+def load_folder(root: str | Path, options: FolderOptions = FolderOptions(), *, strict: bool = False,
+                progress: bool = False, log: Log = log_to_stderr, workers: int | None = None) -> ImageData:
+    """Load an image folder, from its packed cache when the folder is unchanged.
+
+    Parameters
+    ----------
+    root : path of the folder
+    options : FolderOptions
+    strict : bool
+        Stop at the first file that cannot be read instead of skipping it.
+    progress : bool
+        Show a progress bar while packing.
+    log : callable
+        Receives one-line notices: the packing rate, files skipped, images resized.
+    workers : int, optional
+        Decoding processes; all cores by default.
+
+    Returns
+    -------
+    ImageData
+        ``x_train``/``x_test`` are ``(N, C, H, W)`` uint8 memory maps of the
+        packed file; labels as the folder gives them (``None`` when flat);
+        ``skipped`` lists ``(path, reason)`` of the files left out.
+    """
+    options = replace(options, test_fraction=options.fraction(DEFAULT_TEST_FRACTION))  # one key either way
+    layout = scan(Path(root))
+    if not layout.files:
+        raise NoImagesError(f"{root}: no images in it or its subfolders")
+    entry = _entry(layout, options)
+    data = packed.read(entry)
+    if data is None:
+        shutil.rmtree(entry, ignore_errors=True)  # a half-deleted or older-format entry, if any
+        data = _pack(layout, options, entry, strict, progress, log, workers or default_workers())
+    elif strict and data.skipped:
+        raise unreadable(*data.skipped[0])
+    if data.skipped:
+        log(_skipped_line(layout.root, data))
+    return data
+
+
+def _entry(layout: Layout, options: FolderOptions) -> Path:
+    settings = json.dumps([_KEY_VERSION, str(layout.root.resolve()), asdict(options), SPLIT_SEED])
+    listing = "\n".join(f"{rel}\t{s}\t{m}\t{mode}" for rel, (s, m, mode) in zip(layout.files, layout.stats))
+    name = re.sub(r"[^\w.]+", "_", layout.root.resolve().name)[:40] or "folder"
+    return default_cache_dir() / "folders" / f"{name}-{_digest(settings)}-{_digest(listing)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _pack(layout: Layout, options: FolderOptions, entry: Path, strict: bool, progress: bool, log: Log,
+          workers: int) -> ImageData:
+    start = time.perf_counter()
+    for note in layout.notes:
+        log(note)
+    paths = [str(layout.root / rel) for rel in layout.files]
+    decoding, readable, failures = _resolve(options, paths, strict, progress, log, workers)
+    order, n_train = _order(layout, readable, options.test_fraction)
+    with atomic.building_dir(entry) as tmp:
+        writer = packed.Writer(tmp, len(order), (decoding.channels, *decoding.size[::-1]))
+        failed = decode_files([paths[i] for i in order], str(writer.path), decoding, workers=workers,
+                              progress=progress, strict=strict, desc=f"packing {layout.root.name}")
+        kept_slots = writer.drop([slot for slot, _ in failed])
+        if not len(kept_slots):
+            raise DataError(f"{layout.root}: none of its {len(paths)} image files could be read "
+                            f"(first: {paths[order[failed[0][0]]]}: {failed[0][1]})")
+        failures += [(int(order[slot]), reason) for slot, reason in failed]
+        kept = order[kept_slots]
+        writer.finish(
+            name=layout.root.resolve().name, origin=str(layout.root),
+            n_train=int((kept_slots < n_train).sum()),
+            labels=None if layout.labels is None else layout.labels[kept],
+            class_names=layout.class_names, skipped=[(paths[i], reason) for i, reason in sorted(failures)],
+            settings={**asdict(decoding), "files": [layout.files[i] for i in kept]},
+        )
+    _remove_replaced(entry)
+    seconds = time.perf_counter() - start
+    log(f"{layout.root}: packed {len(kept):,} images of {'x'.join(map(str, writer.shape))} in {seconds:.1f} s "
+        f"({len(paths) / seconds:,.0f} images/s) into {entry}")
+    return packed.read(entry)
+
+
+def _resolve(options: FolderOptions, paths: list[str], strict: bool, progress: bool, log: Log,
+             workers: int) -> tuple[Decoding, np.ndarray, list[tuple[int, str]]]:
+    """The set's decoding, the files worth decoding, and the files already found broken.
+
+    Without a size or a colour mode given, every file's header is read first
+    to choose them; files whose header is broken are left out here already.
+    """
+    background = BACKGROUNDS[options.alpha_background]
+    channels = {"grayscale": 1, "rgb": 3}.get(options.color_mode)
+    if options.image_size and channels:
+        return Decoding(options.image_size, channels, options.resize, background), np.arange(len(paths)), []
+    found, failures = probe_files(paths, workers=workers, progress=progress, strict=strict, desc="reading headers")
+    readable = np.array([i for i, f in enumerate(found) if f is not None], dtype=np.int64)
+    if not len(readable):
+        raise DataError(f"{Path(paths[0]).parent}: none of its {len(paths)} image files could be read "
+                        f"(first: {paths[failures[0][0]]}: {failures[0][1]})")
+    sizes = Counter(found[i][:2] for i in readable)
+    size = options.image_size or sizes.most_common(1)[0][0]
+    if options.image_size is None and len(sizes) > 1:
+        log(f"{Path(paths[0]).parent}: {len(readable) - sizes[size]} of {len(readable)} images are not "
+            f"{size[0]}x{size[1]}, the most common size, and are resized to it ({options.resize}); "
+            "set image_size to choose the size")
+    channels = channels or (3 if any(found[i][2] for i in readable) else 1)
+    return Decoding(size, channels, options.resize, background), readable, failures
+
+
+def _order(layout: Layout, readable: np.ndarray, test_fraction: float) -> tuple[np.ndarray, int]:
+    """File indices in packed order, training files first, and how many are training files.
+
+    Each split comes shuffled (seeded), as :func:`stratified_split` gives it,
+    so the first test images are not all of one class.
+    """
+    if layout.test is not None:
+        rng = np.random.default_rng(SPLIT_SEED)
+        is_test = layout.test[readable]
+        train, test = rng.permutation(readable[~is_test]), rng.permutation(readable[is_test])
+    else:
+        labels = layout.labels[readable] if layout.labels is not None else np.zeros(len(readable), np.int64)
+        train_idx, test_idx = stratified_split(labels, test_fraction)
+        train, test = readable[train_idx], readable[test_idx]
+    return np.concatenate([train, test]).astype(np.int64), len(train)
+
+
+def _remove_replaced(entry: Path) -> None:
+    """Remove the entries this one replaces: same folder and settings, older listing."""
+    prefix = entry.name.rsplit("-", 1)[0] + "-"
+    for old in entry.parent.glob(f"{prefix}*"):
+        if old.name != entry.name and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _skipped_line(root: Path, data: ImageData) -> str:
+    n = len(data.skipped)
+    shown = ", ".join(f"{Path(path).relative_to(root)} ({reason})" for path, reason in data.skipped[:_SHOWN])
+    more = f" and {n - _SHOWN} more" if n > _SHOWN else ""
+    total = n + len(data.x_train) + len(data.x_test)
+    return f"{root}: skipped {n} of {total} image files that could not be read: {shown}{more}"

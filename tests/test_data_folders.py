@@ -24,12 +24,7 @@ from aekit.errors import ConfigError, DataError
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    """Every test packs into its own empty cache."""
-    path = tmp_path / "cache"
-    monkeypatch.setenv("AEKIT_CACHE", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 @pytest.fixture
@@ -387,7 +382,7 @@ def test_second_load_maps_the_cache_without_decoding(tmp_path, decodes):
 
 
 @pytest.mark.parametrize("change", ["touch", "modify", "add", "remove"])
-def test_changing_a_file_rebuilds_the_cache_and_drops_the_old_entry(tmp_path, decodes, cache, change):
+def test_changing_a_file_rebuilds_the_cache_and_drops_the_old_entry(tmp_path, decodes, isolated_cache, change):
     root = small_set(tmp_path / "s")
     load(root)
     decodes.clear()
@@ -405,22 +400,22 @@ def test_changing_a_file_rebuilds_the_cache_and_drops_the_old_entry(tmp_path, de
     assert decodes["decode"] == n and len(data.x_train) + len(data.x_test) == n
     if change == "modify":
         assert any(not x.any() for x in images_of(data, 0))
-    assert len(list((cache / "folders").iterdir())) == 1
+    assert len(list((isolated_cache / "folders").iterdir())) == 1
 
 
-def test_other_settings_are_another_entry(tmp_path, decodes, cache):
+def test_other_settings_are_another_entry(tmp_path, decodes, isolated_cache):
     root = small_set(tmp_path / "s")
     load(root)
     load(root, image_size=3)
-    assert len(list((cache / "folders").iterdir())) == 2
+    assert len(list((isolated_cache / "folders").iterdir())) == 2
     decodes.clear()
     assert load(root).image_shape == (3, 5, 6) and load(root, image_size=3).image_shape == (3, 3, 3)
     assert decodes == {}
 
 
-def test_an_interrupted_pack_leaves_no_entry_and_stale_temps_are_removed(tmp_path, monkeypatch, cache):
+def test_an_interrupted_pack_leaves_no_entry_and_stale_temps_are_removed(tmp_path, monkeypatch, isolated_cache):
     root = small_set(tmp_path / "s")
-    stale = cache / "folders" / ".s-0-0.tmp-999999999-dead"  # a pid no process has
+    stale = isolated_cache / "folders" / ".s-0-0.tmp-999999999-dead"  # a pid no process has
     stale.mkdir(parents=True)
     calls, real = [], packing.decode
 
@@ -433,15 +428,15 @@ def test_an_interrupted_pack_leaves_no_entry_and_stale_temps_are_removed(tmp_pat
     monkeypatch.setattr(packing, "decode", dies_on_the_third)
     with pytest.raises(KeyboardInterrupt):
         load(root)
-    assert list((cache / "folders").iterdir()) == []  # neither an entry nor a temp: the stale one went too
+    assert list((isolated_cache / "folders").iterdir()) == []  # neither an entry nor a temp: the stale one went too
     monkeypatch.setattr(packing, "decode", real)
     assert len(load(root).x_train) == 6  # 3 per class: round(3 * 0.1) = 0 go to test
 
 
-def test_a_corrupt_entry_is_rebuilt(tmp_path, cache, decodes):
+def test_a_corrupt_entry_is_rebuilt(tmp_path, isolated_cache, decodes):
     root = small_set(tmp_path / "s")
     load(root)
-    (entry,) = (cache / "folders").iterdir()
+    (entry,) = (isolated_cache / "folders").iterdir()
     with open(entry / "images.u8", "r+b") as f:
         f.truncate(10)
     decodes.clear()

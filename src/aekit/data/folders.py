@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data import atomic, packed
+from aekit.data import packed
 from aekit.data.cache import default_cache_dir
 from aekit.data.decode import BACKGROUNDS, RESIZE_MODES, Decoding
 from aekit.data.folder_layout import Layout, scan
@@ -146,10 +145,14 @@ def load_folder(root: str | Path, options: FolderOptions = FolderOptions(), *, s
     if not layout.files:
         raise NoImagesError(f"{root}: no images in it or its subfolders")
     entry = _entry(layout, options)
-    data = packed.read(entry)
-    if data is None:
-        shutil.rmtree(entry, ignore_errors=True)  # a half-deleted or older-format entry, if any
-        data = _pack(layout, options, entry, strict, progress, log, workers or default_workers())
+    start = time.perf_counter()
+    packer = _Packer(layout, options, strict, progress, log, workers or default_workers())
+    data, built = packed.read_or_build(entry, packer.pack, replaces=entry.name.rsplit("-", 1)[0] + "-")
+    if built:
+        seconds = time.perf_counter() - start
+        log(f"{layout.root}: packed {len(data.x_train) + len(data.x_test):,} images of "
+            f"{'x'.join(map(str, data.image_shape))} in {seconds:.1f} s ({len(layout.files) / seconds:,.0f} "
+            f"images/s) into {entry}")
     elif strict and data.skipped:
         raise unreadable(*data.skipped[0])
     if data.skipped:
@@ -168,62 +171,68 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def _pack(layout: Layout, options: FolderOptions, entry: Path, strict: bool, progress: bool, log: Log,
-          workers: int) -> ImageData:
-    start = time.perf_counter()
-    for note in layout.notes:
-        log(note)
-    paths = [str(layout.root / rel) for rel in layout.files]
-    decoding, readable, failures = _resolve(options, paths, strict, progress, log, workers)
-    order, n_train = _order(layout, readable, options.test_fraction)
-    with atomic.building_dir(entry) as tmp:
-        writer = packed.Writer(tmp, len(order), (decoding.channels, *decoding.size[::-1]))
-        failed = decode_files([paths[i] for i in order], str(writer.path), decoding, workers=workers,
-                              progress=progress, strict=strict, desc=f"packing {layout.root.name}")
+@dataclass
+class _Packer:
+    """Decodes one folder's images into a packed entry being built."""
+
+    layout: Layout
+    options: FolderOptions
+    strict: bool
+    progress: bool
+    log: Log
+    workers: int
+
+    def pack(self, directory: Path) -> None:
+        layout = self.layout
+        for note in layout.notes:
+            self.log(note)
+        paths = [str(layout.root / rel) for rel in layout.files]
+        decoding, readable, failures = self._decoding(paths)
+        order, n_train = _order(layout, readable, self.options.test_fraction)
+        writer = packed.Writer(directory, len(order), (decoding.channels, *decoding.size[::-1]))
+        failed = decode_files([paths[i] for i in order], str(writer.path), decoding, workers=self.workers,
+                              progress=self.progress, strict=self.strict, desc=f"packing {layout.root.name}")
+        failures += [(int(order[slot]), reason) for slot, reason in failed]
         kept_slots = writer.drop([slot for slot, _ in failed])
         if not len(kept_slots):
-            raise DataError(f"{layout.root}: none of its {len(paths)} image files could be read "
-                            f"(first: {paths[order[failed[0][0]]]}: {failed[0][1]})")
-        failures += [(int(order[slot]), reason) for slot, reason in failed]
+            raise self._nothing_readable(paths, failures)
         kept = order[kept_slots]
         writer.finish(
-            name=layout.root.resolve().name, origin=str(layout.root),
-            n_train=int((kept_slots < n_train).sum()),
-            labels=None if layout.labels is None else layout.labels[kept],
-            class_names=layout.class_names, skipped=[(paths[i], reason) for i, reason in sorted(failures)],
+            name=layout.root.resolve().name, origin=str(layout.root), n_train=int((kept_slots < n_train).sum()),
+            labels=None if layout.labels is None else layout.labels[kept], class_names=layout.class_names,
+            skipped=[(paths[i], reason) for i, reason in sorted(failures)],
             settings={**asdict(decoding), "files": [layout.files[i] for i in kept]},
         )
-    _remove_replaced(entry)
-    seconds = time.perf_counter() - start
-    log(f"{layout.root}: packed {len(kept):,} images of {'x'.join(map(str, writer.shape))} in {seconds:.1f} s "
-        f"({len(paths) / seconds:,.0f} images/s) into {entry}")
-    return packed.read(entry)
 
+    def _decoding(self, paths: list[str]) -> tuple[Decoding, np.ndarray, list[tuple[int, str]]]:
+        """The set's decoding, the files worth decoding, and the files already found broken.
 
-def _resolve(options: FolderOptions, paths: list[str], strict: bool, progress: bool, log: Log,
-             workers: int) -> tuple[Decoding, np.ndarray, list[tuple[int, str]]]:
-    """The set's decoding, the files worth decoding, and the files already found broken.
+        Without a size or a colour mode given, every file's header is read
+        first to choose them; files with a broken header are left out here.
+        """
+        options = self.options
+        background = BACKGROUNDS[options.alpha_background]
+        channels = {"grayscale": 1, "rgb": 3}.get(options.color_mode)
+        if options.image_size and channels:
+            return Decoding(options.image_size, channels, options.resize, background), np.arange(len(paths)), []
+        found, failures = probe_files(paths, workers=self.workers, progress=self.progress, strict=self.strict,
+                                      desc="reading headers")
+        readable = np.array([i for i, f in enumerate(found) if f is not None], dtype=np.int64)
+        if not len(readable):
+            raise self._nothing_readable(paths, failures)
+        sizes = Counter(found[i][:2] for i in readable)
+        size = options.image_size or sizes.most_common(1)[0][0]
+        if options.image_size is None and len(sizes) > 1:
+            self.log(f"{self.layout.root}: {len(readable) - sizes[size]} of {len(readable)} images are not "
+                     f"{size[0]}x{size[1]}, the most common size, and are resized to it ({options.resize}); "
+                     "set image_size to choose the size")
+        channels = channels or (3 if any(found[i][2] for i in readable) else 1)
+        return Decoding(size, channels, options.resize, background), readable, failures
 
-    Without a size or a colour mode given, every file's header is read first
-    to choose them; files whose header is broken are left out here already.
-    """
-    background = BACKGROUNDS[options.alpha_background]
-    channels = {"grayscale": 1, "rgb": 3}.get(options.color_mode)
-    if options.image_size and channels:
-        return Decoding(options.image_size, channels, options.resize, background), np.arange(len(paths)), []
-    found, failures = probe_files(paths, workers=workers, progress=progress, strict=strict, desc="reading headers")
-    readable = np.array([i for i, f in enumerate(found) if f is not None], dtype=np.int64)
-    if not len(readable):
-        raise DataError(f"{Path(paths[0]).parent}: none of its {len(paths)} image files could be read "
-                        f"(first: {paths[failures[0][0]]}: {failures[0][1]})")
-    sizes = Counter(found[i][:2] for i in readable)
-    size = options.image_size or sizes.most_common(1)[0][0]
-    if options.image_size is None and len(sizes) > 1:
-        log(f"{Path(paths[0]).parent}: {len(readable) - sizes[size]} of {len(readable)} images are not "
-            f"{size[0]}x{size[1]}, the most common size, and are resized to it ({options.resize}); "
-            "set image_size to choose the size")
-    channels = channels or (3 if any(found[i][2] for i in readable) else 1)
-    return Decoding(size, channels, options.resize, background), readable, failures
+    def _nothing_readable(self, paths: list[str], failures: list[tuple[int, str]]) -> DataError:
+        i, reason = min(failures)
+        return DataError(f"{self.layout.root}: none of its {len(paths)} image files could be read "
+                         f"(first: {paths[i]}: {reason})")
 
 
 def _order(layout: Layout, readable: np.ndarray, test_fraction: float) -> tuple[np.ndarray, int]:
@@ -241,14 +250,6 @@ def _order(layout: Layout, readable: np.ndarray, test_fraction: float) -> tuple[
         train_idx, test_idx = stratified_split(labels, test_fraction)
         train, test = readable[train_idx], readable[test_idx]
     return np.concatenate([train, test]).astype(np.int64), len(train)
-
-
-def _remove_replaced(entry: Path) -> None:
-    """Remove the entries this one replaces: same folder and settings, older listing."""
-    prefix = entry.name.rsplit("-", 1)[0] + "-"
-    for old in entry.parent.glob(f"{prefix}*"):
-        if old.name != entry.name and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def _skipped_line(root: Path, data: ImageData) -> str:

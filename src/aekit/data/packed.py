@@ -21,6 +21,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +56,26 @@ def read(entry: Path) -> ImageData | None:
     )
 
 
-def settings(entry: Path) -> dict:
-    """The ``settings`` an entry was built with (for notes and tests)."""
-    return json.loads((entry / META).read_text())["settings"]
+def read_or_build(entry: Path, build: Callable[[Path], None], replaces: str) -> tuple[ImageData, bool]:
+    """The set at ``entry``, built first when there is none; and whether it was built.
+
+    ``build(directory)`` fills a temp directory (with a :class:`Writer`) that
+    then becomes ``entry``; the entries beside it whose names start with
+    ``replaces`` are older versions of the same set and are removed.
+    """
+    data = read(entry)
+    if data is not None:
+        return data, False
+    shutil.rmtree(entry, ignore_errors=True)  # a damaged or older-format entry, if any
+    with atomic.building_dir(entry) as tmp:
+        build(tmp)
+    for old in entry.parent.glob(f"{replaces}*"):
+        if old.name != entry.name and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    data = read(entry)
+    if data is None:
+        raise DataError(f"{entry}: the packed set just written cannot be read back")
+    return data, True
 
 
 class Writer:

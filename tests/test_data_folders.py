@@ -7,8 +7,10 @@ from two Debian packages that ``scripts/test`` fetches into $AEKIT_TESTDATA.
 
 from __future__ import annotations
 
+import builtins
 import os
 import shutil
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 from PIL import Image
 
 from aekit.data import load_dataset
-from aekit.data import packing
+from aekit.data import folders, packing, png
 from aekit.data.folders import FolderOptions, load_folder, parse_image_size
 from aekit.errors import ConfigError, DataError
 
@@ -32,15 +34,17 @@ def decodes(monkeypatch):
     """Count the images decoded and headers read in this process (folders under 64 images stay in it)."""
     counts = Counter()
 
-    def counting(name, real):
+    def counting(module, name):
+        real = getattr(module, name)
+
         def wrapper(*args):
             counts[name] += 1
             return real(*args)
 
-        monkeypatch.setattr(packing, name, wrapper)
+        monkeypatch.setattr(module, name, wrapper)
 
-    counting("decode", packing.decode)
-    counting("probe", packing.probe)
+    counting(packing, "decode")
+    counting(folders, "probe")
     return counts
 
 
@@ -211,6 +215,43 @@ def test_grayscale_uses_luma_and_auto_is_grey_for_grey_files(tmp_path):
     assert load(tmp_path / "zoo", test_fraction=0.0).image_shape == (1, 4, 4)  # L, LA, I;16, 1 are all grey
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_the_plain_png_path_gives_pillows_pixels(tmp_path, mode):
+    channels = len(mode)
+    pixels = RNG.integers(0, 256, (9, 7, channels), dtype=np.uint8)
+    path = save(tmp_path / "x.png", Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode))
+    fast = png.open_plain(str(path))
+    assert fast is not None and fast.mode == mode
+    np.testing.assert_array_equal(np.asarray(fast), np.asarray(Image.open(path)))
+
+
+def test_other_pngs_take_pillows_own_path(tmp_path):
+    palette = save(tmp_path / "p.png", Image.new("P", (4, 4), 1))
+    deep = save(tmp_path / "d.png", Image.fromarray(np.full((4, 4), 300, np.uint16)))
+    keyed = save(tmp_path / "k.png", Image.new("RGB", (4, 4), (1, 2, 3)), transparency=(1, 2, 3))
+    interlaced = save(tmp_path / "i.png", Image.new("L", (4, 4), 9))
+    data = bytearray(interlaced.read_bytes())
+    data[28] = 1  # IHDR's interlace method: Adam7 (Pillow writes no interlaced PNG itself)
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    interlaced.write_bytes(bytes(data))
+    full = save(tmp_path / "t.png", Image.fromarray(random_rgb(32, 32)))
+    truncated = tmp_path / "short.png"
+    truncated.write_bytes(full.read_bytes()[:200])
+    for path in (palette, deep, keyed, interlaced, truncated):
+        assert png.open_plain(str(path)) is None, path.name
+
+
+def test_jpeg_draft_decoding_stays_close_to_a_full_decode(tmp_path):
+    y, x = np.mgrid[0:192, 0:256]
+    smooth = np.stack([x, y, (x + y) // 2], axis=-1).astype(np.uint8)
+    path = save(tmp_path / "s" / "x.jpg", smooth, quality=95)
+    for color_mode, mode in (("grayscale", "L"), ("rgb", "RGB")):
+        got = load(tmp_path / "s", image_size="32x24", color_mode=color_mode, test_fraction=0.0).x_train[0]
+        reference = np.asarray(Image.open(path).convert(mode).resize((32, 24), Image.Resampling.BICUBIC))
+        reference = reference[None] if mode == "L" else reference.transpose(2, 0, 1)
+        assert got.shape == reference.shape and np.abs(got.astype(int) - reference).mean() < 2
+
+
 # --- sizes ------------------------------------------------------------------------------------------------
 
 
@@ -293,14 +334,14 @@ def broken_folder(root: Path, monkeypatch) -> None:
     (root / "bad" / "text.png").write_text("I am not a PNG")
     locked = save(root / "bad" / "locked.png", random_rgb())
     if os.geteuid() == 0:  # root reads anything: simulate what chmod 000 does to everyone else
-        real_open = Image.open
+        real_open = builtins.open
 
-        def denying_open(fp, *args, **kwargs):
-            if str(fp) == str(locked):
-                raise PermissionError(13, "Permission denied", str(fp))
-            return real_open(fp, *args, **kwargs)
+        def denying_open(file, *args, **kwargs):
+            if str(file) == str(locked):
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr(Image, "open", denying_open)
+        monkeypatch.setattr(builtins, "open", denying_open)
     else:
         locked.chmod(0)
 
@@ -453,11 +494,31 @@ def test_the_process_pool_packs_the_same_bytes(tmp_path, monkeypatch):
     pools, real = [], packing._parallel
     monkeypatch.setattr(packing, "_parallel", lambda *args: pools.append(args[-1]) or real(*args))
     pooled = load_folder(root, workers=2, log=lambda _: None)
-    assert pools == [2, 2]  # headers, then pixels, each read by two worker processes
+    assert pools == [2]  # one pass, by two worker processes
     np.testing.assert_array_equal(serial.x_train, pooled.x_train)
     np.testing.assert_array_equal(serial.x_test, pooled.x_test)
     np.testing.assert_array_equal(serial.y_train, pooled.y_train)
     assert pooled.skipped == serial.skipped and len(pooled.skipped) == 1
+
+
+@pytest.mark.parametrize("surprise", ["colour", "size"])
+def test_a_wrong_guess_from_the_sample_of_headers_is_decoded_again(tmp_path, decodes, surprise):
+    root = tmp_path / "s"
+    if surprise == "colour":  # 600 grey images, then one in colour that the 512 sampled headers miss
+        for i in range(600):
+            save(root / f"a{i:03d}.png", np.full((4, 4), i % 256, np.uint8))
+        save(root / "b.png", np.full((4, 4, 3), (1, 2, 3), np.uint8))
+    else:  # 300 of 6x6 first, then 400 of 8x8: the sample sees more 6x6, the folder has more 8x8
+        for i in range(700):
+            save(root / f"{i:03d}.png", RNG.integers(0, 256, (6, 6) if i < 300 else (8, 8), dtype=np.uint8))
+    data = load_folder(root, FolderOptions(test_fraction=0.0), workers=1, log=lambda _: None)
+    n = len(data.x_train)
+    assert decodes["decode"] == 2 * n and decodes["probe"] == 512
+    if surprise == "colour":
+        pixels = {tuple(p) for p in data.x_train[:, :, 0, 0].tolist()}
+        assert data.image_shape == (3, 4, 4) and {(1, 2, 3), (5, 5, 5), (255, 255, 255)} <= pixels
+    else:
+        assert data.image_shape == (1, 8, 8)
 
 
 def test_folder_options_are_checked():

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from aekit.data import png
+
 RESIZE_MODES = ("crop", "stretch", "pad")
 BACKGROUNDS = {"white": 255, "black": 0}
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -56,24 +58,29 @@ class Decoding:
     background: int = 255
 
 
-def probe(path: str) -> tuple[int, int, bool]:
-    """Read only the header: ``(width, height, is_colour)``, width and height upright."""
-    with Image.open(path) as im:
-        w, h = im.size
-        if _orientation(im) in _SWAPS_AXES:
-            w, h = h, w
-        return w, h, im.mode not in GREY_MODES
+Header = tuple[int, int, bool]  # (width, height, is_colour), width and height upright
 
 
-def decode(path: str, decoding: Decoding) -> np.ndarray:
-    """Decode ``path`` into ``(C, H, W)`` uint8, ``(C, H, W) = (channels, *reversed(size))``."""
+def probe(path: str) -> Header:
+    """Read only the header."""
     with Image.open(path) as im:
-        _draft(im, decoding)
-        im = _upright(im)
+        return _header(im, _orientation(im))
+
+
+def decode(path: str, decoding: Decoding) -> tuple[np.ndarray, Header]:
+    """Decode ``path`` into ``(C, H, W)`` uint8, ``(C, H, W) = (channels, *reversed(size))``; and its header."""
+    plain = png.open_plain(path) if path[-4:].lower() == ".png" else None
+    with plain or Image.open(path) as im:
+        orientation = _orientation(im)
+        header = _header(im, orientation)
+        if im.format == "JPEG":
+            _draft(im, header, orientation, decoding)
+        if orientation != 1:
+            im = ImageOps.exif_transpose(im)
         im = _to_channels(im, decoding.channels, decoding.background)
         im = _fit(im, decoding)
         a = np.asarray(im)
-    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)  # (H, W) or (H, W, C) -> (C, H, W)
+    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), header  # (H, W) or (H, W, C) -> (C, H, W)
 
 
 def failure_reason(path: str, e: BaseException) -> str:
@@ -95,26 +102,27 @@ def failure_reason(path: str, e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def _header(im: Image.Image, orientation: int) -> Header:
+    w, h = im.size
+    if orientation in _SWAPS_AXES:
+        w, h = h, w
+    return w, h, im.mode not in GREY_MODES
+
+
 def _orientation(im: Image.Image) -> int:
     if im.format not in _EXIF_FORMATS:
         return 1
     return int(im.getexif().get(_ORIENTATION, 1))
 
 
-def _upright(im: Image.Image) -> Image.Image:
-    return ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
-
-
-def _draft(im: Image.Image, decoding: Decoding) -> None:
+def _draft(im: Image.Image, header: Header, orientation: int, decoding: Decoding) -> None:
     """Let a JPEG decode at 1/2, 1/4 or 1/8 scale (and grey) when that still covers the target."""
-    if im.format != "JPEG":
-        return
-    w, h = im.size
-    swapped = _orientation(im) in _SWAPS_AXES
-    if swapped:
-        w, h = h, w
-    need = _covering_size((w, h), decoding)
-    im.draft("L" if decoding.channels == 1 else None, need[::-1] if swapped else need)
+    need = _covering_size(header[:2], decoding)
+    if orientation in _SWAPS_AXES:
+        need = need[::-1]
+    grey = decoding.channels == 1 and im.mode != "L"
+    if grey or (2 * need[0] <= im.size[0] and 2 * need[1] <= im.size[1]):  # else draft changes nothing
+        im.draft("L" if grey else None, need)
 
 
 def _covering_size(size: tuple[int, int], decoding: Decoding) -> tuple[int, int]:
@@ -127,12 +135,13 @@ def _covering_size(size: tuple[int, int], decoding: Decoding) -> tuple[int, int]
 
 
 def _to_channels(im: Image.Image, channels: int, background: int) -> Image.Image:
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+    mode = im.mode  # read once: a property, and this runs for every image
+    if mode in ("I", "F") or mode.startswith("I;16"):
         im = _deep_to_grey(im)
-    elif im.mode in _ALPHA_MODES or "transparency" in im.info:
+    elif mode in _ALPHA_MODES or "transparency" in im.info:
         im = _flatten(im, background)
-    mode = "L" if channels == 1 else "RGB"
-    return im if im.mode == mode else im.convert(mode)
+    target = "L" if channels == 1 else "RGB"
+    return im if im.mode == target else im.convert(target)
 
 
 def _deep_to_grey(im: Image.Image) -> Image.Image:

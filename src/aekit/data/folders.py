@@ -27,11 +27,11 @@ import numpy as np
 
 from aekit.data import packed
 from aekit.data.cache import default_cache_dir
-from aekit.data.decode import BACKGROUNDS, RESIZE_MODES, Decoding
+from aekit.data.decode import BACKGROUNDS, RESIZE_MODES, Decoding, probe
 from aekit.data.folder_layout import Layout, scan
 from aekit.data.imagedata import ImageData
 from aekit.data.notices import Log, log_to_stderr
-from aekit.data.packing import decode_files, default_workers, probe_files, unreadable
+from aekit.data.packing import decode_files, default_workers, unreadable
 from aekit.data.split import SPLIT_SEED, stratified_split
 from aekit.errors import ConfigError, DataError
 
@@ -39,6 +39,8 @@ COLOR_MODES = ("auto", "grayscale", "rgb")
 DEFAULT_TEST_FRACTION = 0.1
 _KEY_VERSION = 1  # bump when the packed bytes for the same input would change
 _SHOWN = 3  # skipped files named in the summary line
+_SAMPLE = 512  # headers read to guess a folder's size and colour before decoding
+_FALLBACK_SIZE = (32, 32)  # the guess when no sampled header could be read; the settled size replaces it
 
 
 class NoImagesError(DataError):
@@ -173,7 +175,14 @@ def _digest(text: str) -> str:
 
 @dataclass
 class _Packer:
-    """Decodes one folder's images into a packed entry being built."""
+    """Decodes one folder's images into a packed entry being built.
+
+    Without both a size and a colour mode given, the set's own are chosen from
+    every file's header. Reading the headers first would cost a pass over the
+    files, so the decoding starts from a guess made on a sample of them, and
+    the files' headers come back with their pixels; only when all the headers
+    settle on another size or colour than the guess is the folder decoded again.
+    """
 
     layout: Layout
     options: FolderOptions
@@ -187,55 +196,67 @@ class _Packer:
         for note in layout.notes:
             self.log(note)
         paths = [str(layout.root / rel) for rel in layout.files]
-        decoding, readable, failures = self._decoding(paths)
-        order, n_train = _order(layout, readable, self.options.test_fraction)
-        writer = packed.Writer(directory, len(order), (decoding.channels, *decoding.size[::-1]))
-        failed = decode_files([paths[i] for i in order], str(writer.path), decoding, workers=self.workers,
-                              progress=self.progress, strict=self.strict, desc=f"packing {layout.root.name}")
-        failures += [(int(order[slot]), reason) for slot, reason in failed]
-        kept_slots = writer.drop([slot for slot, _ in failed])
-        if not len(kept_slots):
-            raise self._nothing_readable(paths, failures)
+        order, n_train = _order(layout, self.options.test_fraction)
+        slots = np.empty(len(order), np.int64)
+        slots[order] = np.arange(len(order))  # file i goes to slot slots[i]: training files first
+        decoding = self._guess(paths)
+        writer, headers, failures = self._decode(directory, paths, slots, decoding)
+        settled = self._settle(paths, headers, failures)
+        if settled != decoding:
+            writer, headers, failures = self._decode(directory, paths, slots, settled)
+        kept_slots = writer.drop(sorted(slots[i] for i, _ in failures))
         kept = order[kept_slots]
         writer.finish(
             name=layout.root.resolve().name, origin=str(layout.root), n_train=int((kept_slots < n_train).sum()),
             labels=None if layout.labels is None else layout.labels[kept], class_names=layout.class_names,
-            skipped=[(paths[i], reason) for i, reason in sorted(failures)],
-            settings={**asdict(decoding), "files": [layout.files[i] for i in kept]},
+            skipped=[(paths[i], reason) for i, reason in failures],
+            settings={**asdict(settled), "files": [layout.files[i] for i in kept]},
         )
 
-    def _decoding(self, paths: list[str]) -> tuple[Decoding, np.ndarray, list[tuple[int, str]]]:
-        """The set's decoding, the files worth decoding, and the files already found broken.
+    def _decode(self, directory: Path, paths: list[str], slots: np.ndarray, decoding: Decoding):
+        writer = packed.Writer(directory, len(paths), (decoding.channels, *decoding.size[::-1]))
+        headers, failures = decode_files(paths, slots, str(writer.path), decoding, workers=self.workers,
+                                         progress=self.progress, strict=self.strict,
+                                         desc=f"packing {self.layout.root.name}")
+        return writer, headers, failures
 
-        Without a size or a colour mode given, every file's header is read
-        first to choose them; files with a broken header are left out here.
-        """
-        options = self.options
-        background = BACKGROUNDS[options.alpha_background]
-        channels = {"grayscale": 1, "rgb": 3}.get(options.color_mode)
-        if options.image_size and channels:
-            return Decoding(options.image_size, channels, options.resize, background), np.arange(len(paths)), []
-        found, failures = probe_files(paths, workers=self.workers, progress=self.progress, strict=self.strict,
-                                      desc="reading headers")
-        readable = np.array([i for i, f in enumerate(found) if f is not None], dtype=np.int64)
-        if not len(readable):
-            raise self._nothing_readable(paths, failures)
-        sizes = Counter(found[i][:2] for i in readable)
-        size = options.image_size or sizes.most_common(1)[0][0]
-        if options.image_size is None and len(sizes) > 1:
-            self.log(f"{self.layout.root}: {len(readable) - sizes[size]} of {len(readable)} images are not "
-                     f"{size[0]}x{size[1]}, the most common size, and are resized to it ({options.resize}); "
+    def _guess(self, paths: list[str]) -> Decoding:
+        """The decoding the sample's headers suggest (exact when size and colour mode are both given)."""
+        if self.options.image_size and self.options.color_mode != "auto":
+            return self._choose([])
+        headers = []
+        for path in paths[::max(1, len(paths) // _SAMPLE)][:_SAMPLE]:
+            try:
+                headers.append(probe(path))
+            except Exception:  # noqa: BLE001 - a broken file: the decoding pass will list it
+                pass
+        return self._choose(headers)
+
+    def _settle(self, paths: list[str], headers: list, failures: list[tuple[int, str]]) -> Decoding:
+        """The decoding all the headers call for; a note when images of other sizes are resized."""
+        readable = [h for h in headers if h is not None]
+        if not readable:
+            i, reason = failures[0]
+            raise DataError(f"{self.layout.root}: none of its {len(paths)} image files could be read "
+                            f"(first: {paths[i]}: {reason})")
+        decoding = self._choose(readable)
+        sizes = Counter(h[:2] for h in readable)
+        if self.options.image_size is None and len(sizes) > 1:
+            (w, h) = decoding.size
+            self.log(f"{self.layout.root}: {len(readable) - sizes[w, h]} of {len(readable)} images are not {w}x{h}, "
+                     f"the most common size, and are resized to it ({self.options.resize}); "
                      "set image_size to choose the size")
-        channels = channels or (3 if any(found[i][2] for i in readable) else 1)
-        return Decoding(size, channels, options.resize, background), readable, failures
+        return decoding
 
-    def _nothing_readable(self, paths: list[str], failures: list[tuple[int, str]]) -> DataError:
-        i, reason = min(failures)
-        return DataError(f"{self.layout.root}: none of its {len(paths)} image files could be read "
-                         f"(first: {paths[i]}: {reason})")
+    def _choose(self, headers: list) -> Decoding:
+        options = self.options
+        sizes = Counter(h[:2] for h in headers)
+        size = options.image_size or (sizes.most_common(1)[0][0] if sizes else _FALLBACK_SIZE)
+        channels = {"grayscale": 1, "rgb": 3}.get(options.color_mode) or (3 if any(h[2] for h in headers) else 1)
+        return Decoding(size, channels, options.resize, BACKGROUNDS[options.alpha_background])
 
 
-def _order(layout: Layout, readable: np.ndarray, test_fraction: float) -> tuple[np.ndarray, int]:
+def _order(layout: Layout, test_fraction: float) -> tuple[np.ndarray, int]:
     """File indices in packed order, training files first, and how many are training files.
 
     Each split comes shuffled (seeded), as :func:`stratified_split` gives it,
@@ -243,12 +264,11 @@ def _order(layout: Layout, readable: np.ndarray, test_fraction: float) -> tuple[
     """
     if layout.test is not None:
         rng = np.random.default_rng(SPLIT_SEED)
-        is_test = layout.test[readable]
-        train, test = rng.permutation(readable[~is_test]), rng.permutation(readable[is_test])
+        files = np.arange(len(layout.files))
+        train, test = rng.permutation(files[~layout.test]), rng.permutation(files[layout.test])
     else:
-        labels = layout.labels[readable] if layout.labels is not None else np.zeros(len(readable), np.int64)
-        train_idx, test_idx = stratified_split(labels, test_fraction)
-        train, test = readable[train_idx], readable[test_idx]
+        labels = layout.labels if layout.labels is not None else np.zeros(len(layout.files), np.int64)
+        train, test = stratified_split(labels, test_fraction)
     return np.concatenate([train, test]).astype(np.int64), len(train)
 
 

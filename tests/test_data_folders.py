@@ -289,7 +289,8 @@ def test_pad_fits_inside_on_the_background(tmp_path):
 
 def test_image_size_is_width_by_height():
     assert parse_image_size("64x48") == (64, 48) and parse_image_size(32) == (32, 32) and parse_image_size("7") == (7, 7)
-    for bad in ("64x", "0", "x3", "big", -1):
+    assert parse_image_size([64, 48]) == (64, 48) and parse_image_size(None) is None  # a list: from a JSON config
+    for bad in ("64x", "0", "x3", "big", -1, True, (64, 48, 3), (64.0, 48)):
         with pytest.raises(ConfigError, match="image_size"):
             parse_image_size(bad)
 
@@ -391,6 +392,13 @@ def test_empty_folder_and_nothing_readable_are_one_clear_error(tmp_path):
     for kwargs in ({}, {"image_size": 4, "color_mode": "rgb"}):  # found broken by header, and by decoding
         with pytest.raises(DataError, match="none of its 2 image files could be read"):
             load(tmp_path / "junk", **kwargs)
+
+
+def test_a_split_that_leaves_no_training_image_is_an_error(tmp_path):
+    for i in range(3):
+        save(tmp_path / "s" / f"{i}.png", random_rgb())
+    with pytest.raises(DataError, match="no training images: all 3 readable images are in the test split"):
+        load(tmp_path / "s", test_fraction=0.9)
 
 
 def test_image_settings_are_refused_for_other_sources(tmp_path):

@@ -55,6 +55,12 @@ def test_npz_x_and_y_are_split_stratified_by_test_fraction(tmp_path):
             assert y[i] == label
 
 
+def test_a_split_that_leaves_no_training_image_is_an_error(tmp_path):
+    np.save(tmp_path / "x.npy", nchw(2))
+    with pytest.raises(DataError, match="no training images: all 2 images are in the test split"):
+        load_dataset(str(tmp_path / "x.npy"), test_fraction=0.9)
+
+
 def test_npz_images_alone_are_unlabeled(tmp_path):
     np.savez(tmp_path / "d.npz", images=nchw(10, c=1)[:, 0])
     data = load_dataset(str(tmp_path / "d.npz"))

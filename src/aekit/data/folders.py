@@ -98,8 +98,10 @@ class FolderOptions:
 
 def parse_image_size(value: int | str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``64`` or ``"64"`` -> ``(64, 64)``; ``"64x48"`` -> ``(64, 48)``, WIDTHxHEIGHT; ``None`` stays ``None``."""
-    if value is None or isinstance(value, tuple):
-        size = value
+    if value is None or isinstance(value, (tuple, list)):
+        size = None if value is None else tuple(value)
+    elif isinstance(value, bool):
+        raise ConfigError(f"image_size: {value!r} is not a size; give N or WIDTHxHEIGHT, e.g. 64 or 64x48")
     elif isinstance(value, int):
         size = (value, value)
     else:
@@ -107,7 +109,7 @@ def parse_image_size(value: int | str | tuple[int, int] | None) -> tuple[int, in
         size = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else None
         if match is None:
             raise ConfigError(f"image_size: {value!r} is not a size; give N or WIDTHxHEIGHT, e.g. 64 or 64x48")
-    if size is not None and not (len(size) == 2 and all(isinstance(s, int) and 1 <= s <= 65535 for s in size)):
+    if size is not None and not (len(size) == 2 and all(type(s) is int and 1 <= s <= 65535 for s in size)):
         raise ConfigError(f"image_size: {value!r} is not a size; width and height must be whole numbers from 1")
     return size
 
@@ -205,9 +207,12 @@ class _Packer:
         if settled != decoding:
             writer, headers, failures = self._decode(directory, paths, slots, settled)
         kept_slots = writer.drop(sorted(slots[i] for i, _ in failures))
-        kept = order[kept_slots]
+        kept, n_train = order[kept_slots], int((kept_slots < n_train).sum())
+        if n_train == 0:
+            raise DataError(f"{layout.root}: no training images: all {len(kept)} readable images are in the test "
+                            "split; lower test_fraction or add images")
         writer.finish(
-            name=layout.root.resolve().name, origin=str(layout.root), n_train=int((kept_slots < n_train).sum()),
+            name=layout.root.resolve().name, origin=str(layout.root), n_train=n_train,
             labels=None if layout.labels is None else layout.labels[kept], class_names=layout.class_names,
             skipped=[(paths[i], reason) for i, reason in failures],
             settings={**asdict(settled), "files": [layout.files[i] for i in kept]},

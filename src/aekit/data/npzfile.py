@@ -42,7 +42,7 @@ def load_npz(path: Path, name: str | None = None, origin: str | None = None,
     if all(key in raw for key in REQUIRED):
         arrays = _given_split(raw, path)
     elif any(key in raw for key in IMAGE_KEYS):
-        arrays = _split(*_one_set(raw, path), test_fraction)
+        arrays = _split(*_one_set(raw, path), test_fraction, path)
     else:
         missing = [key for key in REQUIRED if key not in raw]
         raise DataError(f"{path}: missing arrays {', '.join(missing)} (it has: {', '.join(raw) or 'none'}); "
@@ -57,7 +57,7 @@ def load_npy(path: Path, test_fraction: float = DEFAULT_TEST_FRACTION) -> ImageD
         x = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise _unreadable(path, e, "not a readable .npy file") from e
-    return ImageData(name=path.stem, origin=str(path), **_split(images(x, str(path)), None, test_fraction))
+    return ImageData(name=path.stem, origin=str(path), **_split(images(x, str(path)), None, test_fraction, path))
 
 
 def images(x: np.ndarray, where: str) -> np.ndarray:
@@ -117,9 +117,12 @@ def _one_set(raw: dict[str, np.ndarray], path: Path) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-def _split(x: np.ndarray, y: np.ndarray | None, test_fraction: float) -> dict[str, np.ndarray | None]:
+def _split(x: np.ndarray, y: np.ndarray | None, test_fraction: float, path: Path) -> dict[str, np.ndarray | None]:
     """Seeded split: stratified when labelled, a plain random one when not."""
     train, test = stratified_split(y if y is not None else np.zeros(len(x), np.int64), test_fraction)
+    if not len(train):
+        raise DataError(f"{path}: no training images: all {len(x)} images are in the test split; "
+                        "lower test_fraction")
     return {"x_train": x[train], "x_test": x[test],
             "y_train": None if y is None else y[train], "y_test": None if y is None else y[test]}
 

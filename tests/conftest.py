@@ -118,7 +118,7 @@ def register(monkeypatch):
 
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch):
-    """This test's own empty cache, and no mirror override from the environment; returns the cache path."""
+    """An empty cache for one test, and no mirror override from the environment; returns the cache path."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("AEKIT_CACHE", str(cache))
     monkeypatch.delenv("AEKIT_MIRRORS", raising=False)

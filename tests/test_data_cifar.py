@@ -33,10 +33,11 @@ def batches(seed: int = 0) -> dict[str, dict]:
     """Five training batches and a test batch of random images, and the meta file."""
     rng = np.random.default_rng(seed)
     out = {}
-    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
         n = N_TEST if name == "test_batch" else PER_BATCH
         out[name] = {"batch_label": name, "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                     "labels": [int(v) for v in rng.integers(0, 10, n)], "filenames": [f"{name}_{j}.png" for j in range(n)]}
+                     "labels": [int(v) for v in rng.integers(0, 10, n)],
+                     "filenames": [f"{name}_{j}.png" for j in range(n)]}
     out["batches.meta"] = {"label_names": NAMES, "num_cases_per_batch": PER_BATCH, "num_vis": 3072}
     return out
 

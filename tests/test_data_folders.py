@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aekit.data import load_dataset
-from aekit.data import folders, packing, png
+from aekit.data import folders, load_dataset, packing, png
 from aekit.data.folders import FolderOptions, load_folder, parse_image_size
 from aekit.errors import ConfigError, DataError
 
@@ -284,11 +283,13 @@ def test_pad_fits_inside_on_the_background(tmp_path):
     image = load(tmp_path / "s", image_size=20, resize="pad", test_fraction=0.0).x_train[0]
     assert (image[:, :5] == 255).all() and (image[:, 15:] == 255).all()  # white bars above and below
     middle = image[:, 10].T
-    assert middle[0].tolist() == [255, 0, 0] and middle[10].tolist() == [0, 255, 0] and middle[19].tolist() == [0, 0, 255]
+    assert middle[0].tolist() == [255, 0, 0] and middle[10].tolist() == [0, 255, 0]
+    assert middle[19].tolist() == [0, 0, 255]
 
 
 def test_image_size_is_width_by_height():
-    assert parse_image_size("64x48") == (64, 48) and parse_image_size(32) == (32, 32) and parse_image_size("7") == (7, 7)
+    assert parse_image_size("64x48") == (64, 48) and parse_image_size(32) == (32, 32)
+    assert parse_image_size("7") == (7, 7)
     assert parse_image_size([64, 48]) == (64, 48) and parse_image_size(None) is None  # a list: from a JSON config
     for bad in ("64x", "0", "x3", "big", -1, True, (64, 48, 3), (64.0, 48)):
         with pytest.raises(ConfigError, match="image_size"):
@@ -464,7 +465,7 @@ def test_other_settings_are_another_entry(tmp_path, decodes, isolated_cache):
 
 def test_an_interrupted_pack_leaves_no_entry_and_stale_temps_are_removed(tmp_path, monkeypatch, isolated_cache):
     root = small_set(tmp_path / "s")
-    stale = isolated_cache / "folders" / ".s-0-0.tmp-999999999-dead"  # a pid no process has
+    stale = isolated_cache / "folders" / ".s-0-0.999999999.dead.tmp"  # a pid no process has
     stale.mkdir(parents=True)
     calls, real = [], packing.decode
 

@@ -74,8 +74,8 @@ def test_npz_with_labels_under_their_other_name(tmp_path):
 
 def test_npz_train_test_arrays_may_be_channels_last(tmp_path):
     x = nchw(6)
-    np.savez(tmp_path / "d.npz", x_train=x.transpose(0, 2, 3, 1), y_train=np.zeros(6), x_test=x[:2].transpose(0, 2, 3, 1),
-             y_test=np.zeros(2))
+    nhwc = x.transpose(0, 2, 3, 1)
+    np.savez(tmp_path / "d.npz", x_train=nhwc, y_train=np.zeros(6), x_test=nhwc[:2], y_test=np.zeros(2))
     data = load_dataset(str(tmp_path / "d.npz"))
     np.testing.assert_array_equal(data.x_train, x)
 

@@ -1,9 +1,10 @@
-"""Atomic writes for caches: a temp file or directory, renamed into place when complete.
+"""Cache entries that are directories, built aside and renamed into place whole.
 
-A reader that finds the final name can trust what is there: a crash, Ctrl-C
-or a full disk leaves at most a temp entry behind, never a half-written one
-under the real name. Temp entries carry the writer's process id, so the next
-run removes those whose writer is gone (:func:`remove_stale`).
+A reader that finds an entry's final name can trust what is there: a crash,
+Ctrl-C or a full disk leaves at most a hidden temp directory behind, never a
+half-written entry under the real name. A temp directory carries its
+writer's process id, so the next build removes those whose writer is gone.
+Single files use :func:`aekit.io.atomic_write` instead.
 """
 
 from __future__ import annotations
@@ -18,39 +19,21 @@ from pathlib import Path
 
 from aekit.errors import DataError
 
-_TEMP = re.compile(r"^\..+\.tmp-(\d+)-[^.]+$")  # .<name>.tmp-<pid>-<random>
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that it appears whole or not at all."""
-    with temp_file(path) as tmp:
-        tmp.write_bytes(data)
-
-
-@contextmanager
-def temp_file(dest: Path) -> Iterator[Path]:
-    """``with temp_file(dest) as tmp:`` write ``tmp``; on a clean exit it is synced and renamed to ``dest``."""
-    tmp = _temp_name(dest)
-    try:
-        yield tmp
-        fsync(tmp)
-        os.replace(tmp, dest)
-    except OSError as e:
-        raise DataError(f"{dest.parent}: cannot write {dest.name} ({e.strerror or e})") from e
-    finally:
-        tmp.unlink(missing_ok=True)  # on any failure, Ctrl-C included; after the rename it is gone
+_TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]+\.tmp$")  # .<name>.<pid>.<random>.tmp, as aekit.io names temp files
 
 
 @contextmanager
 def building_dir(dest: Path) -> Iterator[Path]:
     """``with building_dir(dest) as tmp:`` fill ``tmp``; on a clean exit it becomes ``dest``.
 
-    Stale temp entries beside ``dest`` are removed first. When another process
-    publishes ``dest`` meanwhile, its copy is kept: both came from the same input.
+    Stale temp directories beside ``dest`` are removed first. When another
+    process publishes ``dest`` meanwhile, its copy is kept: both came from the
+    same input.
     """
-    remove_stale(dest.parent)
-    tmp = _temp_name(dest)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(dest.parent)
         tmp.mkdir()
         yield tmp
         _publish(tmp, dest)
@@ -60,36 +43,12 @@ def building_dir(dest: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _publish(tmp: Path, dest: Path) -> None:
-    try:
-        os.rename(tmp, dest)
-    except OSError:
-        if not dest.is_dir():  # not a lost race: a real failure
-            raise
-
-
 def remove_stale(directory: Path) -> None:
-    """Remove temp entries in ``directory`` left by processes that no longer run."""
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return
-    for entry in entries:
+    """Remove the temp directories in ``directory`` left by processes that no longer run."""
+    for entry in os.scandir(directory):
         match = _TEMP.match(entry.name)
-        if match and not _alive(int(match.group(1))):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                Path(entry.path).unlink(missing_ok=True)
-
-
-def _temp_name(dest: Path) -> Path:
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"{dest.parent}: cannot create the cache directory ({e.strerror or e})") from e
-    # The random part keeps two writers in one process apart.
-    return dest.parent / f".{dest.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def fsync(path: Path) -> None:
@@ -101,13 +60,22 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _publish(tmp: Path, dest: Path) -> None:
+    try:
+        os.rename(tmp, dest)
+    except OSError:
+        if not dest.is_dir():  # not a lost race: a real failure
+            raise
+
+
 def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process: alive
+    except OSError:  # it exists, owned by someone else
         return True
     return True

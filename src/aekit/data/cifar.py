@@ -30,9 +30,10 @@ from aekit.data import packed
 from aekit.data.cache import CachedSource
 from aekit.data.download import fetch, mirrors_from_env
 from aekit.data.imagedata import ImageData
-from aekit.data.notices import Log, log_to_stderr
 from aekit.data.safe_pickle import loads
 from aekit.errors import DataError, DownloadError
+from aekit.io import Log
+from aekit.io import log as log_to_stderr
 
 _KEY_VERSION = 1
 

@@ -8,10 +8,11 @@ from aekit.data import idx
 from aekit.data.csvfile import read_csv
 from aekit.data.folders import FolderOptions, NoImagesError, load_folder
 from aekit.data.imagedata import ImageData
-from aekit.data.notices import Log, log_to_stderr
 from aekit.data.npzfile import DEFAULT_TEST_FRACTION, load_npy, load_npz
 from aekit.data.split import stratified_split
 from aekit.errors import DataError
+from aekit.io import Log
+from aekit.io import log as log_to_stderr
 
 CSV_TEST_FRACTION = 1 / 6  # MNIST's own 10,000 of 70,000
 

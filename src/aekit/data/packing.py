@@ -133,7 +133,11 @@ def _decode_chunk(start: int, paths: list[str], slots: list[int], images_path: s
 
 
 @lru_cache(maxsize=1)
-def _target(images_path: str, n: int, decoding: Decoding) -> np.memmap:
-    """The packed file mapped once per worker process, then reused for each of its chunks."""
+def _target(images_path: str, n: int, decoding: Decoding) -> np.ndarray:
+    """The packed file mapped once per worker process, then reused for each of its chunks.
+
+    Returned as a plain ndarray view of the map: writing an image into a
+    ``np.memmap`` subclass costs a view finalisation per image.
+    """
     width, height = decoding.size
-    return np.memmap(images_path, np.uint8, "r+", shape=(n, decoding.channels, height, width))
+    return np.memmap(images_path, np.uint8, "r+", shape=(n, decoding.channels, height, width)).view(np.ndarray)

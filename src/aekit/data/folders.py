@@ -100,19 +100,18 @@ class FolderOptions:
 
 def parse_image_size(value: int | str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``64`` or ``"64"`` -> ``(64, 64)``; ``"64x48"`` -> ``(64, 48)``, WIDTHxHEIGHT; ``None`` stays ``None``."""
-    if value is None or isinstance(value, (tuple, list)):
-        size = None if value is None else tuple(value)
-    elif isinstance(value, bool):
-        raise ConfigError(f"image_size: {value!r} is not a size; give N or WIDTHxHEIGHT, e.g. 64 or 64x48")
-    elif isinstance(value, int):
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        size = tuple(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
         size = (value, value)
     else:
         match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(value))
-        size = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else None
-        if match is None:
-            raise ConfigError(f"image_size: {value!r} is not a size; give N or WIDTHxHEIGHT, e.g. 64 or 64x48")
-    if size is not None and not (len(size) == 2 and all(type(s) is int and 1 <= s <= 65535 for s in size)):
-        raise ConfigError(f"image_size: {value!r} is not a size; width and height must be whole numbers from 1")
+        size = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else ()
+    if not (len(size) == 2 and all(type(s) is int and 1 <= s <= 65535 for s in size)):
+        raise ConfigError(f"image_size: {value!r} is not a size; give N or WIDTHxHEIGHT in whole pixels, "
+                          "e.g. 64 or 64x48")
     return size
 
 

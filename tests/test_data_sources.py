@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
-import socket
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +17,13 @@ import pytest
 
 from aekit.data import default_cache_dir, describe_sources, list_sources, load_dataset
 from aekit.data.idx import STANDARD_NAMES
-from aekit.data.sources import SOURCES, IdxSource
+from aekit.data.sources import IdxSource
 from aekit.errors import DataError, DownloadError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own empty cache and no mirror override from the environment."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("AEKIT_CACHE", str(cache))
-    monkeypatch.delenv("AEKIT_MIRRORS", raising=False)
-    return cache
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def idx_gz(magic: int, arr: np.ndarray) -> bytes:
@@ -70,71 +61,6 @@ def put(directory: Path, files: dict[str, bytes]) -> Path:
     for name, data in files.items():
         (directory / name).write_bytes(data)
     return directory
-
-
-@pytest.fixture
-def register(monkeypatch):
-    """Add a source to the registry for this test only."""
-
-    def add(source):
-        monkeypatch.setitem(SOURCES, source.name, source)
-        return source
-
-    return add
-
-
-class FileServer:
-    """An HTTP server on 127.0.0.1 serving fixed bytes at /<name>, counting requests."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files, self.requests = files, []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                body = server.files.get(self.path.lstrip("/"))
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(files):
-        servers.append(FileServer(files))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def closed_port_url():
-    """A URL on 127.0.0.1 where nothing listens: connecting is refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
 
 
 # --- the bundled sample --------------------------------------------------------------------------
@@ -249,7 +175,7 @@ def test_describe_sources_reports_status_and_never_downloads(isolated_cache, ser
     server = serve(fake_files())
     monkeypatch.setenv("AEKIT_MIRRORS", server.url)
     rows = {row["name"]: row for row in describe_sources()}
-    assert list(rows) == list_sources() == ["mnist", "mnist-sample", "fashion-mnist"]
+    assert list(rows) == list_sources() == ["mnist", "mnist-sample", "fashion-mnist", "cifar10"]
     assert all(set(row) == {"name", "description", "status", "where"} for row in rows.values())
     assert rows["mnist"]["status"] == "missing"
     assert "not downloaded" in rows["mnist"]["where"] and "11 MB" in rows["mnist"]["where"]

@@ -1,9 +1,11 @@
 """Datasets for aekit: named sources and files, decoded into :class:`ImageData`.
 
-Named sources (``mnist``, ``mnist-sample``, ``fashion-mnist``) resolve from a
-data directory, the user cache, system copies, then a checksummed download;
-paths may be IDX directories, CSV files or ``.npz`` archives. Images stay
-uint8 until :func:`aekit.pixels.to_model` turns them into floats on the device.
+Named sources (``mnist``, ``mnist-sample``, ``fashion-mnist``, ``cifar10``)
+resolve from a data directory, the user cache, system copies, then a
+checksummed download; paths may be folders of images (decoded once into a
+memory-mapped cache), IDX directories, CSV files, ``.npz`` or ``.npy`` files.
+Images stay uint8 until :func:`aekit.pixels.to_model` turns them into floats
+on the device.
 
 Only numpy is imported here (and Pillow or tqdm where a loader needs them), never torch.
 """

@@ -18,8 +18,14 @@ from pathlib import Path
 
 from aekit.errors import DataError, DownloadError
 
+MIRRORS_ENV = "AEKIT_MIRRORS"  # comma-separated base URLs replacing every source's mirrors
 TIMEOUT_S = 30.0  # per connect / read, not for the whole file
 _CHUNK = 1 << 16
+
+
+def mirrors_from_env() -> tuple[str, ...]:
+    """The mirrors named in ``$AEKIT_MIRRORS``; empty when it is unset."""
+    return tuple(url.strip() for url in os.environ.get(MIRRORS_ENV, "").split(",") if url.strip())
 
 
 class _NetworkFailure(Exception):

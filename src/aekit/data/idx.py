@@ -48,6 +48,20 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: corrupt gzip data ({e})") from e
 
 
+def images_bytes(x: np.ndarray) -> bytes:
+    """Encode ``(N, H, W)`` uint8 images as an IDX image file (the inverse of :func:`parse_images`)."""
+    return _header(IMAGES_MAGIC, x.shape) + np.ascontiguousarray(x, np.uint8).tobytes()
+
+
+def labels_bytes(y: np.ndarray) -> bytes:
+    """Encode ``(N,)`` labels in 0..255 as an IDX label file (the inverse of :func:`parse_labels`)."""
+    return _header(LABELS_MAGIC, y.shape) + np.asarray(y).astype(np.uint8).tobytes()
+
+
+def _header(magic: int, shape: tuple[int, ...]) -> bytes:
+    return np.array([magic, *shape], dtype=">u4").tobytes()
+
+
 def parse_images(buf: bytes, where: str) -> np.ndarray:
     """Decode an IDX image file's bytes into ``(N, 1, H, W)`` uint8."""
     n, h, w = _parse_header(buf, where, IMAGES_MAGIC, "image")

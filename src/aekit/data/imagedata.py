@@ -9,20 +9,29 @@ import numpy as np
 
 @dataclass
 class ImageData:
-    """A labelled image dataset split into train and test.
+    """An image dataset split into train and test, labelled or not.
 
     Images stay ``uint8`` in ``[0, 255]`` with shape ``(N, C, H, W)``; scaling to
     floats happens on the training device (see :func:`aekit.pixels.to_model`).
-    Labels are ``int64`` with shape ``(N,)``.
+    They may be ``np.memmap`` views of a packed cache file rather than arrays in
+    memory (image folders, CIFAR-10); both behave as ndarrays.
+
+    Labels are ``int64`` with shape ``(N,)``, or ``None`` for both splits when
+    the set is unlabeled (a flat image folder, an ``.npy`` of images); then
+    ``class_names`` is empty and :attr:`labeled` is false.
+
+    ``skipped`` lists the ``(path, reason)`` of files that could not be read
+    and were left out (image folders only).
     """
 
     name: str
     x_train: np.ndarray  # (N, C, H, W) uint8
-    y_train: np.ndarray  # (N,) int64
+    y_train: np.ndarray | None  # (N,) int64, or None when unlabeled
     x_test: np.ndarray  # (M, C, H, W) uint8
-    y_test: np.ndarray  # (M,) int64
+    y_test: np.ndarray | None  # (M,) int64, or None when unlabeled
     origin: str = ""  # where it resolved: a path, "bundled", a URL
     class_names: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for part in ("x_train", "x_test"):
@@ -33,11 +42,22 @@ class ImageData:
             raise ValueError(
                 f"ImageData: train images {self.x_train.shape[1:]} and test images {self.x_test.shape[1:]} differ"
             )
+        if (self.y_train is None) != (self.y_test is None):
+            raise ValueError("ImageData: either both splits have labels or neither has")
+        if not self.labeled:
+            if self.class_names:
+                raise ValueError("ImageData: class_names given for an unlabeled set")
+            return
         if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):
             raise ValueError("ImageData: image and label counts differ")
         if not self.class_names:
             n = int(max(self.y_train.max(initial=0), self.y_test.max(initial=0))) + 1
             self.class_names = [str(i) for i in range(n)]
+
+    @property
+    def labeled(self) -> bool:
+        """Whether the images have class labels."""
+        return self.y_train is not None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -46,4 +66,5 @@ class ImageData:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes; 0 for an unlabeled set."""
         return len(self.class_names)

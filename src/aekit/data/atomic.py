@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from aekit.errors import DataError
+from aekit.io import pid_alive
 
 _TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]+\.tmp$")  # .<name>.<pid>.<random>.tmp, as aekit.io names temp files
 
@@ -47,17 +48,8 @@ def remove_stale(directory: Path) -> None:
     """Remove the temp directories in ``directory`` left by processes that no longer run."""
     for entry in os.scandir(directory):
         match = _TEMP.match(entry.name)
-        if match and entry.is_dir(follow_symlinks=False) and not _alive(int(match.group(1))):
+        if match and entry.is_dir(follow_symlinks=False) and not pid_alive(int(match.group(1))):
             shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def fsync(path: Path) -> None:
-    """Flush ``path``'s data to disk, whichever process wrote it (memory-mapped writes included)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _publish(tmp: Path, dest: Path) -> None:
@@ -66,16 +58,3 @@ def _publish(tmp: Path, dest: Path) -> None:
     except OSError:
         if not dest.is_dir():  # not a lost race: a real failure
             raise
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # it exists, owned by someone else
-        return True
-    return True

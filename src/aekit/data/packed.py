@@ -30,6 +30,7 @@ import numpy as np
 from aekit.data import atomic
 from aekit.data.imagedata import ImageData
 from aekit.errors import DataError
+from aekit.io import fsync_file
 
 FORMAT = "aekit-packed/1"
 IMAGES, LABELS, META = "images.u8", "labels.npy", "meta.json"
@@ -122,7 +123,7 @@ class Writer:
     def finish(self, *, name: str, origin: str, n_train: int, labels: np.ndarray | None,
                class_names: list[str], skipped: list[tuple[str, str]], settings: dict) -> None:
         """Write labels and metadata, after the images are safely on disk."""
-        atomic.fsync(self.path)
+        fsync_file(self.path)
         if labels is not None:
             np.save(self.directory / LABELS, np.asarray(labels, np.int64), allow_pickle=False)
         meta = {

@@ -181,3 +181,25 @@ def test_a_read_only_run_is_one_line_in_every_writing_command(sample_run, tmp_pa
             assert proc.returncode == 2 and "Traceback" not in err, (command, err)
             assert lines[-1].startswith(f"aekit {command[0]}: error: {ro / 'run'}"), lines
             assert "Read-only file system" in lines[-1] and not [x for x in lines if "error" in x][1:], lines
+
+
+def test_a_killed_download_leaves_a_part_file_that_the_next_fetch_removes(tmp_path):
+    from aekit.data.download import fetch
+
+    stale = tmp_path / ".t10k-images-idx3-ubyte.gz.999999999.abcd1234.part"  # a pid no process has
+    live = tmp_path / f".t10k-images-idx3-ubyte.gz.{os.getpid()}.abcd1234.part"  # a download under way
+    stale.write_bytes(b"half")
+    live.write_bytes(b"half")
+    with pytest.raises(Exception):
+        fetch("t10k-images-idx3-ubyte.gz", "0" * 32, ["http://127.0.0.1:9/"], tmp_path, timeout=0.5)
+    assert not stale.exists() and live.exists()
+
+
+def test_an_empty_out_is_refused_and_a_failed_start_leaves_no_directory(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "aekit", "train", "--out", ""], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.strip() == "aekit train: error: --out: an empty path; give the run " \
+                                                         "directory a name"
+    res = subprocess.run([sys.executable, "-m", "aekit", "train", "--dataset", str(tmp_path / "none.npz"), "--out",
+                          tmp_path / "run"], capture_output=True, text=True)
+    assert res.returncode == 2 and "none.npz: path not found" in res.stderr
+    assert not (tmp_path / "run").exists()

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aekit.errors import DataError, DownloadError
+from aekit.io import remove_stale_temp_files
 
 MIRRORS_ENV = "AEKIT_MIRRORS"  # comma-separated base URLs replacing every source's mirrors
+PART = ".part"  # a download in progress: .<name>.<pid>.<random>.part
 TIMEOUT_S = 30.0  # per connect / read, not for the whole file
 _CHUNK = 1 << 16
 
@@ -71,6 +73,7 @@ def fetch(
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"{dest_dir}: cannot create the download directory ({e.strerror or e})") from e
+    remove_stale_temp_files(dest_dir, suffixes=(PART,))  # partial downloads of a killed process
     failures: list[str] = []
     mismatch: _ChecksumMismatch | None = None
     for base in mirrors:
@@ -92,7 +95,7 @@ def fetch(
 
 def _fetch_from(url: str, md5: str, dest: Path, progress: bool, timeout: float) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}.", suffix=PART)
     except OSError as e:
         raise DataError(f"{dest.parent}: cannot write there ({e.strerror or e})") from e
     try:

@@ -11,6 +11,7 @@ parses flags, calls these functions and prints.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,67 +195,80 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     >>> run.model.encode(x).shape  # doctest: +SKIP
     torch.Size([N, 2])
     """
-    from aekit.training import resolve_device
+    from aekit.training.distributed import check_batch, join, leave
 
     log = log or io.log
     if resume is not None:
-        return _resume(resume, overrides, callbacks, progress, verbose, plots, log)
-    cfg = build_config(preset, config, **overrides)
-    device = resolve_device(cfg.train.device)
-    run_dir = RunDir(RunDir.new_path(out, cfg.preset or cfg.model.model))
-    created = not run_dir.path.exists()
-    with run_dir.lock():  # before the data loads: a second writer is told at once
-        if run_dir.holds_run():
-            raise ConfigError(f"--out {run_dir.path}: already holds a run; choose another directory, remove it, "
-                              f"or continue it with --resume {run_dir.path}")
-        try:
-            run_dir.remove_stale_temp_files()
-            data = _load_training_data(cfg, progress, log)
-            run_dir.write_config(cfg)
-        except BaseException:
-            if created:  # nothing was trained: leave no empty run directory behind
-                shutil.rmtree(run_dir.path, ignore_errors=True)
-            raise
-        return _fit(cfg, run_dir, data, device, None, callbacks, progress, verbose, plots, log)
+        if preset is not None or config is not None or out is not None:
+            raise ConfigError("--resume: continues RUN in place with its own config; drop --out, --preset and --config")
+        run_dir, cfg, meta = _resume_plan(resume, overrides)
+    else:
+        cfg = build_config(preset, config, **overrides)
+        run_dir, meta = RunDir(RunDir.new_path(out, cfg.preset or cfg.model.model)), None
+    world, device = join(cfg.train.device)  # torchrun's process group, or this process alone
+    ok = False
+    try:
+        check_batch(cfg.train.batch_size, world)
+        if world.distributed:
+            run_dir = RunDir(world.gather(str(run_dir.path))[0])  # the name rank 0 chose
+        if not world.main:  # rank 0 alone writes files and prints
+            log, verbose, progress, plots, callbacks = io.quiet, False, False, False, ()
+        with run_dir.lock() if world.main else contextlib.nullcontext():  # before the data loads
+            data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log)
+            state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
+            run = _fit(cfg, run_dir, data, device, state, world, callbacks, progress, verbose, plots, log)
+            ok = True
+            return run
+    finally:
+        leave(world, ok)
 
 
-def _resume(path, overrides: dict, callbacks, progress, verbose, plots, log) -> Run:
-    from aekit.training import resolve_device
-
+def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]:
+    """The run to resume, its config with the allowed overrides, and its checkpoint's meta (``None``: none yet)."""
     given = {k for k, v in overrides.items() if v is not None}
     if given - set(RESUMABLE):
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(given - set(RESUMABLE)))
         raise ConfigError(f"--resume: the run continues with its own config; only --epochs, --device and "
                           f"--checkpoint-every can change, not {flags}")
+    changes = {k: overrides[k] for k in given}
     run_dir = RunDir.open(path)
-    with run_dir.lock():
-        if not run_dir.checkpoint().exists() and not run_dir.checkpoint().with_suffix(".json").exists():
-            # killed before its first checkpoint: nothing was saved, so it starts over with its config
-            cfg = build_config(config=run_dir.read_config(), **{k: overrides[k] for k in given})
-            log(f"{run_dir.path}: no checkpoint yet; training it from the start")
+    if not run_dir.checkpoint().exists() and not run_dir.checkpoint().with_suffix(".json").exists():
+        # killed before its first checkpoint: nothing was saved, so it starts over with its config
+        return run_dir, build_config(config=run_dir.read_config(), **changes), None
+    meta = run_dir.read_checkpoint_meta("checkpoint")
+    if meta.get("kind") != "state":
+        raise RunError(f"{run_dir.checkpoint()}: holds weights only (written by an older aekit), so the run "
+                       "cannot be resumed; train it again")
+    cfg = build_config(config=meta["config"], **changes)
+    done, position = len(meta.get("history", [])), meta["position"]
+    if position.get("main", True) and cfg.train.epochs < position["epoch"]:
+        raise ConfigError(f"--epochs: {run_dir.path} has trained {done} epoch(s) already; to train on, give "
+                          f"more: --resume {run_dir.path} --epochs {done + 10}")
+    return run_dir, cfg, meta
+
+
+def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress, log: Log):
+    """Check the run directory, load the data (rank 0 first: it may download or pack), write config.json."""
+    created = not run_dir.path.exists()
+    try:
+        if world.main:
+            if not resuming and run_dir.holds_run():
+                raise ConfigError(f"--out {run_dir.path}: already holds a run; choose another directory, remove "
+                                  f"it, or continue it with --resume {run_dir.path}")
+            if resuming and meta is None:
+                log(f"{run_dir.path}: no checkpoint yet; training it from the start")
             run_dir.remove_stale_temp_files()
-            data = _load_training_data(cfg, progress, log)
-            run_dir.write_config(cfg)
-            return _fit(cfg, run_dir, data, resolve_device(cfg.train.device), None, callbacks, progress, verbose,
-                        plots, log)
-        meta = run_dir.read_checkpoint_meta("checkpoint")
-        if meta.get("kind") != "state":
-            raise RunError(f"{run_dir.checkpoint()}: holds weights only (written by an older aekit), so the run "
-                           "cannot be resumed; train it again")
-        cfg = build_config(config=meta["config"], **{k: overrides[k] for k in given})
-        done, position = len(meta.get("history", [])), meta["position"]
-        if position.get("main", True) and cfg.train.epochs < position["epoch"]:
-            raise ConfigError(f"--epochs: {run_dir.path} has trained {done} epoch(s) already; to train on, give "
-                              f"more: --resume {run_dir.path} --epochs {done + 10}")
-        device = resolve_device(cfg.train.device)
-        run_dir.remove_stale_temp_files()
-        data = _load_training_data(cfg, progress, log)
-        if list(data.image_shape) != meta["input_shape"]:
+        data = world.main_first(lambda: _load_training_data(cfg, progress, log))
+        if meta is not None and list(data.image_shape) != meta["input_shape"]:
             raise RunError(f"{cfg.data.dataset}: its images are {'x'.join(map(str, data.image_shape))} now, but "
                            f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
-        run_dir.write_config(cfg)  # epochs may have changed
-        tensors, meta = run_dir.load_checkpoint("checkpoint", device)
-        return _fit(cfg, run_dir, data, device, (tensors, meta), callbacks, progress, verbose, plots, log)
+        if world.main:
+            run_dir.write_config(cfg)  # a resume may have changed the epochs
+        return data
+    except BaseException:
+        if created and world.main:  # nothing was trained: leave no empty run directory behind
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise
 
 
 def _load_training_data(cfg: RunConfig, progress, log: Log):
@@ -269,7 +283,8 @@ def _load_training_data(cfg: RunConfig, progress, log: Log):
     return data
 
 
-def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, callbacks, progress, verbose, plots, log) -> Run:
+def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks, progress, verbose, plots,
+         log) -> Run:
     """Build the model and callbacks, train (from ``state`` when resuming), draw the pictures."""
     import torch
 
@@ -279,27 +294,30 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, callbacks, progre
 
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.model, data.image_shape).to(device)
+    if world.rank:
+        torch.manual_seed(cfg.train.seed + world.rank)  # each process its own noise (corruption, sampling)
     x_train = torch.from_numpy(data.x_train).to(device)  # stays uint8 until a batch is sliced
     x_test = torch.from_numpy(data.x_test).to(device)
 
     meta = {"model": model.name, "input_shape": list(model.input_shape), "config": cfg.to_dict(),
             "data_origin": data.origin}
     checkpointer = Checkpointer(run_dir, meta, every=cfg.train.checkpoint_every * 60)
-    cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer]
+    cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer] if world.main else [checkpointer]
     if plots:
         snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images)).to(device)
         cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / RunDir.RECON, cfg.data.scale, log=log))
     if verbose:
         cbs.insert(1, EpochPrinter(print))
     trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks],
-                      precision=state[1].get("precision") if state else None)
+                      precision=state[1].get("precision") if state else None, world=world)
     if state is not None:
         trainer.load_state_dict(*state)
     if verbose:
         what = (f"resuming at epoch {state[1]['position']['epoch']} step {state[1]['position']['step']}"
                 if state else "training")
+        procs = f" x {world.size} processes" if world.distributed else ""
         log(f"{what} {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} [{len(data.x_train)} train / "
-            f"{len(data.x_test)} test] on {device} in {trainer.precision} -> {run_dir.path}")
+            f"{len(data.x_test)} test] on {device}{procs} in {trainer.precision} -> {run_dir.path}")
     try:
         history = trainer.fit(x_train, x_test)
     except Diverged as exc:

@@ -47,6 +47,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, help="run directory [default: runs/<preset>-<time>]")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue a stopped run exactly where its "
                    "checkpoint left off; with --epochs N, train a finished run on to N epochs")
+    p.add_argument("--nproc", type=int, default=None, metavar="N", help="train with N processes on this machine "
+                   "(torchrun --nproc-per-node N -m aekit train ...: DistributedDataParallel, gloo on CPU, NCCL "
+                   "on CUDA); --batch-size is the global batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="no pictures: no snapshots during training, no recon.gif, latent, loss or report.html")
@@ -81,17 +84,27 @@ def _add_model_flags(p) -> None:
 
 
 def run(args) -> int:
+    import os
+
     from aekit.api import train
     from aekit.errors import ConfigError
 
-    skip = {"command", "func", "preset", "config", "out", "quiet", "plots", "resume"}
+    if args.nproc is not None and args.nproc < 1:
+        raise ConfigError(f"--nproc: must be >= 1, got {args.nproc}")
+    if args.nproc and args.nproc > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        from aekit.training.distributed import launch
+
+        argv = [a for i, a in enumerate(args.argv) if a != "--nproc" and (i == 0 or args.argv[i - 1] != "--nproc")
+                and not a.startswith("--nproc=")]
+        return launch(args.nproc, argv[argv.index("train") + 1:])
+    skip = {"command", "func", "preset", "config", "out", "quiet", "plots", "resume", "nproc", "argv"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
-    if args.resume is not None and (args.out or args.preset or args.config):
-        raise ConfigError("--resume: continues RUN in place with its own config; drop --out, --preset and --config")
     run_ = train(args.preset, config=args.config, out=args.out, resume=args.resume, verbose=not args.quiet,
                  progress=False if args.quiet else None, plots=args.plots, **overrides)
+    from aekit.training.distributed import env_world
+
     last = run_.metrics[-1] if run_.metrics else {}
-    if not args.quiet:
+    if not args.quiet and env_world().main:
         print(f"done: {len(run_.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
               f"run saved in {run_.path}")
         if report := run_.dir.file(run_.dir.REPORT):

@@ -143,15 +143,16 @@ class Checkpointer(Callback):
         self._last = time.monotonic()
 
     def on_step_end(self, trainer, loss):
-        if time.monotonic() - self._last >= self.every:
+        if trainer.agree(time.monotonic() - self._last >= self.every):  # the same step on every process
             self.save(trainer)
 
     def on_epoch_end(self, trainer, metrics):
         if metrics["test_loss"] < self.best_loss:
             self.best_loss, self.best_epoch = metrics["test_loss"], metrics["epoch"]
-            weights = {f"model/{k}": v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
-            self._pending_best = (weights, metrics)
-        if time.monotonic() - self._last >= self.every:
+            if trainer.world.main:
+                weights = {f"model/{k}": v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
+                self._pending_best = (weights, metrics)
+        if trainer.agree(time.monotonic() - self._last >= self.every, every_step=True):
             self.save(trainer)
 
     def on_interrupt(self, trainer):
@@ -167,11 +168,15 @@ class Checkpointer(Callback):
             pass
 
     def save(self, trainer) -> None:
-        """Write ``best`` (if it changed) and then the whole state, each atomically."""
+        """Write ``best`` (if it changed) and then the whole state, each atomically (rank 0 writes; with
+        many processes every rank must call this at the same step: the state gathers from all).
+        """
         trainer.assert_finite()
-        self._flush_best()
         tensors, state = trainer.state_dict()
         epochs = len(trainer.history)
+        if not trainer.world.main:
+            return
+        self._flush_best()
         self.run_dir.save_checkpoint("checkpoint", tensors, {**self.meta, "kind": "state", "epoch": epochs,
                                                              "step": trainer.step, **state})
         self.saved = {"epoch": epochs, "step": trainer.step}

@@ -35,9 +35,11 @@ from aekit.config import TrainConfig
 from aekit.errors import ConfigError, Diverged, Interrupted
 from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
+from aekit.training.distributed import World
 from aekit.training.precision import autocast, make_scaler, resolve_precision
 
 CHECK_EVERY = 50  # steps between the one host sync that notices a non-finite loss before the epoch ends
+SYNC_EVERY = 16  # with many processes: steps between the collectives that agree on a checkpoint or a Ctrl-C
 
 
 def resolve_device(name: str) -> torch.device:
@@ -114,8 +116,9 @@ class Trainer:
     eval_batch_size = 1000
 
     def __init__(self, model, config: TrainConfig, scale: str = "unit", callbacks: Sequence[Callback] = (),
-                 precision: str | None = None):
+                 precision: str | None = None, world: World | None = None):
         self.model = model
+        self.world = world or World()
         self.config = config
         self.scale = scale
         self.callbacks = list(callbacks)
@@ -142,6 +145,7 @@ class Trainer:
         self._last_finite_loss: float | None = None
         self._interrupted = False
         self._one = torch.ones(1, device=self.device)
+        self._net = None  # the phase's module as the forward pass sees it (in DDP with many processes)
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -173,6 +177,7 @@ class Trainer:
 
     def _run_phase(self, train, test) -> None:
         phase = self.phase
+        self._net = self.world.wrap(phase.module, self.device)
         self.optimizer = make_optimizer(phase.module, self.config)
         self.scaler = make_scaler(self.precision, self.device)
         self._gen = torch.Generator().manual_seed(self.config.seed)
@@ -203,23 +208,29 @@ class Trainer:
         self._between_epochs = False
 
     def _run_epoch(self, train, test) -> dict:
-        phase, bs, n = self.phase, self.config.batch_size, len(train)
+        phase, bs, n, world = self.phase, self.config.batch_size, len(train), self.world
         steps = -(-n // bs)
         start = time.perf_counter() - self._epoch_elapsed
         if phase.main:
             self._call("on_epoch_start", steps)
         on_train_step = getattr(phase.module, "on_train_step", None)
         perm = torch.randperm(n, generator=self._gen).to(train.device)  # also on resume: it moves the generator on
+        local_bs = bs // world.size  # this rank's part of every global batch (see aekit.training.distributed)
+        batches = train.batches(local_bs, perm[world.rank::world.size], start=self.batch * local_bs)
         phase.module.train()
-        for x in train.batches(bs, perm, start=self.batch * bs):
+        while self.batch < steps:
             if on_train_step is not None:
                 on_train_step(self.epoch - 1 + self.batch * bs / n)
-            loss = self._train_step(to_model(x, self.scale))  # (B, C, H, W) float
+            x = next(batches, None)  # None: this rank has no image in the last, smallest global batch
+            share = None if not world.distributed else world.size * (0 if x is None else len(x)) / min(
+                bs, n - self.batch * bs)
+            loss = self._train_step(to_model(x, self.scale) if x is not None else None, share)
             self.batch += 1
             self.step += phase.main
             self._epoch_elapsed = time.perf_counter() - start
             self._call("on_step_end", loss)
-            if self.batch % CHECK_EVERY == 0 and self.config.on_nan == "stop" and not torch.isfinite(loss):
+            if self.batch % CHECK_EVERY == 0 and self.config.on_nan == "stop" and self.scaler is None \
+                    and world.any(not torch.isfinite(loss), self.device):
                 self._raise_diverged()
             self._stop_if_interrupted()
         metrics = {"epoch": self.epoch, "step": self.step if phase.main else self.batch,
@@ -230,18 +241,25 @@ class Trainer:
         metrics["seconds"] = round(time.perf_counter() - start, 4)
         return metrics
 
-    def _train_step(self, x: torch.Tensor) -> torch.Tensor:
+    def _train_step(self, x: torch.Tensor | None, share: float | None = None) -> torch.Tensor:
+        """One optimisation step on ``x`` ``(B, C, H, W)``. With many processes, ``share`` weights this
+        rank's loss (its images over the global batch's, times the number of ranks), so that DDP's mean
+        of the gradients is the global batch's; ``x`` is ``None`` on a rank with no image in the batch.
+        """
+        if x is None:
+            return self._empty_step()
         with autocast(self.precision, self.device):
-            out = self.phase.module(x)
+            out = self._net(x)
+        loss = out.loss if share is None else out.loss * share
         self.optimizer.zero_grad(set_to_none=True)
         ok = None  # whether this step counts: only tracked where a step can be skipped
         if self.scaler is not None:  # fp16: the scaler skips steps whose gradients overflowed
-            self.scaler.scale(out.loss).backward()
+            self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
             ok = torch.isfinite(out.loss.detach())
         else:
-            out.loss.backward()
+            loss.backward()
             if self.config.on_nan == "skip":
                 ok = self._skip_if_not_finite(out.loss)
             self.optimizer.step()
@@ -251,6 +269,20 @@ class Trainer:
         else:
             self._terms.append(torch.cat([torch.where(ok, values, 0.0), ok.float().reshape(1)]) * len(x))
         return out.loss.detach()
+
+    def _empty_step(self) -> torch.Tensor:
+        """Take part in a step's gradient average with zero gradients (DDP needs every rank in every step)."""
+        c, h, w = self.model.input_shape
+        out = self._net(torch.zeros(0, c, h, w, device=self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        (out.recon_x.sum() + out.z.sum()).mul(0.0).backward()
+        if self.scaler is None:
+            self.optimizer.step()  # the averaged gradient is the other ranks' share: the same step as theirs
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self._terms.append(torch.zeros(4, device=self.device))
+        return torch.zeros((), device=self.device)
 
     def _skip_if_not_finite(self, loss: torch.Tensor) -> torch.Tensor:
         """Make the coming optimiser step a no-op when the loss or a gradient is not finite.
@@ -270,20 +302,21 @@ class Trainer:
 
     def _train_means(self, n: int) -> dict[str, float]:
         rows = torch.stack(self._terms) if self._terms else torch.zeros(1, 4, device=self.device)
-        loss, recon, reg, counted = rows.sum(0).tolist()
+        loss, recon, reg, counted = self.world.all_sum(rows.sum(0)).tolist()
         if self.config.on_nan == "stop" and self.scaler is None and not math.isfinite(loss):
             self._raise_diverged(rows)
         if counted == 0:
             raise Diverged(f"epoch {self.epoch}: every step had a non-finite loss or gradient; "
                            f"try a lower --lr (now {self.config.lr:g})")
-        self._last_finite_loss = float(rows[-1, 0] / max(float(rows[-1, 3]), 1.0))
+        last = self.world.all_sum(rows[-1].clone())
+        self._last_finite_loss = float(last[0] / max(float(last[3]), 1.0))
         out = {"train_loss": loss / counted, "train_recon_loss": recon / counted, "train_reg_loss": reg / counted}
         if self.config.on_nan == "skip" or self.scaler is not None:
-            out["skipped_steps"] = int((rows[:, 3] == 0).sum())
+            out["skipped_steps"] = int(self.world.all_sum(rows[:, 3].clone()).eq(0).sum())
         return out
 
     def _raise_diverged(self, rows: torch.Tensor | None = None) -> None:
-        rows = torch.stack(self._terms) if rows is None else rows
+        rows = self.world.all_sum((torch.stack(self._terms) if rows is None else rows).clone())  # every rank's
         losses = (rows[:, 0] / rows[:, 3].clamp_min(1)).tolist()
         first = next(i for i, v in enumerate(losses) if not math.isfinite(v))
         last = losses[first - 1] if first > 0 else self._last_finite_loss
@@ -304,20 +337,21 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, x, module=None) -> dict[str, float]:
-        """Mean loss terms and per-pixel MSE over ``x`` in eval mode."""
+        """Mean loss terms and per-pixel MSE over ``x`` in eval mode (each rank scores its share)."""
         module = module or self.model
-        source = as_source(x)
+        source, world = as_source(x), self.world
         was_training = module.training
         module.eval()
         sums = torch.zeros(4, device=self.device)
-        for xb in source.batches(self.eval_batch_size):
+        order = torch.arange(world.rank, len(source), world.size, device=source.device) if world.distributed else None
+        for xb in source.batches(self.eval_batch_size, order):
             xb = to_model(xb, self.scale)
             with autocast(self.precision, self.device):
                 out = module(xb)
             mse = torch.mean((out.recon_x.float() - xb) ** 2)
             sums += torch.stack([out.loss.float(), out.recon_loss.float(), out.reg_loss.float(), mse]) * len(xb)
         module.train(was_training)
-        loss, recon, reg, mse = (sums / len(source)).tolist()
+        loss, recon, reg, mse = (world.all_sum(sums) / len(source)).tolist()
         return {"loss": loss, "recon_loss": recon, "reg_loss": reg, "mse": mse}
 
     # ----------------------------------------------------------------- Ctrl-C
@@ -341,8 +375,19 @@ class Trainer:
         finally:
             signal.signal(signal.SIGINT, previous)
 
+    def agree(self, flag: bool, every_step: bool = False) -> bool:
+        """``flag``, made the same on every rank: true if it is on any. Alone, ``flag`` itself. With many
+        processes it is a collective, so inside an epoch it is taken only every ``SYNC_EVERY`` steps
+        (false in between) unless ``every_step``; every rank must call it at the same points.
+        """
+        if not self.world.distributed:
+            return bool(flag)
+        if not every_step and self.batch % SYNC_EVERY:
+            return False
+        return self.world.any(flag, self.device)
+
     def _stop_if_interrupted(self) -> None:
-        if self._interrupted:
+        if self.agree(self._interrupted, every_step=self._between_epochs):
             self._interrupted = False
             self._call("on_interrupt")
             where = f"epoch {self.epoch}, step {self.step}" if self.phase.main else f"{self.phase.name}"
@@ -361,7 +406,8 @@ class Trainer:
                     tensors[f"optimizer/{i}/{key}"] = value
                 else:
                     scalars[f"{i}/{key}"] = value
-        tensors["rng/torch"] = torch.get_rng_state()
+        for rank, state in enumerate(self.world.gather(torch.get_rng_state())):  # each rank draws its own noise
+            tensors["rng/torch" if rank == 0 else f"rng/torch/{rank}"] = state
         if torch.cuda.is_available() and self.device.type == "cuda":
             tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         between = self._between_epochs
@@ -418,7 +464,8 @@ class Trainer:
         if self.scaler is not None and meta.get("scaler"):
             self.scaler.load_state_dict(meta["scaler"])
         self._gen.set_state(tensors["rng/shuffle"])
-        torch.set_rng_state(tensors["rng/torch"])
+        mine = f"rng/torch/{self.world.rank}" if self.world.rank else "rng/torch"
+        torch.set_rng_state(tensors.get(mine, tensors["rng/torch"]))
         cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]
         if cuda and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(cuda)

@@ -30,7 +30,7 @@ def require(module: str, extra: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise AekitError(f"{what} needs the {module.split('.')[0]} package: pip install 'aekit[{extra}]'") from None
+        raise AekitError(f"{what} needs aekit's {extra} extra: pip install 'aekit[{extra}]'") from None
 
 
 __all__ = ["require"]

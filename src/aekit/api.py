@@ -174,7 +174,7 @@ RESUMABLE = ("epochs", "device", "checkpoint_every")  # what --resume may change
 def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | None = None,
           out: str | Path | None = None, resume: str | Path | None = None, callbacks: Sequence = (),
           progress: bool | None = None, verbose: bool = True, plots: bool = True, log: Log | None = None,
-          **overrides) -> Run:
+          tensorboard: str | Path | bool | None = None, live: bool = False, **overrides) -> Run:
     """Train a preset (default ``classic-3d-tanh``) with field overrides; returns the :class:`Run`.
 
     ``resume`` continues a stopped run directory exactly where its checkpoint left off
@@ -185,6 +185,10 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     during training, then ``recon.gif``, ``latent.png``/``latent.html``, ``manifold.png``
     (2-D codes), ``loss.png`` and ``report.html``. A failure while drawing is one warning
     line: the trained run is already saved.
+
+    ``tensorboard`` (a directory, or ``True`` for ``<run>/tensorboard``) writes TensorBoard
+    event files (:mod:`aekit.integrations.tensorboard`); ``live`` redraws a matplotlib
+    window as training runs, when there is a display (:mod:`aekit.integrations.live`).
 
     Raises :class:`~aekit.errors.Diverged` when the loss or weights stop being finite
     numbers (the last good checkpoint is kept), :class:`~aekit.errors.Interrupted` on
@@ -198,6 +202,10 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     from aekit.training.distributed import check_batch, join, leave
 
     log = log or io.log
+    if tensorboard:  # a missing extra fails here, before a run directory is made
+        from aekit.integrations import require
+
+        require("tensorboard", "tensorboard", "--tensorboard")
     if resume is not None:
         if preset is not None or config is not None or out is not None:
             raise ConfigError("--resume: continues RUN in place with its own config; drop --out, --preset and --config")
@@ -216,11 +224,28 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
         with run_dir.lock() if world.main else contextlib.nullcontext():  # before the data loads
             data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log)
             state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
-            run = _fit(cfg, run_dir, data, device, state, world, callbacks, progress, verbose, plots, log)
+            watchers = _watchers(run_dir, data, cfg.data.scale, tensorboard, live, log) if world.main else []
+            run = _fit(cfg, run_dir, data, device, state, world, [*watchers, *callbacks], progress, verbose, plots,
+                       log)
             ok = True
             return run
     finally:
         leave(world, ok)
+
+
+def _watchers(run_dir: RunDir, data, scale: str, tensorboard, live: bool, log: Log) -> list:
+    """The callbacks of ``tensorboard`` and ``live`` (see :mod:`aekit.integrations`)."""
+    watchers = []
+    if tensorboard:
+        from aekit.integrations.tensorboard import TensorBoardLogger
+
+        log_dir = run_dir / "tensorboard" if tensorboard is True else tensorboard
+        watchers.append(TensorBoardLogger.for_data(log_dir, data, scale))
+    if live:
+        from aekit.integrations.live import LiveWindow
+
+        watchers.append(LiveWindow.for_data(data, scale, log))  # without a display: one line, a no-op
+    return watchers
 
 
 def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]:

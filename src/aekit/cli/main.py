@@ -10,8 +10,8 @@ import importlib
 import signal
 import sys
 
-COMMANDS = ("train", "eval", "plot", "report", "generate", "interpolate", "traverse", "encode", "compare",
-            "presets", "models", "datasets")
+COMMANDS = ("train", "eval", "plot", "report", "generate", "interpolate", "traverse", "encode", "export",
+            "compare", "presets", "models", "datasets")
 WITHOUT_TORCH = ("compare", "presets", "datasets")
 
 

@@ -53,6 +53,11 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--no-plots", dest="plots", action="store_false",
                    help="no pictures: no snapshots during training, no recon.gif, latent, loss or report.html")
+    p.add_argument("--tensorboard", nargs="?", const=True, default=None, metavar="DIR",
+                   help="write TensorBoard event files: losses, reconstructions, the codes in the projector "
+                   "[DIR default: RUN/tensorboard; needs aekit[tensorboard]]")
+    p.add_argument("--live", action="store_true",
+                   help="redraw a window of reconstructions and codes as training runs (when there is a display)")
     add_config_flags(p.add_argument_group("data"), DataConfig, section="data")
     add_config_flags(p.add_argument_group("model"), ModelConfig, section="model")
     add_config_flags(p.add_argument_group("training"), TrainConfig, section="train")
@@ -97,10 +102,12 @@ def run(args) -> int:
         argv = [a for i, a in enumerate(args.argv) if a != "--nproc" and (i == 0 or args.argv[i - 1] != "--nproc")
                 and not a.startswith("--nproc=")]
         return launch(args.nproc, argv[argv.index("train") + 1:])
-    skip = {"command", "func", "preset", "config", "out", "quiet", "plots", "resume", "nproc", "argv"}
+    skip = {"command", "func", "preset", "config", "out", "quiet", "plots", "resume", "nproc", "argv", "tensorboard",
+            "live"}
     overrides = {k: v for k, v in vars(args).items() if k not in skip}
     run_ = train(args.preset, config=args.config, out=args.out, resume=args.resume, verbose=not args.quiet,
-                 progress=False if args.quiet else None, plots=args.plots, **overrides)
+                 progress=False if args.quiet else None, plots=args.plots, tensorboard=args.tensorboard,
+                 live=args.live, **overrides)
     from aekit.training.distributed import env_world
 
     last = run_.metrics[-1] if run_.metrics else {}

@@ -1,0 +1,299 @@
+"""Anomaly detection with an autoencoder, in PyOD's conventions, and the one-class protocol.
+
+:class:`AnomalyDetector` follows PyOD's ``BaseDetector``: ``fit`` on (mostly) normal
+data, ``decision_function`` gives raw anomaly scores (higher is more anomalous),
+``contamination`` sets ``threshold_`` as that quantile of the training scores,
+``predict`` gives 0 (normal) or 1 (anomaly), ``predict_proba`` turns scores into
+probabilities by PyOD's ``linear`` or ``unify`` method, and ``decision_scores_`` and
+``labels_`` describe the training data. It is a scikit-learn estimator too: it clones,
+pickles (weights as safetensors bytes) and grid-searches, with the autoencoder's
+parameters reachable as ``autoencoder__latent_dim`` and so on.
+
+The score of a row is its reconstruction error (mean squared error per feature after
+scaling), or, for a model that encodes a distribution (the VAE), its negative ELBO
+per feature (:func:`negative_elbo`).
+
+The one-class protocol (Ruff et al. 2018, "Deep one-class classification", section 4.1):
+train on the training images of one class only, score every test image, and report
+how well the scores separate that class from the other nine: AUROC and average
+precision, with the anomalies (the other classes) as positives. PCA with the same
+code size, fitted on the same images and scored by its reconstruction error, is the
+baseline (:func:`one_class`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from aekit.integrations.sklearn import AutoencoderTransformer
+
+PROBA_METHODS = ("linear", "unify")
+ONE_CLASS_FORMAT = "aekit-one-class/1"
+
+
+def negative_elbo(model, x):
+    """Negative ELBO per feature of each image ``x`` ``(B, C, H, W)`` under a VAE: ``(B,)``.
+
+    The reconstruction term is the model's own loss (``bce`` or ``mse``, times
+    ``loss_scale``) at the mean code, per feature; the KL term is
+    :func:`aekit.models.vae.gaussian_kl` divided by the number of features, at full
+    weight whatever the model's ``beta`` (the ELBO, not the beta-VAE objective). With
+    ``loss="bce"`` this is the Bernoulli decoder's negative ELBO divided by ``D``
+    (Kingma & Welling 2014, eq. 10), its expectation taken at ``z = mu``.
+    """
+    import torch.nn.functional as F
+
+    from aekit.models.vae import gaussian_kl
+
+    mu, log_var = model.encode_distribution(x)  # 2 x (B, k)
+    recon_x = model.decode(mu)
+    if model.config.loss == "bce":
+        recon = F.binary_cross_entropy(recon_x, x, reduction="none")
+    else:
+        recon = (recon_x - x).pow(2)
+    kl = gaussian_kl(mu.double(), log_var.double())  # float64 sums: see AutoencoderTransformer.reconstruction_error
+    return model.config.loss_scale * recon.flatten(1).double().mean(1) + kl / model.input_dim
+
+
+class AnomalyDetector(BaseEstimator):
+    """An autoencoder as an anomaly detector with PyOD's API.
+
+    Parameters
+    ----------
+    autoencoder : AutoencoderTransformer, optional
+        The model and its training settings, cloned at ``fit``; default
+        ``AutoencoderTransformer()`` (the default preset).
+    contamination : float, default 0.1
+        The expected share of anomalies in the training data, in ``(0, 0.5]``: sets ``threshold_``.
+
+    Attributes
+    ----------
+    autoencoder_ : AutoencoderTransformer
+        The fitted autoencoder.
+    decision_scores_ : ndarray of shape (n_samples,)
+        The anomaly score of each training row (higher is more anomalous).
+    threshold_ : float
+        The ``1 - contamination`` quantile of ``decision_scores_``; a score above it is an anomaly.
+    labels_ : ndarray of shape (n_samples,)
+        0 (normal) or 1 (anomaly) for each training row.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> from aekit.sklearn import AnomalyDetector, AutoencoderTransformer
+    >>> det = AnomalyDetector(AutoencoderTransformer(latent_dim=4, epochs=20), contamination=0.05)  # doctest: +SKIP
+    >>> det.fit(X_train).predict(X_test)  # doctest: +SKIP
+    array([0, 0, 1, ...])
+    """
+
+    def __init__(self, autoencoder=None, *, contamination=0.1):
+        self.autoencoder = autoencoder
+        self.contamination = contamination
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X`` and set the threshold from its scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if not 0 < self.contamination <= 0.5:
+            raise ValueError(f"contamination: must be in (0, 0.5], got {self.contamination}")
+        X = validate_data(self, X, dtype="numeric")
+        base = self.autoencoder if self.autoencoder is not None else AutoencoderTransformer()
+        self.autoencoder_ = clone(base).fit(X)
+        self.decision_scores_ = self._scores(X)
+        self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        return self
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        ae = self.autoencoder_
+        if hasattr(ae.model_, "encode_distribution"):
+            return ae._map(X, lambda x: negative_elbo(ae.model_, x))
+        return ae.reconstruction_error(X)
+
+    def decision_function(self, X):
+        """The anomaly score of each row: higher is more anomalous.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Reconstruction error, or the negative ELBO for a VAE (see the module docstring).
+        """
+        check_is_fitted(self)
+        return self._scores(validate_data(self, X, dtype="numeric", reset=False))
+
+    def score_samples(self, X):
+        """scikit-learn's outlier convention: the negated :meth:`decision_function` (higher is more normal)."""
+        return -self.decision_function(X)
+
+    def predict(self, X):
+        """0 for a normal row, 1 for an anomaly (a score above ``threshold_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def predict_proba(self, X, method="linear"):
+        """The probability of each row being normal and anomalous, as PyOD computes it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        method : {"linear", "unify"}, default "linear"
+            ``linear``: the score min-max scaled by the training scores' range, clipped to
+            ``[0, 1]``; ``unify``: ``erf((score - mean) / (std * sqrt 2))`` over the
+            training scores, clipped at 0 (Kriegel et al. 2011, "Interpreting and
+            unifying outlier scores").
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+            Columns: normal, anomaly; rows sum to 1.
+        """
+        from scipy.special import erf
+
+        if method not in PROBA_METHODS:
+            raise ValueError(f"method: {method!r} is not allowed; choose one of: {', '.join(PROBA_METHODS)}")
+        scores = self.decision_function(X)
+        train = self.decision_scores_
+        if method == "linear":
+            span = train.max() - train.min()
+            p = (scores - train.min()) / (span if span > 0 else 1.0)
+        else:
+            std = train.std()
+            p = erf((scores - train.mean()) / ((std if std > 0 else 1.0) * np.sqrt(2)))
+        p = np.clip(p, 0.0, 1.0)
+        return np.column_stack([1 - p, p])
+
+
+# --------------------------------------------------------------------------- the one-class protocol
+
+def detection_scores(is_anomaly: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC and average precision of ``scores`` (higher = more anomalous) against 0/1 ``is_anomaly``."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    return {"auroc": float(roc_auc_score(is_anomaly, scores)),
+            "ap": float(average_precision_score(is_anomaly, scores))}
+
+
+def pca_scores(x_train: np.ndarray, x_test: np.ndarray, n_components: int) -> np.ndarray:
+    """Reconstruction error ``(N_test,)`` of PCA with ``n_components`` fitted on ``x_train``; rows in ``[0, 1]``."""
+    from aekit.evaluation.metrics import per_image_mse
+    from aekit.evaluation.suite import pca_features
+
+    _, _, recon = pca_features(x_train, x_test, n_components)
+    return per_image_mse(x_test, recon)
+
+
+def one_class(data, normal: int, detectors: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]) -> dict:
+    """One class of the one-class protocol: train on class ``normal`` only, score every test image.
+
+    Parameters
+    ----------
+    data : ImageData
+    normal : int
+        The class whose training images are the normal data.
+    detectors : dict
+        ``name -> score(x_train, x_test)``: trains on ``x_train`` ``(n, C*H*W)`` uint8
+        and returns an anomaly score per row of ``x_test`` ``(N_test, C*H*W)``.
+
+    Returns
+    -------
+    dict
+        ``class``, ``name``, ``train`` (images trained on) and per detector
+        ``{"auroc": ..., "ap": ...}``, anomalies (the other classes) as positives.
+    """
+    x_train = data.x_train[data.y_train == normal]
+    x_train = x_train.reshape(len(x_train), -1)  # (n, C*H*W) uint8
+    x_test = data.x_test.reshape(len(data.x_test), -1)
+    is_anomaly = (data.y_test != normal).astype(int)
+    row = {"class": int(normal), "name": data.class_names[normal], "train": len(x_train)}
+    for name, score in detectors.items():
+        row[name] = detection_scores(is_anomaly, score(x_train, x_test))
+    return row
+
+
+def autoencoder_scorer(autoencoder: AutoencoderTransformer) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A :func:`one_class` detector: an :class:`AnomalyDetector` on ``autoencoder``'s settings."""
+    def score(x_train, x_test):
+        return AnomalyDetector(autoencoder).fit(x_train).decision_function(x_test)
+    return score
+
+
+def pca_scorer(n_components: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A :func:`one_class` detector: PCA's reconstruction error with ``n_components``, on pixels in ``[0, 1]``."""
+    return lambda x_train, x_test: pca_scores(x_train / np.float32(255), x_test / np.float32(255), n_components)
+
+
+def one_class_run(config, data, classes, log=None) -> dict:
+    """The one-class protocol for a run's config on ``data``: one row per class in ``classes``.
+
+    Each class trains a fresh model from ``config`` (a :class:`~aekit.config.RunConfig`,
+    epochs and all) on that class's training images, next to PCA with the same code size.
+    Returns a JSON-ready summary: ``format``, ``dataset``, ``model``, ``rows`` and ``mean``.
+    """
+    log = log or (lambda msg: None)
+    autoencoder = AutoencoderTransformer(config=config, image_shape=data.image_shape, scaling="pixels",
+                                         random_state=config.train.seed)
+    detectors = {"model": autoencoder_scorer(autoencoder), "pca": pca_scorer(config.model.latent_dim)}
+    rows = []
+    for k in classes:
+        if not 0 <= k < data.num_classes:
+            from aekit.errors import ConfigError
+
+            raise ConfigError(f"--one-class {k}: {data.name} has classes 0 to {data.num_classes - 1}")
+        log(f"one-class {k} ({data.class_names[k]}): training {config.model.model} on its training images")
+        rows.append(one_class(data, k, detectors))
+    mean = {name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("auroc", "ap")} for name in detectors}
+    return {"format": ONE_CLASS_FORMAT, "dataset": data.name, "model": config.model.model,
+            "preset": config.preset, "latent_dim": config.model.latent_dim, "epochs": config.train.epochs,
+            "anomaly_share": float(np.mean([1 - np.mean(data.y_test == k) for k in classes])),
+            "rows": rows, "mean": mean}
+
+
+def one_class_table(summary: dict, names: dict[str, str] | None = None) -> str:
+    """The per-class AUROC and average precision of :func:`one_class_run`'s summary as a Markdown table."""
+    from aekit.evaluation.table import markdown_table
+
+    rows = summary["rows"]
+    detectors = [k for k in rows[0] if isinstance(rows[0][k], dict)]
+    names = {"model": summary.get("preset") or summary.get("model", "model"),
+             "pca": f"PCA-{summary.get('latent_dim')}", **(names or {})}
+    headers = ["class", *(f"{names.get(d, d)} {m}" for d in detectors for m in ("AUROC", "AP"))]
+    body = [[_class_label(r), *(f"{r[d][m]:.3f}" for d in detectors for m in ("auroc", "ap"))]
+            for r in rows]
+    mean = summary.get("mean") or {d: {m: float(np.mean([r[d][m] for r in rows])) for m in ("auroc", "ap")}
+                                   for d in detectors}
+    body.append(["mean", *(f"{mean[d][m]:.3f}" for d in detectors for m in ("auroc", "ap"))])
+    return markdown_table(headers, body)
+
+
+def _class_label(row: dict) -> str:
+    return str(row["class"]) if row["name"] == str(row["class"]) else f"{row['class']} {row['name']}"
+
+
+__all__ = ["AnomalyDetector", "autoencoder_scorer", "detection_scores", "negative_elbo", "one_class",
+           "one_class_run", "one_class_table", "pca_scorer", "pca_scores"]

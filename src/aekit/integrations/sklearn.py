@@ -1,0 +1,396 @@
+"""A scikit-learn estimator around an aekit autoencoder: codes as features, and back.
+
+:class:`AutoencoderTransformer` follows scikit-learn's rules for estimators: ``__init__``
+only stores its parameters, ``fit`` validates ``X`` (``check_array``, ``n_features_in_``)
+and learns attributes ending in ``_``, methods called before ``fit`` raise
+``NotFittedError``, and ``clone``/``get_params``/``set_params`` work, so it sits in a
+``Pipeline`` and under ``GridSearchCV``. It trains with the same model registry and
+training loop as ``aekit train`` but writes no run directory. Pickling keeps the
+weights as safetensors bytes, never a pickled torch module.
+
+It takes the arrays scikit-learn users have, ``(N, D)``, scaled to the model's range
+as ``scaling`` says:
+
+- ``"minmax"`` (tabular features): each feature mapped from its training range to the
+  model's range (``[0, 1]``, or ``[-0.5, 0.5]`` for a preset with centred pixels);
+  test values outside the training range fall outside it, and reconstruct badly,
+  which is what an anomaly score wants;
+- ``"standard"``: each feature to mean 0 and standard deviation 1; the output
+  activation is then ``linear`` unless ``overrides`` sets another;
+- ``"pixels"``: image pixels, ``uint8`` in ``[0, 255]`` (scaled by :mod:`aekit.pixels`
+  as ``aekit train`` does) or floats in ``[0, 1]``; each row is an image of
+  ``image_shape`` ``(C, H, W)`` or ``(H, W)``, inferred when ``D`` is ``H*H`` or ``3*H*H``;
+- ``"none"``: the features as they are (``linear`` output as for ``"standard"``);
+- ``"auto"`` (default): ``"pixels"`` when ``image_shape`` is given or ``X`` is
+  ``uint8``, else ``"minmax"``.
+
+Tabular rows go to the model as ``(1, 1, D)`` "images", so the fully connected body
+sees the ``D`` features; give image rows an ``image_shape`` (or square ``D``) for a
+convolutional body.
+
+>>> from aekit.sklearn import AutoencoderTransformer
+>>> from sklearn.pipeline import make_pipeline
+>>> from sklearn.cluster import KMeans
+>>> pipe = make_pipeline(AutoencoderTransformer(latent_dim=8, epochs=5), KMeans(10))  # doctest: +SKIP
+>>> clusters = pipe.fit_predict(X)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+SCALINGS = ("auto", "minmax", "standard", "pixels", "none")
+UNBOUNDED = ("standard", "none")  # scalings whose values no bounded output activation can reach
+MONITOR_ROWS = 1000  # training rows the per-epoch "test" loss is computed on when no data is held out
+BATCH = 1024  # rows per forward pass outside training
+
+
+class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """An autoencoder as a scikit-learn transformer: ``transform`` gives codes, ``inverse_transform`` decodes.
+
+    Parameters
+    ----------
+    preset : str, optional
+        A preset name (``aekit presets``); default ``classic-3d-tanh``. Not with ``config``.
+    config : dict, RunConfig or str, optional
+        A run's config (``config.json``'s path, its dict, or an :class:`aekit.config.RunConfig`).
+    model, latent_dim, hidden, epochs, batch_size, lr : optional
+        Config fields of the same name; ``None`` keeps the preset's (or config's) value.
+    overrides : dict, optional
+        Any other config field by its flat name, e.g. ``{"beta": 4.0, "channels": (16, 32)}``.
+    random_state : int, RandomState or None, default 0
+        The training seed (initialisation, shuffling, noise); ``None`` draws one.
+    device : str, optional
+        ``auto``, ``cpu``, ``cuda`` or ``mps``; default the preset's (``auto``).
+    image_shape : tuple of int, optional
+        ``(C, H, W)`` or ``(H, W)`` of each row when the rows are images.
+    scaling : {"auto", "minmax", "standard", "pixels", "none"}, default "auto"
+        How features are mapped to the model's range (see the module docstring).
+    validation_fraction : float, default 0.0
+        Share of the rows held out (at random, with the seed) to compute ``history_``'s
+        ``test_*`` losses; with 0 they are computed on the first 1,000 training rows.
+    verbose : bool, default False
+        Print one line per epoch.
+
+    Attributes
+    ----------
+    model_ : aekit.models.AutoEncoder
+        The trained torch module, in eval mode (on the CPU after unpickling).
+    config_ : aekit.config.RunConfig
+        The resolved config it was trained with.
+    scaling_ : str
+        The scaling in use (``"auto"`` resolved).
+    center_, scale_ : ndarray of shape (n_features_in_,)
+        The model sees ``(X - center_) / scale_`` (float rows; ``uint8`` pixels go through
+        :func:`aekit.pixels.to_model`).
+    input_shape_ : tuple of int
+        ``(C, H, W)`` of one row as the model sees it; ``(1, 1, D)`` for tabular rows.
+    n_components_ : int
+        The code size.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when ``X`` had string column names.
+    history_ : list of dict
+        One dict of losses per epoch, as in ``metrics.jsonl``.
+
+    Examples
+    --------
+    >>> ae = AutoencoderTransformer(latent_dim=2, epochs=3).fit(X)  # doctest: +SKIP
+    >>> ae.transform(X).shape, ae.inverse_transform(ae.transform(X)).shape  # doctest: +SKIP
+    ((N, 2), (N, D))
+    """
+
+    def __init__(self, preset=None, *, config=None, model=None, latent_dim=None, hidden=None, epochs=None,
+                 batch_size=None, lr=None, overrides=None, random_state=0, device=None, image_shape=None,
+                 scaling="auto", validation_fraction=0.0, verbose=False):
+        self.preset = preset
+        self.config = config
+        self.model = model
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.overrides = overrides
+        self.random_state = random_state
+        self.device = device
+        self.image_shape = image_shape
+        self.scaling = scaling
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- fitting
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        import torch
+
+        from aekit.models import create_model
+        from aekit.training import EpochPrinter, Trainer, resolve_device
+
+        X = validate_data(self, X, dtype="numeric")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling: {self.scaling!r} is not allowed; choose one of: {', '.join(SCALINGS)}")
+        self.scaling_ = self.scaling
+        if self.scaling == "auto":
+            self.scaling_ = "pixels" if self.image_shape is not None or X.dtype == np.uint8 else "minmax"
+        self.config_ = self._build_config()
+        self.input_shape_ = self._input_shape(X.shape[1])
+        self.center_, self.scale_ = self._fit_scaling(X)
+        self.n_components_ = self.config_.model.latent_dim
+        x = self._to_model(X)  # (N, C, H, W) float32
+        train, monitor = self._split(len(x))
+        device = resolve_device(self.config_.train.device)
+        callbacks = [EpochPrinter(print)] if self.verbose else []
+        with torch.random.fork_rng(devices=[]):  # seed the global generator without disturbing the caller's
+            torch.manual_seed(self.config_.train.seed)
+            model = create_model(self.config_.model, self.input_shape_).to(device)
+            trainer = Trainer(model, self.config_.train, self.config_.data.scale, callbacks)
+            self.history_ = trainer.fit(x[train].to(device), x[monitor].to(device))
+        self.model_ = model.eval()
+        return self
+
+    def _build_config(self):
+        from aekit.resolve import build_config
+
+        fields = {"model": self.model, "latent_dim": self.latent_dim, "hidden": self.hidden,
+                  "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "device": self.device}
+        overrides = dict(self.overrides or {})
+        for name, value in fields.items():
+            if value is not None and name in overrides:
+                raise ValueError(f"overrides['{name}']: also given as the {name} parameter; give it once")
+            if value is not None:
+                overrides[name] = value
+        if self.scaling_ in UNBOUNDED:
+            overrides.setdefault("output_activation", "linear")
+        overrides["seed"] = self._seed()
+        return build_config(self.preset, self.config, **overrides)
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _input_shape(self, n_features: int) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one row: the given or inferred image shape, or ``(1, 1, D)`` for tabular rows."""
+        if self.image_shape is not None:
+            shape = tuple(int(s) for s in self.image_shape)
+            shape = (1, *shape) if len(shape) == 2 else shape
+            if len(shape) != 3 or math.prod(shape) != n_features:
+                raise ValueError(f"image_shape {self.image_shape}: expected (C, H, W) or (H, W) with "
+                                 f"{n_features} values in all, one per feature")
+            return shape
+        if self.scaling_ != "pixels":
+            return (1, 1, n_features)
+        for channels in (1, 3):
+            side = math.isqrt(n_features // channels)
+            if channels * side * side == n_features:
+                return (channels, side, side)
+        raise ValueError(f"cannot infer the image shape of {n_features} pixels (not H*H or 3*H*H); "
+                         "give image_shape=(C, H, W)")
+
+    def _fit_scaling(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``center_, scale_`` such that ``(X - center_) / scale_`` is in the model's range."""
+        from aekit.pixels import to_model
+
+        d = X.shape[1]
+        if self.scaling_ in ("standard", "none"):
+            if self.scaling_ == "none":
+                return np.zeros(d), np.ones(d)
+            std = X.std(axis=0, dtype=np.float64)
+            return X.mean(axis=0, dtype=np.float64), np.where(std > 0, std, 1.0)
+        lo, hi = to_model(np.array([0, 255], np.uint8), self.config_.data.scale).tolist()  # the model's range
+        if self.scaling_ == "pixels":
+            self._check_pixels(X)
+            data_min, span = np.zeros(d), np.ones(d)  # float pixels are in [0, 1]
+        else:
+            data_min = X.min(axis=0).astype(np.float64)
+            span = X.max(axis=0).astype(np.float64) - data_min
+            span[span == 0] = 1.0  # a constant feature maps to lo
+        scale = span / (hi - lo)
+        return data_min - lo * scale, scale
+
+    @staticmethod
+    def _check_pixels(X: np.ndarray) -> None:
+        top = 255 if X.dtype.kind in "ui" else 1
+        if X.size and (X.min() < 0 or X.max() > top):
+            kind = "integer pixels must be in [0, 255]" if top == 255 else "float pixels must be in [0, 1]"
+            raise ValueError(f"scaling 'pixels': {kind}, got values in [{X.min()}, {X.max()}]")
+
+    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training rows and the rows the per-epoch test losses are computed on."""
+        frac = self.validation_fraction
+        if not 0 <= frac < 1:
+            raise ValueError(f"validation_fraction: must be in [0, 1), got {frac}")
+        if frac == 0:
+            return np.arange(n), np.arange(min(n, MONITOR_ROWS))
+        n_val = min(max(1, round(n * frac)), n - 1)
+        if n_val < 1:
+            raise ValueError(f"validation_fraction {frac}: needs at least 2 samples, got {n}")
+        order = np.random.default_rng(self.config_.train.seed).permutation(n)
+        return order[n_val:], order[:n_val]
+
+    # ----------------------------------------------------------------- the model's side
+
+    def _to_model(self, X: np.ndarray):
+        """Validated rows ``(N, D)`` as a float32 CPU tensor ``(N, C, H, W)`` in the model's range."""
+        import torch
+
+        from aekit.pixels import to_model
+
+        n = len(X)
+        if self.scaling_ == "pixels":
+            self._check_pixels(X)
+            if X.dtype.kind in "ui":
+                return to_model(X.astype(np.uint8).reshape(n, *self.input_shape_), self.config_.data.scale)
+        x = ((X - self.center_) / self.scale_).astype(np.float32)
+        return torch.from_numpy(x.reshape(n, *self.input_shape_))
+
+    def _map(self, X: np.ndarray, fn) -> np.ndarray:
+        """``fn`` over the model-range batches of validated rows ``X``, in eval mode; results concatenated
+        as numpy arrays of ``fn``'s dtype.
+        """
+        import torch
+
+        x = self._to_model(X)
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
+        with torch.no_grad():
+            out = [fn(x[i:i + BATCH].to(device)).cpu().numpy() for i in range(0, len(x), BATCH)]
+        return np.concatenate(out)
+
+    def _validate(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, dtype="numeric", reset=False)
+
+    # ----------------------------------------------------------------- scikit-learn's methods
+
+    def transform(self, X):
+        """Codes of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components_)
+            float32 for float32 ``X``, else float64. A VAE gives the mean code.
+        """
+        X = self._validate(X)
+        return self._map(X, self.model_.encode).astype(_out_dtype(X))
+
+    def inverse_transform(self, X):
+        """Decode codes back to the space of the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components_)
+            Codes, as :meth:`transform` gives.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_in_)
+            In the units of the training data; ``"pixels"`` gives floats in ``[0, 1]`` (unclipped).
+        """
+        import torch
+
+        check_is_fitted(self)
+        z = check_array(X, dtype=(np.float64, np.float32))
+        if z.shape[1] != self.n_components_:
+            raise ValueError(f"X has {z.shape[1]} features, but inverse_transform expects codes of "
+                             f"{self.n_components_}")
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
+        with torch.no_grad():
+            parts = [self.model_.decode(torch.as_tensor(z[i:i + BATCH], dtype=torch.float32, device=device))
+                     for i in range(0, len(z), BATCH)]
+        x = torch.cat(parts).cpu().numpy().reshape(len(z), -1) if parts else np.zeros((0, self.n_features_in_))
+        return (x * self.scale_ + self.center_).astype(z.dtype)
+
+    def reconstruction_error(self, X):
+        """Mean squared error of each row's reconstruction, in the model's scaled units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            float64; per feature, after the scaling (so ``"minmax"`` and ``"pixels"`` errors
+            are in units of the ``[0, 1]`` range).
+        """
+        X = self._validate(X)
+        model = self.model_
+        # summed in float64: a float32 sum's rounding depends on where a row sits in the batch
+        return self._map(X, lambda x: (model.decode(model.encode(x)) - x).pow(2).flatten(1).double().mean(1))
+
+    def score(self, X, y=None):
+        """The negative mean reconstruction error of ``X`` (higher is better, as scikit-learn's scorers want).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
+        return -float(np.mean(self.reconstruction_error(X)))
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # ----------------------------------------------------------------- pickling
+
+    def __getstate__(self):
+        """The estimator's state with ``model_`` as safetensors bytes (never a pickled torch module)."""
+        state = dict(super().__getstate__())  # object.__getstate__ gives __dict__ itself: never change that
+        if "model_" in state:
+            from safetensors.torch import save
+
+            weights = {k: v.detach().cpu().contiguous() for k, v in state["model_"].state_dict().items()}
+            state["model_"] = {"safetensors": save(weights)}
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), dict):
+            from safetensors.torch import load
+
+            from aekit.models import create_model
+
+            model = create_model(state["config_"].model, state["input_shape_"])
+            model.load_state_dict(load(state["model_"]["safetensors"]))
+            state = {**state, "model_": model.eval()}
+        super().__setstate__(state)
+
+
+def _out_dtype(X: np.ndarray):
+    return X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+
+
+__all__ = ["SCALINGS", "AutoencoderTransformer"]

@@ -1,0 +1,13 @@
+"""aekit's scikit-learn estimators, under the name scikit-learn users look for.
+
+>>> from aekit.sklearn import AnomalyDetector, AutoencoderTransformer
+
+- :class:`AutoencoderTransformer`: an autoencoder as a transformer (codes, decoding,
+  reconstruction error); see :mod:`aekit.integrations.sklearn`;
+- :class:`AnomalyDetector`: PyOD's detector API over it; see :mod:`aekit.integrations.anomaly`.
+"""
+
+from aekit.integrations.anomaly import AnomalyDetector
+from aekit.integrations.sklearn import AutoencoderTransformer
+
+__all__ = ["AnomalyDetector", "AutoencoderTransformer"]

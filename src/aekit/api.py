@@ -221,8 +221,9 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
             run_dir = RunDir(world.gather(str(run_dir.path))[0])  # the name rank 0 chose
         if not world.main:  # rank 0 alone writes files and prints
             log, verbose, progress, plots, callbacks = io.quiet, False, False, False, ()
+        created = not run_dir.path.exists()
         with run_dir.lock() if world.main else contextlib.nullcontext():  # before the data loads
-            data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log)
+            data = _prepare(run_dir, created, cfg, meta, resume is not None, world, progress, log)
             state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
             watchers = _watchers(run_dir, data, cfg.data.scale, tensorboard, live, log) if world.main else []
             run = _fit(cfg, run_dir, data, device, state, world, [*watchers, *callbacks], progress, verbose, plots,
@@ -272,9 +273,13 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
     return run_dir, cfg, meta
 
 
-def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress, log: Log):
-    """Check the run directory, load the data (rank 0 first: it may download or pack), write config.json."""
-    created = not run_dir.path.exists()
+def _prepare(run_dir: RunDir, created: bool, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress,
+             log: Log):
+    """Check the run directory, load the data (rank 0 first: it may download or pack), write config.json.
+
+    ``created``: the directory did not exist before this run; if it fails before training,
+    it is removed again.
+    """
     try:
         if world.main:
             if not resuming and run_dir.holds_run():

@@ -68,8 +68,12 @@ def test_resume_extends_a_finished_run_to_more_epochs(tmp_path):
     kwargs = {**FAST, "hidden": "64", "seed": 2}
     five = aekit.train(out=tmp_path / "five", epochs=5, **kwargs)
     aekit.train(out=tmp_path / "three", epochs=3, **kwargs)
+    notes = []
+    same = aekit.train(resume=tmp_path / "three", log=notes.append, plots=False)  # finished: nothing to do
+    assert notes == [f"{tmp_path / 'three'}: already trained all its 3 epoch(s); nothing to do (to train on, give "
+                     f"more: --resume {tmp_path / 'three'} --epochs 13)"] and len(same.metrics) == 3
     with pytest.raises(ConfigError, match=r"has trained 3 epoch\(s\) already.*--epochs 13"):
-        aekit.train(resume=tmp_path / "three", verbose=False, progress=False, plots=False)
+        aekit.train(resume=tmp_path / "three", epochs=2)
     more = aekit.train(resume=tmp_path / "three", epochs=5, verbose=False, progress=False, plots=False)
     assert _strip(more.metrics) == _strip(five.metrics)
     assert json.loads((tmp_path / "three" / "config.json").read_text())["train"]["epochs"] == 5

@@ -1,5 +1,12 @@
+"""``python -m aekit``: the command line."""
+
 import sys
 
-from aekit.cli.main import main
+try:
+    from aekit.cli.main import main
+except KeyboardInterrupt:  # Ctrl-C while the command line was still loading
+    sys.stderr.write("aekit: interrupted\n")
+    sys.exit(130)
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -209,7 +209,11 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     if resume is not None:
         if preset is not None or config is not None or out is not None:
             raise ConfigError("--resume: continues RUN in place with its own config; drop --out, --preset and --config")
-        run_dir, cfg, meta = _resume_plan(resume, overrides)
+        try:
+            run_dir, cfg, meta = _resume_plan(resume, overrides)
+        except _AlreadyDone as done:  # a job script that always resumes may run once more than it needs
+            log(str(done))
+            return load_run(done.run_dir.path)
     else:
         cfg = build_config(preset, config, **overrides)
         run_dir, meta = RunDir(RunDir.new_path(out, cfg.preset or cfg.model.model)), None
@@ -268,9 +272,20 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
     cfg = build_config(config=meta["config"], **changes)
     done, position = len(meta.get("history", [])), meta["position"]
     if position.get("main", True) and cfg.train.epochs < position["epoch"]:
+        if meta.get("finished") and cfg.train.epochs == done:
+            raise _AlreadyDone(run_dir, done)
         raise ConfigError(f"--epochs: {run_dir.path} has trained {done} epoch(s) already; to train on, give "
                           f"more: --resume {run_dir.path} --epochs {done + 10}")
     return run_dir, cfg, meta
+
+
+class _AlreadyDone(Exception):
+    """A resumed run had already trained all its epochs: nothing to do."""
+
+    def __init__(self, run_dir: RunDir, epochs: int):
+        super().__init__(f"{run_dir.path}: already trained all its {epochs} epoch(s); nothing to do (to train on, "
+                         f"give more: --resume {run_dir.path} --epochs {epochs + 10})")
+        self.run_dir = run_dir
 
 
 def _prepare(run_dir: RunDir, created: bool, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress,
@@ -352,6 +367,11 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
         history = trainer.fit(x_train, x_test)
     except Diverged as exc:
         raise Diverged(f"{exc}; {run_dir.path} keeps {_what_is_saved(run_dir)}") from None
+    except RuntimeError as exc:
+        if world.lost_peer(exc):
+            raise RunError(f"process {world.rank} of {world.size} lost the others ({str(exc).splitlines()[0][:200]}); "
+                           f"{run_dir.path} keeps its last checkpoint") from None
+        raise
     except Interrupted as exc:
         saved = checkpointer.saved
         where = f" (epoch {saved['epoch']}, step {saved['step']})" if saved else ""

@@ -178,7 +178,8 @@ class Checkpointer(Callback):
             return
         self._flush_best()
         self.run_dir.save_checkpoint("checkpoint", tensors, {**self.meta, "kind": "state", "epoch": epochs,
-                                                             "step": trainer.step, **state})
+                                                             "step": trainer.step, "finished": trainer.finished,
+                                                             **state})
         self.saved = {"epoch": epochs, "step": trainer.step}
         self._last = time.monotonic()
 

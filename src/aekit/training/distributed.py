@@ -76,6 +76,14 @@ class World:
         self.barrier()
         return fn()
 
+    def lost_peer(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a collective failing because another process is gone (not a bug of ours)."""
+        if not self.distributed:
+            return False
+        dist_error = getattr(torch.distributed, "DistError", ())
+        signs = ("gloo", "NCCL", "Connection reset", "Broken pipe")
+        return isinstance(exc, dist_error) or any(s in str(exc) for s in signs)
+
     def wrap(self, module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         """``module`` in DistributedDataParallel (itself when alone)."""
         if not self.distributed:

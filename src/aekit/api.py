@@ -70,11 +70,17 @@ class Run:
         return self.model.decode_codes(z, batch_size)
 
     def load_data(self, log: Log | None = None, dataset: str | None = None, data_dir: str | None = None):
-        """The run's own dataset (or ``dataset``); its images must have the shape the model takes."""
+        """The run's own dataset, loaded with the run's data settings (size, colour, split...), or ``dataset``;
+        its images must have the shape the model takes.
+
+        Another image folder given as ``dataset`` is brought to the run's size and colour the same way.
+        """
         from aekit.data import load_dataset
 
         name = dataset or self.config.data.dataset
-        data = load_dataset(name, data_dir or self.config.data.data_dir, log=log)
+        own = name == self.config.data.dataset or Path(name).expanduser().is_dir()
+        data = load_dataset(name, data_dir or self.config.data.data_dir, log=log,
+                            **(self.config.data.loader_settings() if own else {}))
         if tuple(data.image_shape) != tuple(self.model.input_shape):
             raise DataError(f"{name}: images are {'x'.join(map(str, data.image_shape))} but the run's model "
                             f"takes {'x'.join(map(str, self.model.input_shape))}")
@@ -290,7 +296,8 @@ class _AlreadyDone(Exception):
 
 def _prepare(run_dir: RunDir, created: bool, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress,
              log: Log):
-    """Check the run directory, load the data (rank 0 first: it may download or pack), write config.json.
+    """Check the run directory, load the data (rank 0 first: it may download or pack), write config.json
+    (and skipped.txt, the data files that could not be read).
 
     ``created``: the directory did not exist before this run; if it fails before training,
     it is removed again.
@@ -309,6 +316,7 @@ def _prepare(run_dir: RunDir, created: bool, cfg: RunConfig, meta: dict | None, 
                            f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
         if world.main:
             run_dir.write_config(cfg)  # a resume may have changed the epochs
+            run_dir.write_skipped(data.skipped)
         return data
     except BaseException:
         if created and world.main:  # nothing was trained: leave no empty run directory behind
@@ -317,10 +325,12 @@ def _prepare(run_dir: RunDir, created: bool, cfg: RunConfig, meta: dict | None, 
 
 
 def _load_training_data(cfg: RunConfig, progress, log: Log):
+    """The run's data, loaded with the run's data settings."""
     from aekit.data import load_dataset
 
     try:
-        data = load_dataset(cfg.data.dataset, cfg.data.data_dir, progress=progress, log=log)
+        data = load_dataset(cfg.data.dataset, cfg.data.data_dir, progress=progress, log=log,
+                            **cfg.data.loader_settings())
     except KeyboardInterrupt:
         raise Interrupted("interrupted while loading the data; nothing was saved") from None
     if cfg.data.dataset == "mnist" and data.name != "mnist":

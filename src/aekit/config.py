@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,23 +31,105 @@ LOSSES = ("mse", "bce")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "skip")
+RESIZE_MODES = ("crop", "stretch", "pad")
+COLOR_MODES = ("auto", "grayscale", "rgb")
+ALPHA_BACKGROUNDS = ("white", "black")
+_BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+               "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def rule(default: Any = dataclasses.MISSING, *, help: str = "", choices=None, min=None, max=None,
-         min_exclusive: bool = False, item_min=None, default_factory: Any = dataclasses.MISSING):
-    """A dataclass field with its validation rule and help text attached as metadata."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max,
-            "min_exclusive": min_exclusive, "item_min": item_min}
+         min_exclusive: bool = False, max_exclusive: bool = False, item_min=None, convert=None,
+         default_factory: Any = dataclasses.MISSING):
+    """A dataclass field with its validation rule and help text attached as metadata.
+
+    ``convert(path, value)``, when given, brings a value written in several ways (``64``,
+    ``"64x48"``, ``[64, 48]``) to the field's one stored form, or raises a
+    :class:`ConfigError` naming ``path``; it runs before the type check.
+    """
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive,
+            "max_exclusive": max_exclusive, "item_min": item_min, "convert": convert}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
 
 
+def parse_image_size(value: int | str | tuple[int, int] | None, name: str = "image_size") -> tuple[int, int] | None:
+    """``64`` or ``"64"`` -> ``(64, 64)``; ``"64x48"`` -> ``(64, 48)``, WIDTHxHEIGHT; ``None`` stays ``None``.
+
+    A list or tuple ``[width, height]`` (as a JSON config holds it) is taken as it is.
+    A value that is none of these raises a :class:`ConfigError` naming ``name``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        size = tuple(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        size = (value, value)
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(value))
+        size = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else ()
+    if not (len(size) == 2 and all(type(s) is int and 1 <= s <= 65535 for s in size)):
+        raise ConfigError(f"{name}: {value!r} is not a size; give N or WIDTHxHEIGHT in whole pixels, "
+                          "e.g. 64 or 64x48")
+    return size
+
+
+def parse_bytes(value: int | str, name: str = "max_memory") -> int | None:
+    """A memory size as bytes: ``"2GB"``, ``"500MB"``, ``"1.5GiB"``, ``"0"`` or a number of bytes;
+    ``"auto"`` -> ``None``. KB, MB, GB and TB are powers of 1000; KiB, MiB, GiB and TiB of 1024.
+    """
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*", text) if isinstance(text, str) else None
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _BYTE_UNITS:
+        raise ConfigError(f"{name}: {value!r} is not a memory size; give auto, 0 (always stream) or an amount "
+                          "such as 2GB, 500MB or 1.5GiB")
+    return int(float(match.group(1)) * _BYTE_UNITS[unit])
+
+
+def _image_size_text(path: str, value):
+    size = parse_image_size(value, path)
+    return None if size is None else f"{size[0]}x{size[1]}"
+
+
+def _memory_text(path: str, value):
+    parse_bytes(value, path)
+    return str(value).strip() if isinstance(value, (str, int)) else value
+
+
 @dataclass
 class DataConfig:
-    dataset: str = rule("mnist", help="named source (mnist, mnist-sample, fashion-mnist) or a path")
+    dataset: str = rule("mnist", help="named source (mnist, mnist-sample, fashion-mnist, cifar10) or a path: an "
+                        "image folder, an .npz/.npy, IDX or CSV files")
     data_dir: str | None = rule(None, help="directory searched first for the dataset's files")
     scale: str = rule("unit", choices=SCALES, help="pixel scaling: unit [0,1] or centered [-0.5,0.5]")
+    image_size: str | None = rule(None, convert=_image_size_text, help="image folders: the size every image is "
+                                  "brought to, N or WIDTHxHEIGHT (e.g. 64 or 64x48); unset: the folder's most "
+                                  "common size")
+    resize: str = rule("crop", choices=RESIZE_MODES, help="image folders: how an image of another shape is "
+                       "fitted: shorter side to size then centre crop, stretch each side, or pad the whole "
+                       "image with alpha_background")
+    color_mode: str = rule("auto", choices=COLOR_MODES, help="image folders: 1 channel or 3; auto is rgb when "
+                           "any image is stored in colour")
+    alpha_background: str = rule("white", choices=ALPHA_BACKGROUNDS, help="image folders: what transparent "
+                                 "pixels (and padding) become")
+    test_fraction: float | None = rule(None, min=0.0, max=1.0, max_exclusive=True, help="test share, seeded and "
+                                       "stratified, for data without a split of its own; unset: 0.1 (a single "
+                                       "CSV: 1/6)")
+    strict: bool = rule(False, help="image folders: stop at the first unreadable file instead of skipping it")
+    max_memory: str = rule("auto", convert=_memory_text, help="memory budget for holding the images on the "
+                           "training device; a larger set streams from its memory-mapped file: auto (half the "
+                           "RAM; on CUDA also at most half the GPU's memory), an amount such as 2GB or 500MB, "
+                           "or 0 to always stream")
+
+    def loader_settings(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`aekit.data.load_dataset` this section sets (the image settings)."""
+        return {"image_size": self.image_size, "resize": self.resize, "color_mode": self.color_mode,
+                "alpha_background": self.alpha_background, "test_fraction": self.test_fraction,
+                "strict": self.strict}
 
 
 @dataclass
@@ -162,8 +245,11 @@ def _check_rule(path: str, value: Any, meta) -> None:
                 raise ConfigError(f"{path}: must be > {lo}, got {value}")
             if not meta.get("min_exclusive") and value < lo:
                 raise ConfigError(f"{path}: must be >= {lo}, got {value}")
-        if hi is not None and value > hi:
-            raise ConfigError(f"{path}: must be <= {hi}, got {value}")
+        if hi is not None:
+            if meta.get("max_exclusive") and not value < hi:
+                raise ConfigError(f"{path}: must be < {hi}, got {value}")
+            if not meta.get("max_exclusive") and value > hi:
+                raise ConfigError(f"{path}: must be <= {hi}, got {value}")
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{path}: must be a finite number, got {value}")
     item_min = meta.get("item_min")
@@ -187,7 +273,10 @@ def build_section(cls, values: dict[str, Any], prefix: str):
         if name not in values:
             continue
         path = f"{prefix}.{name}"
-        value = _coerce(path, values[name], hints[name])
+        value = values[name]
+        if f.metadata.get("convert") is not None:
+            value = f.metadata["convert"](path, value)
+        value = _coerce(path, value, hints[name])
         _check_rule(path, value, f.metadata)
         kwargs[name] = value
     obj = cls(**kwargs)

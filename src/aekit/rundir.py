@@ -9,6 +9,7 @@
       best.safetensors         weights of the epoch with the lowest test loss
       recon/, *.png, *.html    pictures (:mod:`aekit.visualization`)
       eval.json                from ``aekit eval``
+      skipped.txt              the data files that could not be read and were left out (only when some were)
       .lock                    held by the one process that writes the run
 
 :class:`RunDir` knows the paths and reads and writes these files: the API, the
@@ -53,6 +54,7 @@ class RunDir:
     EVAL = "eval.json"
     REPORT = "report.html"
     RECON = "recon"
+    SKIPPED = "skipped.txt"
     LOCK = ".lock"
 
     def __init__(self, path: str | Path):
@@ -162,6 +164,30 @@ class RunDir:
         config = io.read_json_object(self.path / self.CONFIG, "run config")
         check_config_shape(config, str(self.path / self.CONFIG))
         return config
+
+    # ----------------------------------------------------------------- skipped data files
+
+    def write_skipped(self, skipped: list[tuple[str, str]]) -> Path | None:
+        """List the data files left out, one ``path<TAB>reason`` line each, as ``skipped.txt``.
+
+        With none, an old list is removed and ``None`` returned.
+        """
+        path = self.path / self.SKIPPED
+        if not skipped:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return None
+        return io.atomic_write_text(path, "".join(f"{_one_line(p)}\t{_one_line(r)}\n" for p, r in skipped))
+
+    def read_skipped(self) -> list[tuple[str, str]]:
+        """``skipped.txt`` as ``(path, reason)`` pairs; empty when the run skipped nothing."""
+        try:
+            text = (self.path / self.SKIPPED).read_text()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise RunError(f"{self.path / self.SKIPPED}: cannot read ({exc.strerror or exc})") from None
+        return [tuple(line.split("\t", 1)) if "\t" in line else (line, "") for line in text.splitlines() if line]
 
     # ----------------------------------------------------------------- metrics
 
@@ -326,6 +352,11 @@ class RunDir:
         return {"run": str(self.path), "preset": config.get("preset"), "model": model.get("model"),
                 "latent_dim": model.get("latent_dim"), "epochs": last.get("epoch"), "dataset": data.get("dataset"),
                 "train_test_mse": last.get("test_mse"), "eval": self.read_eval()}
+
+
+def _one_line(text) -> str:
+    """``text`` with tabs and line breaks as spaces: a file name may hold them, a line of the list may not."""
+    return str(text).translate({ord("\t"): " ", ord("\n"): " ", ord("\r"): " "})
 
 
 def check_config_shape(config: Any, where: str) -> None:

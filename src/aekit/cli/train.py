@@ -33,8 +33,13 @@ def add_config_flags(parser, cls, skip=(), section: str = "") -> None:
         text = meta.get("help", "")
         if meta.get("choices"):
             text += f" ({'|'.join(meta['choices'])})"
+        flag = f"--{f.name.replace('_', '-')}"
+        if hints[f.name] is bool:  # a switch: given means true
+            parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS,
+                                help=text + f" [default: {'on' if default else 'off'}]")
+            continue
         text += f" [default: {default}]"
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_flag_type(hints[f.name]),
+        parser.add_argument(flag, dest=f.name, type=_flag_type(hints[f.name]),
                             default=argparse.SUPPRESS, metavar=f.name.upper(), help=text)
 
 
@@ -112,8 +117,11 @@ def run(args) -> int:
 
     last = run_.metrics[-1] if run_.metrics else {}
     if not args.quiet and env_world().main:
+        skipped = run_.dir.read_skipped()
+        note = f"; {len(skipped)} unreadable data files skipped, listed in {run_.dir / run_.dir.SKIPPED}" \
+            if skipped else ""
         print(f"done: {len(run_.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
-              f"run saved in {run_.path}")
+              f"run saved in {run_.path}{note}")
         if report := run_.dir.file(run_.dir.REPORT):
             print(f"report: {report}")
     return 0

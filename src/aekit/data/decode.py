@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from aekit.config import RESIZE_MODES  # noqa: F401 - the names the config allows; re-exported
 from aekit.data import png
 
-RESIZE_MODES = ("crop", "stretch", "pad")
 BACKGROUNDS = {"white": 255, "black": 0}
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _ALPHA_MODES = frozenset({"LA", "La", "RGBA", "RGBa", "PA"})

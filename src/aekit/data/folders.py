@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit.config import COLOR_MODES, parse_image_size  # noqa: F401 - parse_image_size re-exported
 from aekit.data import packed
 from aekit.data.cache import default_cache_dir
 from aekit.data.decode import BACKGROUNDS, RESIZE_MODES, Decoding, probe
@@ -37,7 +38,6 @@ from aekit.errors import ConfigError, DataError
 from aekit.io import Log
 from aekit.io import log as log_to_stderr
 
-COLOR_MODES = ("auto", "grayscale", "rgb")
 DEFAULT_TEST_FRACTION = 0.1
 _KEY_VERSION = 1  # bump when the packed bytes for the same input would change
 _SHOWN = 3  # skipped files named in the summary line
@@ -96,23 +96,6 @@ class FolderOptions:
         given = self.image_settings_given()
         if given:
             raise ConfigError(f"{given[0]}: applies to image folders only, and {what} is not one")
-
-
-def parse_image_size(value: int | str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``64`` or ``"64"`` -> ``(64, 64)``; ``"64x48"`` -> ``(64, 48)``, WIDTHxHEIGHT; ``None`` stays ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, (tuple, list)):
-        size = tuple(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        size = (value, value)
-    else:
-        match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(value))
-        size = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else ()
-    if not (len(size) == 2 and all(type(s) is int and 1 <= s <= 65535 for s in size)):
-        raise ConfigError(f"image_size: {value!r} is not a size; give N or WIDTHxHEIGHT in whole pixels, "
-                          "e.g. 64 or 64x48")
-    return size
 
 
 def check_test_fraction(value: float) -> None:

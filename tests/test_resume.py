@@ -77,7 +77,7 @@ def test_resume_extends_a_finished_run_to_more_epochs(tmp_path):
     more = aekit.train(resume=tmp_path / "three", epochs=5, verbose=False, progress=False, plots=False)
     assert _strip(more.metrics) == _strip(five.metrics)
     assert json.loads((tmp_path / "three" / "config.json").read_text())["train"]["epochs"] == 5
-    with pytest.raises(ConfigError, match="only --epochs, --device and --checkpoint-every can change, not --lr"):
+    with pytest.raises(ConfigError, match="--checkpoint-every and --max-memory can change, not --lr"):
         aekit.train(resume=tmp_path / "three", epochs=9, lr=0.1)
 
 

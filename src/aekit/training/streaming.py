@@ -13,6 +13,7 @@ the same batches in the same order, so a run is the same either way, to the bit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -121,13 +122,9 @@ class _Prefetcher:
         return on_device, done
 
     def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
+        """Queue ``item`` (waiting for room); ``False`` once the reader is told to stop."""
+        self.queue.put(item)  # close() empties the queue, so this never waits for ever
+        return not self.stop.is_set()
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         while True:
@@ -144,8 +141,11 @@ class _Prefetcher:
             yield item
 
     def close(self) -> None:
+        """Stop the reader: a put it is waiting in goes through, and the next one sees ``stop``."""
         self.stop.set()
-        self.thread.join()
+        while self.thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self.queue.get(timeout=0.01)
 
 
 # --------------------------------------------------------------------------- resident or streamed

@@ -291,7 +291,7 @@ def test_report_includes_optional_sections_when_their_files_exist(run2d, tmp_pat
     assert '<section id="eval"><h2>Evaluation</h2>' in page
     assert "<th>metric</th><th>classic-2d-relu</th><th>PCA-2</th>" in page
     assert "<tr><th>MSE per pixel ↓</th><td>0.04210</td><td>0.05120</td></tr>" in page
-    assert "#17 (3, 0.1900)" in page
+    assert "#17 (label 3, 0.1900)" in page
     (run_dir / "eval.json").write_text("{broken")
     assert "eval.json could not be read" in build_report(ReportInputs.from_run_dir(run_dir))
     extra = [lambda inp: Section("Notes", "<p>hello</p>"), json_table_section("other.json", "Other")]

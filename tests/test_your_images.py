@@ -117,3 +117,137 @@ def test_the_python_api_takes_the_same_settings(wide_folder, tmp_path):
                       progress=False)
     assert run.config.data.image_size == "16x8" and run.model.input_shape == (3, 8, 16)
     assert os.path.exists(tmp_path / "api" / "skipped.txt")
+
+
+# --------------------------------------------------------------------------- unlabeled and colour, end to end
+
+def _copy_photos(source: Path, dest: Path, n: int) -> Path:
+    """The first ``n`` photos of ``source`` (sorted), copied flat into ``dest``."""
+    import shutil
+
+    dest.mkdir(parents=True)
+    for path in sorted(source.glob("*.png"))[:n]:
+        shutil.copy(path, dest / path.name)
+    return dest
+
+
+@pytest.fixture
+def nebulae(testdata):
+    if not (testdata / "stellarium-nebulae").is_dir():
+        pytest.skip(f"no real photos in {testdata} (scripts/test fetches them from Debian)")
+    return testdata / "stellarium-nebulae"
+
+
+def _colour(rgb: np.ndarray) -> float:
+    """How far from grey an (H, W, 3) picture is: the mean spread between its channels."""
+    rgb = rgb.astype(int)
+    return float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
+
+
+def _pixels(path: Path, frame: int | None = None) -> np.ndarray:
+    with Image.open(path) as image:
+        if frame is not None:
+            image.seek(frame)
+        return np.asarray(image.convert("RGB"))
+
+
+def test_a_flat_folder_of_real_photos_end_to_end(nebulae, tmp_path, capsys):
+    """Unlabeled, colour, palette and RGBA files of three sizes: train, eval, encode, compare, plot, report."""
+    photos = _copy_photos(nebulae, tmp_path / "photos", 48)
+    out = tmp_path / "run"
+    assert main(["train", "--model", "conv", "--channels", "8,16", "--latent-dim", "2", "--epochs", "3",
+                 "--batch-size", "8", "--lr", "0.003", "--device", "cpu", "--dataset", str(photos),
+                 "--image-size", "32", "--out", str(out)]) == 0
+    assert "on photos [43 train / 5 test]" in capsys.readouterr().err
+    run = aekit.load_run(out)
+    data = run.load_data()
+    assert data.labeled is False and data.image_shape == (3, 32, 32)
+    assert _colour(data.x_test.transpose(0, 2, 3, 1)) > 5  # the photos are in colour
+
+    # snapshots: the originals are the test images' own pixels, in colour (upscaled 2x, 2 px apart)
+    snapshot = _pixels(out / "recon" / "epoch_000.png")
+    for k in range(5):
+        cell = snapshot[2:66, 2 + k * 66:66 + k * 66]
+        assert np.array_equal(cell[::2, ::2], data.x_test[k].transpose(1, 2, 0))
+    frames = Image.open(out / "recon.gif").n_frames
+    first, last = _pixels(out / "recon.gif", 0), _pixels(out / "recon.gif", frames - 1)
+    assert _colour(first[22:]) > 5 and np.abs(first[22:].astype(int) - snapshot).mean() < 6  # 256 colours
+    assert _colour(last[22:]) > 5
+    html = (out / "latent.html").read_text()
+    assert "coloured by k-means cluster (k = 2; no labels)" in html and '"text":"k-means cluster"' in html
+    assert _colour(_pixels(out / "manifold.png")) > 5
+
+    assert main(["eval", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "eval.json").read_text())
+    assert set(summary["results"]) == {"model", "pca"} and "knn_acc" not in summary["results"]["model"]
+    assert summary["skipped"] == ("k-means accuracy/NMI/ARI, the kNN and logistic probes and the semi-supervised "
+                                  "probes need labels, and photos has none")
+    assert f"Not computed: {summary['skipped']}." in printed and "worst reconstructions (test index, MSE)" in printed
+    assert all(set(w) == {"index", "error"} for w in summary["anomaly"]["worst"])
+    worst = _pixels(out / "worst.png")
+    assert worst.shape == (2 * 66 + 2, 5 * 66 + 2, 3) and _colour(worst[:68]) > 5
+    report = (out / "report.html").read_text()
+    assert "Not computed: k-means accuracy" in report and "Test index, MSE: #" in report
+
+    assert main(["encode", str(out), "--out", str(tmp_path / "codes.csv"), "--split", "all"]) == 0
+    rows = (tmp_path / "codes.csv").read_text().splitlines()
+    assert rows[0] == "label,z0,z1" and len(rows) == 49 and {r.split(",")[0] for r in rows[1:]} == {"-1"}
+    assert main(["eval", str(out), "--quiet", "--scores", str(tmp_path / "scores.csv"), "--out",
+                 str(tmp_path / "e.json")]) == 0
+    assert {line.split(",")[1] for line in (tmp_path / "scores.csv").read_text().splitlines()[1:]} == {"-1"}
+
+    capsys.readouterr()
+    assert main(["compare", str(out), "--sort", "mse"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split("|")[-2].strip() == "pca_knn_acc" and table[2].split("|")[-2].strip() == "–"
+    assert main(["plot", str(out), "--what", "grid", "--n", "2x3"]) == 0
+    assert _colour(_pixels(out / "grid.png")) > 5
+    assert main(["report", str(out)]) == 0
+
+
+def test_a_labelled_colour_folder_keeps_its_class_names_and_colours(nebulae, tmp_path, capsys):
+    """Two class folders of real colour photos: the labels' metrics, the class names in the code map."""
+    root = tmp_path / "classes"
+    photos = sorted(nebulae.glob("*.png"))
+    _copy_photos(nebulae, root / "first", 20)
+    for path in photos[20:40]:
+        (root / "second").mkdir(exist_ok=True)
+        (root / "second" / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "run"
+    assert main(["train", "--model", "conv", "--channels", "4,8", "--latent-dim", "3", "--epochs", "1",
+                 "--device", "cpu", "--dataset", str(root), "--image-size", "16", "--test-fraction", "0.25",
+                 "--out", str(out), "--quiet"]) == 0
+    html = (out / "latent.html").read_text()
+    assert '"name":"first"' in html and '"name":"second"' in html and '"text":"class"' in html
+    assert _colour(_pixels(out / "recon" / "epoch_000.png")) > 5
+    assert main(["eval", str(out), "--quiet", "--semi-sizes", "2", "--probe-train", "0"]) == 0
+    summary = json.loads((out / "eval.json").read_text())
+    assert "skipped" not in summary and 0 <= summary["results"]["model"]["knn_acc"] <= 1
+    assert summary["dataset"]["classes"] == 2 and all("label" in w for w in summary["anomaly"]["worst"])
+
+
+def test_codes_without_labels_are_coloured_by_seeded_k_means_clusters_and_say_so():
+    from aekit.visualization.latent import latent_view
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(-5, 0.1, (50, 2)), rng.normal(5, 0.1, (50, 2))])
+    view = latent_view(z, None)
+    assert view.color_by == "k-means cluster" and view.class_names == [f"cluster {c}" for c in range(7)]
+    assert view.title == "2-D codes of 100 test images, coloured by k-means cluster (k = 7; no labels)"
+    assert len(set(view.labels[:50]) & set(view.labels[50:])) == 0  # no cluster spans the two blobs
+    assert np.array_equal(latent_view(z, None).labels, view.labels)  # seeded
+    labelled = latent_view(z, np.repeat([0, 1], 50), ["a", "b"])
+    assert labelled.color_by == "class" and labelled.title == "2-D codes of 100 test images"
+    assert latent_view(rng.normal(size=(3, 16)), None).title.endswith("coloured by k-means cluster (k = 1; no labels)")
+
+
+def test_a_caption_keeps_a_colour_picture_in_colour():
+    from aekit.visualization.images import with_caption
+
+    picture = np.zeros((10, 40, 3), np.uint8)
+    picture[..., 0] = 200  # red
+    captioned = with_caption(picture, "epoch 1", height=12)
+    assert captioned.shape == (22, 40, 3) and np.array_equal(captioned[12:], picture)
+    assert (captioned[:12] == captioned[:12, :, :1]).all() and captioned[:12].min() == 0  # black text on white
+    assert with_caption(picture[..., 0], "epoch 1", height=12).shape == (22, 40)

@@ -498,18 +498,20 @@ def save_evaluation(run: Run, result, data, out: str | Path | None = None) -> Pa
 
 
 def write_scores(result, path: str | Path) -> Path:
-    """Every test image's reconstruction error as CSV ``index,label,error``, worst first."""
+    """Every test image's reconstruction error as CSV ``index,label,error``, worst first (label -1: unlabeled)."""
     order = result.errors.argsort(kind="stable")[::-1]
     lines = ["index,label,error", *(f"{i},{result.labels[i]},{result.errors[i]:.8g}" for i in order)]
     return io.atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def encode_split(run: Run, data, split: str = "test") -> dict[str, np.ndarray]:
-    """Codes of one split (``test``, ``train`` or ``all``: train then test) with labels, split names and indices."""
+    """Codes of one split (``test``, ``train`` or ``all``: train then test) with labels (-1 when the data has
+    none), split names and indices.
+    """
     if split not in SPLITS:
         raise DataError(f"--split: {split!r} is not allowed; choose one of: {', '.join(SPLITS)}")
     parts = [("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)]
-    parts = [p for p in parts if split in (p[0], "all")]
+    parts = [(name, x, y if y is not None else np.full(len(x), -1)) for name, x, y in parts if split in (name, "all")]
     return {"z": np.concatenate([run.encode(x) for _, x, _ in parts]).astype(np.float32),
             "label": np.concatenate([y for _, _, y in parts]).astype(np.int64),
             "split": np.concatenate([np.full(len(y), name) for name, _, y in parts]),
@@ -520,7 +522,8 @@ def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:
     """Write :func:`encode_split`'s codes as ``.npy`` (one structured array) or ``.csv``, atomically.
 
     - ``.npy``: fields ``split`` (``"train"``/``"test"``), ``index`` (position within that
-      split), ``label`` (int64) and ``z`` (float32, ``(latent_dim,)``); loads without pickle:
+      split), ``label`` (int64; -1 when the data has no labels) and ``z`` (float32,
+      ``(latent_dim,)``); loads without pickle:
       ``codes = np.load("codes.npy"); codes["z"], codes["label"]``;
     - ``.csv``: a header ``label,z0,z1,...`` then one row per image.
     """

@@ -2,7 +2,8 @@
 
 - ``.npy``: one structured array (no pickle needed to load) with the fields
   ``split`` (``"train"``/``"test"``), ``index`` (position within that split),
-  ``label`` (int64) and ``z`` (float32, shape ``(latent_dim,)``)::
+  ``label`` (int64; -1 for every image when the data has no labels, such as a flat
+  image folder) and ``z`` (float32, shape ``(latent_dim,)``)::
 
       codes = np.load("codes.npy"); codes["z"], codes["label"]
 

@@ -22,11 +22,13 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help=HELP, description=HELP + ". Reconstruction (MSE, BCE, PSNR, SSIM), "
                        "k-means clustering (Hungarian accuracy, NMI, ARI), kNN and logistic probes, "
                        "semi-supervised probes and per-image anomaly scores, all on the test split, for the "
-                       "model, PCA with the same code size and raw pixels. Baselines are cached under the "
-                       "aekit cache directory.")
+                       "model, PCA with the same code size and raw pixels. Unlabeled data (a flat image "
+                       "folder, an .npy) gets the reconstruction metrics and anomaly scores; the sections that "
+                       "need labels are skipped, saying so. Baselines are cached under the aekit cache directory.")
     add_run_arguments(p, dataset=True, out="where to write the summary [default: RUN/eval.json]")
     p.add_argument("--scores", default=None, metavar="FILE",
-                   help="also write a CSV of index,label,error for every test image, worst first")
+                   help="also write a CSV of index,label,error for every test image, worst first "
+                   "(label -1 when the data has no labels)")
     p.add_argument("--no-cache", action="store_true", help="recompute the baselines and do not store them")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--one-class", default=None, metavar="K",

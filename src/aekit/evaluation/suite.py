@@ -26,6 +26,7 @@ BASELINE_FORMAT = "aekit-baseline/1"  # bump when a baseline metric changes, so 
 PIXEL_NOTE = ("all metrics use images in [0,1]: reconstructions of runs trained on centred pixels are "
               "shifted by +0.5, and every reconstruction (PCA's too) is clipped to [0,1]")
 WORST = 8  # worst reconstructions listed in the summary
+LABEL_SECTIONS = "k-means accuracy/NMI/ARI, the kNN and logistic probes and the semi-supervised probes"
 
 Log = Callable[[str], None]
 
@@ -57,7 +58,7 @@ class EvalSettings:
 class Evaluation:
     summary: dict[str, Any]  # JSON-ready but for float('inf') PSNR; see to_json
     errors: np.ndarray  # (N_test,) per-image MSE in [0,1] pixels: the anomaly score
-    labels: np.ndarray  # (N_test,)
+    labels: np.ndarray  # (N_test,); -1 for unlabeled images
 
 
 # --------------------------------------------------------------------------- representations
@@ -102,11 +103,15 @@ def score_codes(train_x, train_y, test_x, test_y, settings: EvalSettings, log: L
 
 
 def pca_baseline(data, latent_dim: int, settings: EvalSettings, log: Log) -> dict[str, float]:
-    """PCA with ``latent_dim`` components fitted on the training pixels: reconstruction and code metrics."""
+    """PCA with ``latent_dim`` components fitted on the training pixels: reconstruction and (labelled data)
+    code metrics.
+    """
     x_train, x_test = flat_unit(data.x_train), flat_unit(data.x_test)
     with _timed(log, f"PCA-{latent_dim} fit and reconstruction"):
         z_train, z_test, recon = pca_features(x_train, x_test, latent_dim)
         out = metrics.reconstruction_scores(data.x_test.astype(np.float32) / 255.0, recon.reshape(data.x_test.shape))
+    if not data.labeled:
+        return out
     return {**out, **score_codes(z_train, data.y_train, z_test, data.y_test, settings, log, f"PCA-{latent_dim}")}
 
 
@@ -120,6 +125,9 @@ def dataset_fingerprint(data) -> str:
     """SHA-256 over the train and test images and labels: the dataset's identity in cache keys."""
     h = hashlib.sha256()
     for arr in (data.x_train, data.y_train, data.x_test, data.y_test):
+        if arr is None:  # unlabeled
+            h.update(b"no labels")
+            continue
         h.update(str((arr.dtype.str, arr.shape)).encode())
         h.update(np.ascontiguousarray(arr).data)
     return h.hexdigest()
@@ -150,6 +158,9 @@ def evaluate(data, z_train: np.ndarray, z_test: np.ndarray, recon_test: np.ndarr
     ----------
     data : ImageData
         uint8 images and labels; the test split is scored, the training split trains the probes and PCA.
+        Unlabeled data gets the reconstruction metrics and anomaly scores only: the sections that
+        score codes against labels (:data:`LABEL_SECTIONS`) are skipped, and the summary's
+        ``skipped`` says why.
     z_train, z_test : ndarray (N_train, D), (N_test, D)
         The model's codes of the training and test images.
     recon_test : ndarray (N_test, C, H, W)
@@ -177,46 +188,64 @@ def evaluate(data, z_train: np.ndarray, z_test: np.ndarray, recon_test: np.ndarr
     with _timed(log, "reconstruction (model)"):
         model_row = metrics.reconstruction_scores(x_test, recon_test)
         errors = metrics.per_image_mse(x_test, recon_test)
-    model_row.update(score_codes(np.asarray(z_train, np.float32), data.y_train, np.asarray(z_test, np.float32),
-                                 data.y_test, settings, log, model_label))
+    skipped = None if data.labeled else f"{LABEL_SECTIONS} need labels, and {data.name} has none"
+    if skipped:
+        log(skipped)
+    else:
+        model_row.update(score_codes(np.asarray(z_train, np.float32), data.y_train, np.asarray(z_test, np.float32),
+                                     data.y_test, settings, log, model_label))
 
     fingerprint = dataset_fingerprint(data)
     pca_row, pca_cached = baseline(baseline_key(data, fingerprint, "pca", settings, latent_dim),
                                    lambda: pca_baseline(data, latent_dim, settings, log))
-    pixel_row, pixel_cached = baseline(baseline_key(data, fingerprint, "pixels", settings),
-                                       lambda: pixel_baseline(data, settings, log))
-    for name, cached in (("PCA", pca_cached), ("pixel", pixel_cached)):
-        if cached:
-            log(f"{name} baseline: from the cache")
+    results, cached = {"model": model_row, "pca": pca_row}, {"pca": pca_cached}
+    if data.labeled:  # the pixels' row holds label metrics only
+        results["pixels"], cached["pixels"] = baseline(baseline_key(data, fingerprint, "pixels", settings),
+                                                       lambda: pixel_baseline(data, settings, log))
+    for name, from_cache in cached.items():
+        if from_cache:
+            log(f"{'PCA' if name == 'pca' else 'pixel'} baseline: from the cache")
 
-    n_probe = len(probes.subsample(len(data.x_train), settings.probe_train, settings.seed))
     worst = np.argsort(-errors, kind="stable")[:WORST]
+    names = {"model": model_label, "pca": f"PCA-{latent_dim}", "pixels": f"pixels ({x_test[0].size})"}
+    labels = data.y_test if data.labeled else np.full(len(errors), -1, np.int64)
     summary = {
         "format": FORMAT,
         "pixels": PIXEL_NOTE,
         "dataset": {"name": data.name, "origin": data.origin, "train": len(data.x_train), "test": len(data.x_test),
-                    "classes": int(len(np.unique(data.y_test))), "sha256": fingerprint},
+                    "classes": int(len(np.unique(data.y_test))) if data.labeled else 0, "sha256": fingerprint},
         "settings": settings.to_dict(),
-        "notes": [
-            f"k-means on the {len(data.x_test)} test images with k = the number of classes, "
-            f"best of {settings.kmeans_init} restarts; accuracy by Hungarian matching of clusters to labels",
-            f"kNN (k={settings.knn_k}) and logistic probes trained on {n_probe} of {len(data.x_train)} training "
-            f"images{' (all)' if n_probe == len(data.x_train) else f' (drawn with seed {settings.seed})'}, "
-            "scored on all test images; logistic regressions on standardised features",
-            f"semi-supervised: logistic regression on {', '.join(map(str, settings.semi_sizes))} class-balanced "
-            f"labelled training images, mean and standard deviation over {settings.semi_draws} draws",
-        ],
-        "labels": {"model": model_label, "pca": f"PCA-{latent_dim}", "pixels": f"pixels ({x_test[0].size})"},
-        "results": {"model": model_row, "pca": pca_row, "pixels": pixel_row},
-        "baselines_cached": {"pca": pca_cached, "pixels": pixel_cached},
+        "notes": _notes(data, settings, skipped),
+        "labels": {k: v for k, v in names.items() if k in results},
+        "results": results,
+        "baselines_cached": cached,
         "anomaly": {
             "score": "per-image MSE of the model's reconstruction (higher = more anomalous)",
             "mean": float(errors.mean()), "median": float(np.median(errors)), "max": float(errors.max()),
-            "worst": [{"index": int(i), "label": int(data.y_test[i]), "error": float(errors[i])} for i in worst],
+            "worst": [{"index": int(i), **({"label": int(labels[i])} if data.labeled else {}),
+                       "error": float(errors[i])} for i in worst],
         },
         "seconds": round(time.perf_counter() - start, 2),
     }
-    return Evaluation(summary=summary, errors=errors, labels=np.asarray(data.y_test))
+    if skipped:
+        summary["skipped"] = skipped
+    return Evaluation(summary=summary, errors=errors, labels=np.asarray(labels))
+
+
+def _notes(data, settings: EvalSettings, skipped: str | None) -> list[str]:
+    """What the summary's numbers are, in words."""
+    if skipped:
+        return [skipped]
+    n_probe = len(probes.subsample(len(data.x_train), settings.probe_train, settings.seed))
+    return [
+        f"k-means on the {len(data.x_test)} test images with k = the number of classes, "
+        f"best of {settings.kmeans_init} restarts; accuracy by Hungarian matching of clusters to labels",
+        f"kNN (k={settings.knn_k}) and logistic probes trained on {n_probe} of {len(data.x_train)} training "
+        f"images{' (all)' if n_probe == len(data.x_train) else f' (drawn with seed {settings.seed})'}, "
+        "scored on all test images; logistic regressions on standardised features",
+        f"semi-supervised: logistic regression on {', '.join(map(str, settings.semi_sizes))} class-balanced "
+        f"labelled training images, mean and standard deviation over {settings.semi_draws} draws",
+    ]
 
 
 class _timed:

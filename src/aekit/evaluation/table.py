@@ -100,11 +100,23 @@ def eval_title(summary: dict) -> str:
 def eval_table(summary: dict) -> str:
     """The evaluation as Markdown (:func:`eval_rows`), then the worst reconstructions."""
     parts = [eval_title(summary), "", markdown_table(*eval_rows(summary))]
+    if summary.get("skipped"):
+        parts += ["", f"Not computed: {summary['skipped']}."]
     worst = summary.get("anomaly", {}).get("worst", [])
     if worst:
-        items = ", ".join(f"#{w['index']} (label {w['label']}, {w['error']:.4f})" for w in worst)
-        parts += ["", f"{len(worst)} worst reconstructions (test index, label, MSE): {items}"]
+        parts += ["", f"{len(worst)} worst reconstructions ({worst_heading(worst)}): {worst_items(worst)}"]
     return "\n".join(parts)
+
+
+def worst_heading(worst: list[dict]) -> str:
+    """What :func:`worst_items` lists for each image: test index, label (when the data has them), MSE."""
+    return "test index, label, MSE" if "label" in worst[0] else "test index, MSE"
+
+
+def worst_items(worst: list[dict]) -> str:
+    """The worst reconstructions of a summary as ``#index (label, MSE)``, or ``#index (MSE)`` when unlabeled."""
+    return ", ".join(f"#{w['index']} (" + (f"label {w['label']}, " if "label" in w else "") + f"{w['error']:.4f})"
+                     for w in worst)
 
 
 # --------------------------------------------------------------------------- several runs

@@ -46,6 +46,7 @@ def write_recon_gif(recon_dir: str | Path, path: str | Path, frame_ms: int = 400
 
     Returns ``path``. Pillow stores only the part of each frame that changed, and the
     originals on top never change, so the GIF stays small (``benchmarks/plots.py`` measures it).
+    Colour snapshots stay in colour (each frame gets its own 256-colour palette).
     """
     from PIL import Image
 
@@ -54,7 +55,8 @@ def write_recon_gif(recon_dir: str | Path, path: str | Path, frame_ms: int = 400
     images = []
     for frame in frames:
         try:
-            array = np.asarray(Image.open(recon_dir / frame["file"]).convert("L"))
+            with Image.open(recon_dir / frame["file"]) as image:  # grey stays grey: a smaller GIF
+                array = np.asarray(image.convert("L" if image.mode in ("L", "LA", "1") else "RGB"))
         except OSError as exc:
             raise RunError(f"{recon_dir / frame['file']}: cannot read snapshot ({exc})") from None
         images.append(Image.fromarray(with_caption(array, frame_label(frame["epoch"], frame.get("step")))))

@@ -52,13 +52,15 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
 
 
 def with_caption(array: np.ndarray, text: str, height: int = 22, size: int = 14) -> np.ndarray:
-    """Put ``text`` in a white strip above a uint8 ``(H, W)`` image (Pillow's default font)."""
+    """Put ``text`` in a white strip above a uint8 ``(H, W)`` grey or ``(H, W, 3)`` colour image
+    (Pillow's default font).
+    """
     from PIL import Image, ImageDraw, ImageFont
 
     array = np.asarray(array)
-    strip = Image.new("L", (array.shape[1], height), 255)
+    strip = Image.new("RGB" if array.ndim == 3 else "L", (array.shape[1], height), "white")
     font = ImageFont.load_default(size=size)  # a scalable font since Pillow 10.1
-    ImageDraw.Draw(strip).text((4, height // 2), text, fill=0, font=font, anchor="lm")
+    ImageDraw.Draw(strip).text((4, height // 2), text, fill="black", font=font, anchor="lm")
     return np.concatenate([np.asarray(strip), array])
 
 

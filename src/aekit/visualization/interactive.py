@@ -18,7 +18,9 @@ SVG_MAX_POINTS = 3000  # past this a 2-D scatter is drawn with WebGL (Scattergl)
 
 
 def interactive_codes(view: LatentView):
-    """A :class:`plotly.graph_objects.Figure` of a view: one trace per class, so the legend toggles classes."""
+    """A :class:`plotly.graph_objects.Figure` of a view: one trace per class (or k-means cluster, for
+    unlabeled images), so the legend toggles them.
+    """
     import plotly.graph_objects as go
 
     colors = class_colors(len(view.class_names))
@@ -46,7 +48,7 @@ def interactive_codes(view: LatentView):
         traces.append(scatter(**xyz, mode="markers", name=name, marker=marker, customdata=custom,
                               hovertemplate=hover))
     fig = go.Figure(traces)
-    fig.update_layout(title={"text": view.title, "x": 0.5}, legend={"title": {"text": "class"},
+    fig.update_layout(title={"text": view.title, "x": 0.5}, legend={"title": {"text": view.color_by},
                       "itemsizing": "constant"}, template="plotly_white", height=640,
                       margin={"l": 40, "r": 20, "t": 60, "b": 40})
     if dims == 3:
@@ -56,7 +58,8 @@ def interactive_codes(view: LatentView):
         if dims == 2:
             fig.update_yaxes(title=names[1])
         else:
-            fig.update_yaxes(title="class", tickvals=list(range(len(view.class_names))), ticktext=view.class_names)
+            fig.update_yaxes(title=view.color_by, tickvals=list(range(len(view.class_names))),
+                             ticktext=view.class_names)
     return fig
 
 

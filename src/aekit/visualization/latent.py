@@ -8,6 +8,7 @@ show the same cloud.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -16,6 +17,7 @@ from aekit.errors import ConfigError
 
 PROJECTIONS = ("pca", "tsne")
 TSNE_MAX_POINTS = 2000  # t-SNE is O(N log N) per iteration with a large constant: a few seconds at this size
+CLUSTERS = 8  # k of the k-means that colours the codes of unlabeled images
 
 
 def model_and_scale(model, scale: str | None = None):
@@ -49,14 +51,19 @@ def class_colors(n: int, shade: float = 0.85) -> list[str]:
 
 @dataclass
 class LatentView:
-    """What a latent plot draws: ``points (N, k)`` with ``k`` in 1..3, one per test image."""
+    """What a latent plot draws: ``points (N, k)`` with ``k`` in 1..3, one per test image.
+
+    Points are coloured by ``labels``: the images' classes, or for unlabeled images the
+    k-means cluster of their code; ``color_by`` names which (the legend's title).
+    """
 
     points: np.ndarray  # (N, k) float
-    labels: np.ndarray  # (N,) int class of each point
+    labels: np.ndarray  # (N,) int class (or cluster) of each point
     index: np.ndarray  # (N,) index of each point's image in the test set
     class_names: list[str]
-    title: str  # says what the axes are: the code itself or which projection of it
+    title: str  # says what the axes are: the code itself or which projection of it, and what the colours are
     axis_names: list[str]
+    color_by: str = "class"
 
     @property
     def dims(self) -> int:
@@ -70,29 +77,35 @@ class LatentView:
         return replace(self, points=self.points[keep], labels=self.labels[keep], index=self.index[keep])
 
 
-def latent_view(z: np.ndarray, labels: np.ndarray, class_names: list[str] | None = None,
+def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None = None,
                 projection: str = "pca", seed: int = 0) -> LatentView:
     """Codes ``z (N, d)`` as a view: as they are for ``d <= 3``, else projected to 2-D.
 
     ``projection`` is ``"pca"`` (scikit-learn's PCA; the title gives the share of
     variance the two components explain) or ``"tsne"`` (scikit-learn's t-SNE on at
-    most 2,000 points, drawn at random with ``seed``).
+    most 2,000 points, drawn at random with ``seed``). Without ``labels`` (unlabeled
+    images) the points are coloured by a k-means clustering of the codes themselves
+    (:data:`CLUSTERS` clusters, seeded), and the title says so.
 
     >>> view = latent_view(np.random.rand(100, 16), np.arange(100) % 10)
     >>> view.points.shape, view.title.startswith("16-D codes, PCA")
     ((100, 2), True)
     """
     z = np.asarray(z, dtype=np.float64)
+    if projection not in PROJECTIONS:
+        raise ConfigError(f"projection: {projection!r} is not allowed; choose one of: {', '.join(PROJECTIONS)}")
+    colours = ""
+    if labels is None and z.ndim == 2:
+        labels, class_names = kmeans_clusters(z, seed)
+        colours = f", coloured by k-means cluster (k = {len(class_names)}; no labels)"
     labels = np.asarray(labels).astype(np.int64)
     if z.ndim != 2 or len(z) != len(labels):
         raise ValueError(f"latent_view: expected z (N, d) and labels (N,), got {z.shape} and {labels.shape}")
-    if projection not in PROJECTIONS:
-        raise ConfigError(f"projection: {projection!r} is not allowed; choose one of: {', '.join(PROJECTIONS)}")
     if class_names is None:
         class_names = [str(c) for c in range(int(labels.max(initial=0)) + 1)]
     n, d = z.shape
-    view = LatentView(z, labels, np.arange(n), list(class_names), f"{d}-D codes of {n:,} test images",
-                      [f"z{i + 1}" for i in range(d)])
+    view = LatentView(z, labels, np.arange(n), list(class_names), f"{d}-D codes of {n:,} test images{colours}",
+                      [f"z{i + 1}" for i in range(d)], "k-means cluster" if colours else "class")
     if d <= 3:
         return view
     if projection == "pca":
@@ -102,7 +115,7 @@ def latent_view(z: np.ndarray, labels: np.ndarray, class_names: list[str] | None
         points = pca.fit_transform(z)
         share = pca.explained_variance_ratio_.sum()
         return replace(view, points=points, axis_names=["PC 1", "PC 2"],
-                       title=f"{d}-D codes, PCA to 2-D ({share:.0%} of the variance); {n:,} test images")
+                       title=f"{d}-D codes, PCA to 2-D ({share:.0%} of the variance); {n:,} test images{colours}")
     from sklearn.manifold import TSNE
 
     view = view.subset(TSNE_MAX_POINTS, seed)
@@ -110,4 +123,16 @@ def latent_view(z: np.ndarray, labels: np.ndarray, class_names: list[str] | None
     tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (m - 1) / 3)))
     points = tsne.fit_transform(z[view.index])
     return replace(view, points=points, axis_names=["t-SNE 1", "t-SNE 2"],
-                   title=f"{d}-D codes, t-SNE to 2-D; {f'{m:,} of ' if m < n else ''}{n:,} test images")
+                   title=f"{d}-D codes, t-SNE to 2-D; {f'{m:,} of ' if m < n else ''}{n:,} test images{colours}")
+
+
+def kmeans_clusters(z: np.ndarray, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """The k-means cluster of each code ``z (N, d)`` and the clusters' names.
+
+    ``k`` is about ``sqrt(N / 2)``, at most :data:`CLUSTERS`; the clustering is seeded.
+    """
+    from sklearn.cluster import KMeans
+
+    k = min(CLUSTERS, max(1, round(math.sqrt(len(z) / 2))))  # a rule of thumb: few points, few clusters
+    clusters = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(z) if len(z) else np.zeros(0, int)
+    return clusters, [f"cluster {c}" for c in range(k)]

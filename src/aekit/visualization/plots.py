@@ -21,7 +21,7 @@ from aekit.errors import ConfigError
 from aekit.pixels import to_uint8
 from aekit.visualization.images import image_grid, pair_grid
 from aekit.visualization.latent import LatentView, class_colors, code_extent, latent_view, model_and_scale
-from aekit.visualization.snapshots import pick_snapshot_indices
+from aekit.visualization.snapshots import snapshot_indices
 
 DPI = 100
 TEXT_POINTS_3D = 1000  # digits drawn as text in 3-D: past this they are an unreadable, slow blur
@@ -63,7 +63,7 @@ def plot_images(images, rows: int, cols: int, *, scale: str = "unit", title: str
 def plot_reconstructions(model, data, n: int = 10, *, scale: str | None = None) -> Figure:
     """``n`` test images (every class in turn) over their reconstructions."""
     model, scale = model_and_scale(model, scale)
-    idx = pick_snapshot_indices(data.y_test, n)
+    idx = snapshot_indices(data, n)
     x = data.x_test[idx]
     grid = pair_grid(x, model.reconstruct_images(x, scale), scale)
     row_height = grid.shape[0] / 2
@@ -84,7 +84,8 @@ def plot_codes(view: LatentView, max_points: int | None = None) -> Figure:
 
     2-D: a scatter coloured by class with a colour bar. 3-D: each point drawn as its
     class digit in that class's rainbow colour (the seeds' picture; at most 1,000
-    points, picked at random). 1-D: the code along x, one row per class.
+    points, picked at random). 1-D: the code along x, one row per class. For unlabeled
+    images the classes are the k-means clusters of the view (see ``view.color_by``).
     """
     if view.dims == 3:
         max_points = TEXT_POINTS_3D if max_points is None else max_points
@@ -117,14 +118,14 @@ def plot_codes(view: LatentView, max_points: int | None = None) -> Figure:
             x = view.points[:, 0]
             y = view.labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(x))
             ax.set_yticks(range(k), labels=view.class_names)
-            ax.set_ylabel("class")
+            ax.set_ylabel(view.color_by)
         sc = ax.scatter(x, y, c=view.labels, cmap=cmap, norm=norm, s=14, alpha=0.85, linewidths=0)
         ax.set_xlabel(view.axis_names[0])
         ax.grid(alpha=0.25)
         cbar = fig.colorbar(sc, ax=ax, pad=0.02)
     cbar.set_ticks(range(k), labels=view.class_names)
     cbar.ax.tick_params(length=0)
-    cbar.set_label("class")
+    cbar.set_label(view.color_by)
     ax.set_title(title, fontsize=12)
     return fig
 

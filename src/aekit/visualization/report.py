@@ -124,6 +124,9 @@ def summary_section(inp: ReportInputs) -> Section:
         facts["final test loss"] = _fmt(metrics[-1].get("test_loss"))
         facts["best test loss"] = f"{_fmt(best.get('test_loss'))} (epoch {best['epoch']})"
         facts["training time"] = f"{sum(m.get('seconds', 0) for m in metrics):.1f} s"
+    skipped = RunDir(inp.run_dir).read_skipped()
+    if skipped:
+        facts["data files skipped"] = f"{len(skipped)} unreadable (listed in {RunDir.SKIPPED})"
     cells = "".join(f'<div class="fact"><div class="k">{html.escape(k)}</div>'
                     f'<div class="v">{html.escape(v)}</div></div>' for k, v in facts.items())
     return Section("Summary", f'<div class="facts">{cells}</div>', "summary")
@@ -159,8 +162,8 @@ def latent_section(inp: ReportInputs) -> Section | None:
         from aekit.visualization.interactive import figure_html
 
         body = figure_html(inp.latent_figure, full_html=False)
-        body += '<p class="note">Drag to rotate (3-D) or zoom; hover a point for its class and test image; ' \
-                "click a class in the legend to hide it, double-click to show it alone.</p>"
+        body += '<p class="note">Drag to rotate (3-D) or zoom; hover a point for its class (or cluster) and test ' \
+                "image; click one in the legend to hide it, double-click to show it alone.</p>"
     elif static:
         body = _img(static, "latent codes", "wide")
     else:
@@ -197,7 +200,7 @@ def json_table_section(filename: str, title: str) -> SectionMaker:
 
 def evaluation_section(inp: ReportInputs) -> Section | None:
     """``eval.json`` (from ``aekit eval``) as the metric table, with the worst reconstructions."""
-    from aekit.evaluation.table import eval_rows, eval_title
+    from aekit.evaluation.table import eval_rows, eval_title, worst_heading, worst_items
 
     if inp.file(RunDir.EVAL) is None:
         return None
@@ -213,14 +216,16 @@ def evaluation_section(inp: ReportInputs) -> Section | None:
     out = (f'<p class="note">{html.escape(eval_title(summary))}; ↓ lower is better, ↑ higher is better. '
            "PCA has the model's code size and is fitted on the training split.</p>"
            f'<table class="grid eval"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    if summary.get("skipped"):
+        out += f'<p class="note">Not computed: {html.escape(summary["skipped"])}.</p>'
     worst = summary.get("anomaly", {}).get("worst", [])
     picture = inp.file("worst.png")
     if worst:
-        items = ", ".join(f"#{w['index']} ({w['label']}, {w['error']:.4f})" for w in worst)
+        heading = worst_heading(worst)
         out += (f"<h3>The {len(worst)} worst reconstructions</h3>"
                 + (_img(picture, "worst reconstructions", "pixel") if picture else "")
-                + f'<p class="note">Test index (label, MSE): {html.escape(items)}. '
-                  "Originals on top, reconstructions below.</p>")
+                + f'<p class="note">{html.escape(heading[0].upper() + heading[1:])}: '
+                  f"{html.escape(worst_items(worst))}. Originals on top, reconstructions below.</p>")
     return Section("Evaluation", out, "eval")
 
 

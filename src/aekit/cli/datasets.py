@@ -2,6 +2,20 @@
 
 HELP = "list the data sources and where each resolves here"
 
+FOOTER = """
+your own files: pass a path as --dataset
+  a folder of images   any format Pillow reads; class subfolders are labels, a flat folder is unlabeled,
+                       train/ and test/ subfolders are the split (else --test-fraction, default 0.1);
+                       --image-size N or WxH (default: the most common size), --resize crop|stretch|pad,
+                       --color-mode auto|grayscale|rgb, --alpha-background white|black, --strict
+  .npy / .npz          uint8 images (N,H,W), (N,H,W,C) or (N,C,H,W); an .npz with x_train, y_train, x_test,
+                       y_test, or x and optionally y
+  IDX, CSV             a directory of the four IDX files; a CSV (label, then the pixels) or *train*/*test*.csv
+cache: {cache}
+  folders/ holds each image folder decoded once (rebuilt when a file or a setting changes; delete it to clear);
+  a set larger than --max-memory (default: half the RAM) streams from there during training
+see docs/your-images.md"""
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("datasets", help=HELP, description=HELP + " (downloads nothing).")
@@ -10,13 +24,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from aekit.data import describe_sources
+    from aekit.data import default_cache_dir, describe_sources
 
     rows = describe_sources(args.data_dir)
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['status']:<8} {r['where']}\n{'':<{width}}  {r['description']}")
-    print("\nfiles: pass a path as --dataset: a directory of IDX files (gzip'd or not), a CSV "
-          "(label first, then 784 pixels; header optional) or a directory of *train*.csv/*test*.csv, "
-          "or an .npz with x_train, y_train, x_test, y_test")
+    print(FOOTER.format(cache=default_cache_dir()))
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -251,3 +252,40 @@ def test_a_caption_keeps_a_colour_picture_in_colour():
     assert captioned.shape == (22, 40, 3) and np.array_equal(captioned[12:], picture)
     assert (captioned[:12] == captioned[:12, :, :1]).all() and captioned[:12].min() == 0  # black text on white
     assert with_caption(picture[..., 0], "epoch 1", height=12).shape == (22, 40)
+
+
+@pytest.fixture
+def flat_colour(tmp_path):
+    """24 random colour images of 8x8, flat (unlabeled)."""
+    rng = np.random.default_rng(3)
+    for k in range(24):
+        _save(tmp_path / "flat" / f"{k:02d}.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    return tmp_path / "flat"
+
+
+def test_tensorboard_takes_unlabeled_colour_images(flat_colour, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = aekit.train(dataset=str(flat_colour), model="conv", channels="4", latent_dim=2, epochs=1, device="cpu",
+                      out=tmp_path / "tb", plots=False, verbose=False, progress=False, tensorboard=True)
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+    log_dir = run.path / "tensorboard"
+    (embedding,) = text_format.Parse((log_dir / "projector_config.pbtxt").read_text(), ProjectorConfig()).embeddings
+    assert (log_dir / embedding.metadata_path).read_text().split() == ["unlabeled"] * 2  # 2 test images
+    acc = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    acc.Reload()
+    picture = Image.open(io.BytesIO(acc.Images("reconstructions")[0].encoded_image_string))
+    assert picture.mode == "RGB" and _colour(np.asarray(picture)) > 5
+
+
+def test_the_one_class_protocol_on_unlabeled_images_is_one_line(flat_colour, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *FAST, "--dataset", str(flat_colour), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--one-class", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("aekit eval: error: --one-class: each class in turn is the normal data, so it needs labels, "
+                   "and flat has none")

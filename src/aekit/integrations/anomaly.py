@@ -256,6 +256,11 @@ def one_class_run(config, data, classes, log=None) -> dict:
     Returns a JSON-ready summary: ``format``, ``dataset``, ``model``, ``rows`` and ``mean``.
     """
     log = log or (lambda msg: None)
+    if not data.labeled:
+        from aekit.errors import ConfigError
+
+        raise ConfigError(f"--one-class: each class in turn is the normal data, so it needs labels, and {data.name} "
+                          "has none")
     autoencoder = AutoencoderTransformer(config=config, image_shape=data.image_shape, scaling="pixels",
                                          random_state=config.train.seed)
     detectors = {"model": autoencoder_scorer(autoencoder), "pca": pca_scorer(config.model.latent_dim)}

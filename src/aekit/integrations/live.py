@@ -90,7 +90,7 @@ class LiveWindow(Callback):
     ----------
     snapshot_images : ndarray (N, C, H, W) uint8
     code_images : ndarray (M, C, H, W) uint8
-    code_labels : ndarray (M,) int
+    code_labels : ndarray (M,) int, or None for unlabeled images (coloured by k-means cluster)
     scale : str
     class_names : list of str, optional
     every_seconds : float, default 0.5
@@ -101,7 +101,7 @@ class LiveWindow(Callback):
                  class_names: list[str] | None = None, every_seconds: float = 0.5):
         self.snapshot_images = snapshot_images
         self.code_images = code_images
-        self.code_labels = np.asarray(code_labels)
+        self.code_labels = None if code_labels is None else np.asarray(code_labels)  # None: k-means colours
         self.scale = scale
         self.class_names = class_names
         self.every_seconds = every_seconds
@@ -115,15 +115,16 @@ class LiveWindow(Callback):
         """
         import matplotlib
 
-        from aekit.visualization.snapshots import pick_snapshot_indices
+        from aekit.visualization.snapshots import snapshot_indices
 
         if not display_available():
             log(f"--live: no display to open a window on (matplotlib backend {matplotlib.get_backend().lower()!r}); "
                 "training without it")
             return Callback()
-        idx = pick_snapshot_indices(data.y_test, snapshot_images)
+        idx = snapshot_indices(data, snapshot_images)
         keep = np.random.default_rng(0).permutation(len(data.x_test))[:CODE_POINTS]
-        return cls(data.x_test[idx], data.x_test[keep], data.y_test[keep], scale, data.class_names)
+        return cls(data.x_test[idx], data.x_test[keep], data.y_test[keep] if data.labeled else None, scale,
+                   data.class_names or None)
 
     def on_fit_start(self, trainer):
         import matplotlib.pyplot as plt

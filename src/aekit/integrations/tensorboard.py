@@ -61,11 +61,12 @@ class TensorBoardLogger(Callback):
     @classmethod
     def for_data(cls, log_dir, data, scale: str, snapshot_images: int = 10) -> "TensorBoardLogger":
         """A logger for a dataset's test split; fails at once, before training, if tensorboard is missing."""
-        from aekit.visualization.snapshots import pick_snapshot_indices
+        from aekit.visualization.snapshots import snapshot_indices
 
         require("tensorboard", "tensorboard", "--tensorboard")
-        idx = pick_snapshot_indices(data.y_test, snapshot_images)
-        return cls(log_dir, data.x_test[idx], data.x_test, data.y_test, scale, data.class_names)
+        labels = data.y_test if data.labeled else np.zeros(len(data.x_test), np.int64)  # one "unlabeled" class
+        return cls(log_dir, data.x_test[snapshot_indices(data, snapshot_images)], data.x_test, labels, scale,
+                   data.class_names or ["unlabeled"])
 
     def on_fit_start(self, trainer):
         from torch.utils.tensorboard import SummaryWriter

@@ -86,3 +86,34 @@ def test_a_crashed_process_ends_the_others_in_one_line_and_the_run_resumes(tmp_p
     again = _metrics(run)
     assert [m["epoch"] for m in again] == [1, 2, 3]
     assert again[-1]["test_loss"] == pytest.approx(one_process[-1]["test_loss"], rel=TOLERANCE)
+
+
+def test_a_rank_with_no_image_in_the_last_batch_takes_an_empty_step():
+    """10 images, global batch 4, 2 ranks... and 9 images: the last batch has one image, so rank 1 has none."""
+    import torch
+
+    from aekit.training.trainer import Resident
+
+    images = torch.arange(9).reshape(9, 1, 1, 1)
+    order = torch.arange(9)
+    assert [b.flatten().tolist() for b in Resident(images).batches(2, order[1::2])] == [[1, 3], [5, 7]]
+    assert [b.flatten().tolist() for b in Resident(images).batches(2, order[0::2])] == [[0, 2], [4, 6], [8]]
+
+
+def test_two_processes_match_one_when_a_rank_has_nothing_in_the_last_batch(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "odd.npz"  # 101 training images, global batch 4: the last batch has 1 image
+    np.savez(data, x_train=rng.integers(0, 256, (101, 8, 8), dtype=np.uint8), y_train=np.arange(101) % 3,
+             x_test=rng.integers(0, 256, (20, 8, 8), dtype=np.uint8), y_test=np.arange(20) % 3)
+    args = ["train", "--dataset", data, "--hidden", "16", "--latent-dim", "2", "--batch-size", "4", "--epochs", "2",
+            "--device", "cpu", "--no-plots", "--quiet"]
+    assert aekit(*args, "--out", tmp_path / "one").returncode == 0
+    res = aekit(*args, "--nproc", "2", "--out", tmp_path / "two")
+    assert res.returncode == 0, res.stderr
+    one, two = _metrics(tmp_path / "one"), _metrics(tmp_path / "two")
+    assert [m["step"] for m in two] == [26, 52]
+    for a, b in zip(two, one):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=TOLERANCE)
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=TOLERANCE)

@@ -289,3 +289,24 @@ def test_the_one_class_protocol_on_unlabeled_images_is_one_line(flat_colour, tmp
     err = capsys.readouterr().err.strip()
     assert err == ("aekit eval: error: --one-class: each class in turn is the normal data, so it needs labels, "
                    "and flat has none")
+
+
+def test_a_relative_dataset_path_is_recorded_resolved(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+
+    import aekit
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "set.npz", x_train=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8),
+             y_train=np.arange(40) % 2, x_test=rng.integers(0, 256, (10, 8, 8), dtype=np.uint8),
+             y_test=np.arange(10) % 2)
+    monkeypatch.chdir(tmp_path / "data")
+    aekit.train(dataset="set.npz", hidden="8", latent_dim=2, epochs=1, out=tmp_path / "run", plots=False,
+                verbose=False, progress=False, device="cpu")
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())["data"]["dataset"]
+    assert recorded == str(tmp_path / "data" / "set.npz")
+    monkeypatch.chdir(tmp_path)
+    assert aekit.load_run(tmp_path / "run").load_data().x_train.shape == (40, 1, 8, 8)

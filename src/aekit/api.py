@@ -336,6 +336,13 @@ def _load_training_data(cfg: RunConfig, progress, log: Log):
         raise Interrupted("interrupted while loading the data; nothing was saved") from None
     if cfg.data.dataset == "mnist" and data.name != "mnist":
         cfg.data.dataset = data.name  # the offline fallback: record what was really used, so re-runs match
+    from aekit.data import list_sources
+
+    # a path is recorded resolved, so the run's data is found from any directory (eval, resume, --config)
+    if cfg.data.dataset not in list_sources() and Path(cfg.data.dataset).expanduser().exists():
+        cfg.data.dataset = str(Path(cfg.data.dataset).expanduser().resolve())
+    if cfg.data.data_dir is not None:
+        cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
     return data
 
 

@@ -93,7 +93,7 @@ class Resident:
 
     def batches(self, batch_size: int, order: torch.Tensor | None = None, start: int = 0):
         """Batches of ``batch_size`` images, in ``order`` (a permutation) or as stored, from image ``start``."""
-        for i in range(start, len(self.images), batch_size):
+        for i in range(start, len(order) if order is not None else len(self.images), batch_size):
             yield self.images[order[i:i + batch_size]] if order is not None else self.images[i:i + batch_size]
 
 

@@ -329,6 +329,28 @@ def test_conv_body_lands_on_any_image_size(shape, channels):
     assert [c.out_channels for c in convs] == list(channels) and all(c.stride == (2, 2) for c in convs)
 
 
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 27, 30)])
+def test_conv_decoder_has_no_wide_full_size_layer_unless_asked_for(shape):
+    c, h, w = shape
+
+    def full_size_widths(model):  # channels of every layer output at the image's size (before a crop: larger)
+        widths = []
+        hooks = [m.register_forward_hook(lambda m, i, out: widths.append(out.shape[1])
+                                         if out.shape[2] >= h and out.shape[3] >= w else None)
+                 for m in model.decoder.convs]
+        model.decode(torch.zeros(2, 3))
+        for hook in hooks:
+            hook.remove()
+        return widths
+
+    assert max(full_size_widths(create_model("conv", shape, latent_dim=3, channels=(8, 16)))) == c
+    refine = create_model("conv", shape, latent_dim=3, channels=(8, 16), conv_decoder="refine")
+    assert max(full_size_widths(refine)) == 8
+    # refine is the earlier body, layer for layer, so the runs trained with it load
+    assert [k for k in refine.state_dict() if k.startswith("decoder.convs")] == [
+        f"decoder.convs.{i}.{p}" for i in (0, 1, 3, 4, 6) for p in ("weight", "bias")]
+
+
 def test_relu_conv_with_sigmoid_output_does_not_collapse_to_black(digits):
     # Without the group norm in the conv body this run ends at an all-black guess
     # (test MSE 0.1135, outputs ~1e-7): the sigmoid saturates and passes no gradient.

@@ -19,6 +19,7 @@ from aekit.config import ModelConfig, rule
 from aekit.errors import ConfigError
 
 ARCHS = ("mlp", "conv")
+CONV_DECODERS = ("subpixel", "refine")
 NOISES = ("gaussian", "mask", "salt_pepper")
 PENALTIES = ("l1", "kl")
 SPARSITY_WEIGHTS = {"l1": 0.1, "kl": 3.0}  # the default weight of each sparsity penalty
@@ -27,6 +28,14 @@ SPARSITY_WEIGHTS = {"l1": 0.1, "kl": 3.0}  # the default weight of each sparsity
 def channels_rule():
     return rule((32, 64), item_min=1, help="conv: channels of each stride-2 convolution, input side "
                 "first (each halves height and width); the decoder mirrors them")
+
+
+def conv_decoder_rule():
+    return rule("subpixel", choices=CONV_DECODERS, help="conv: the decoder's last step: subpixel (a 3x3 "
+                "convolution at half size whose channels become 2x2 pixels; the decoder costs what the "
+                "encoder does) or refine (the earlier head: the first width kept at full size with a group "
+                "norm, then a 3x3 convolution; about 3x the training time; runs trained before this "
+                "option have it)")
 
 
 @dataclass
@@ -40,6 +49,7 @@ class LinearConfig(ModelConfig):
 @dataclass
 class ConvConfig(ModelConfig):
     channels: tuple[int, ...] = channels_rule()
+    conv_decoder: str = conv_decoder_rule()
 
 
 @dataclass
@@ -48,6 +58,7 @@ class ArchConfig(ModelConfig):
 
     arch: str = rule("mlp", choices=ARCHS, help="network: mlp (uses hidden) or conv (uses channels)")
     channels: tuple[int, ...] = channels_rule()
+    conv_decoder: str = conv_decoder_rule()
 
 
 @dataclass

@@ -162,3 +162,22 @@ def test_unknown_model_and_bad_field():
 def test_registering_twice_is_refused():
     with pytest.raises(RuntimeError):
         register_model("mlp")(type("Dup", (AutoEncoder,), {}))
+
+
+def test_a_conv_run_saved_before_conv_decoder_existed_still_loads(tmp_path):
+    import json
+
+    import aekit
+    from aekit.models.configs import ConvConfig
+
+    run = aekit.train("conv-16", dataset="mnist-sample", epochs=1, out=tmp_path / "new", plots=False, verbose=False,
+                      progress=False, device="cpu", conv_decoder="refine", channels="8,16")
+    old = RunDir(tmp_path / "new")
+    tensors, meta = old.load_checkpoint()
+    del meta["config"]["model"]["conv_decoder"]  # as an older aekit wrote it
+    old.save_checkpoint("checkpoint", tensors, {k: v for k, v in meta.items() if k != "format"})
+    again = aekit.load_run(tmp_path / "new")
+    assert again.config.model.conv_decoder == "refine" and ConvConfig().conv_decoder == "subpixel"
+    x = run.load_data().x_test[:4]
+    assert (again.reconstruct(x) == run.reconstruct(x)).all()
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["model"]["conv_decoder"] == "refine"

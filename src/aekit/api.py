@@ -276,7 +276,7 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
     if meta.get("kind") != "state":
         raise RunError(f"{run_dir.checkpoint()}: holds weights only (written by an older aekit), so the run "
                        "cannot be resumed; train it again")
-    cfg = build_config(config=meta["config"], **changes)
+    cfg = build_config(config=saved_config(meta["config"]), **changes)
     done, position = len(meta.get("history", [])), meta["position"]
     if position.get("main", True) and cfg.train.epochs < position["epoch"]:
         if meta.get("finished") and cfg.train.epochs == done:
@@ -435,12 +435,24 @@ def load_run(path: str | Path, which: str = "checkpoint", device: str = "cpu") -
 
     run_dir = RunDir.open(path)
     meta = run_dir.read_checkpoint_meta(which)
-    cfg = build_config(config=meta["config"])
+    cfg = build_config(config=saved_config(meta["config"]))
     model = create_model(cfg.model, tuple(meta["input_shape"]))
     run_dir.load_weights(which, model, device)
     model.to(device).eval()
     return Run(path=run_dir.path, config=cfg, model=model, metrics=run_dir.read_metrics(),
                data_origin=meta.get("data_origin", ""))
+
+
+def saved_config(config: dict) -> dict:
+    """A saved run's config as this aekit reads it: fields added since it was written get the value
+    that the run was trained with (a conv body from before ``conv_decoder`` has the ``refine`` head).
+    """
+    model = config.get("model", {})
+    conv = model.get("model") == "conv" or model.get("arch") == "conv"
+    if conv and "conv_decoder" not in model and model.get("model") in ("conv", "denoising", "sparse", "contractive",
+                                                                       "vae"):
+        config = {**config, "model": {**model, "conv_decoder": "refine"}}
+    return config
 
 
 def _as_run(run: Run | str | Path, which: str = "checkpoint") -> Run:

@@ -17,13 +17,17 @@ negative ELBO per image divided by the 784 pixels).
 Before that, a step-time table that holds up on a busy machine: one training step
 (forward, loss, backward, fused Adam) of each decoder on a fixed batch, the two timed in
 alternating bursts so that both see the same load, in fp32 and under
-``torch.autocast("cpu", dtype=torch.bfloat16)`` (an estimate of what the trainer's
-``--precision bf16`` will give; the trainer does not autocast yet). "s/epoch" there is
+``torch.autocast("cpu", dtype=torch.bfloat16)`` (what the trainer's ``--precision bf16``
+does). "s/epoch" there is
 the median step time times the steps of an epoch: training only.
 
 The targets (conv-16 only, the issue's): at most 6 s/epoch with a test MSE after 10
-epochs no worse than the refine head's. The script prints PASS or FAIL for each and
-exits 1 on a FAIL.
+epochs no worse than before this change. For conv-16 the two trainings are therefore
+the preset as it was ("before": the refine head, channels 32,64, lr 0.001, fp32) and the
+preset as it is now (the sub-pixel head, channels 32,48, lr 0.003, ``precision=auto``:
+bf16 on a CPU with AVX-512 BF16); for the other presets, the two decoders with
+everything else the preset's. The script prints PASS or FAIL for each target and exits 1
+on a FAIL.
 
 Usage: python benchmarks/conv_body.py [--presets conv-16] [--epochs 10] [--seeds 1]
        [--dataset fashion-mnist] [--bursts 15]
@@ -42,14 +46,22 @@ import torch
 
 DECODERS = ("refine", "subpixel")
 TARGET_SECONDS = 6.0  # conv-16, s/epoch
+BEFORE = {"conv_decoder": "refine", "channels": "32,64", "lr": 0.001, "precision": "fp32"}  # conv-16 until now
 
 
-def train_once(preset: str, decoder: str, dataset: str, epochs: int, seed: int) -> dict:
+def variants(preset: str) -> dict[str, dict]:
+    """What is compared for ``preset``: the two settings, by the name the table shows."""
+    if preset == "conv-16":
+        return {"refine": BEFORE, "subpixel": {}}
+    return {"refine": {"conv_decoder": "refine"}, "subpixel": {"conv_decoder": "subpixel"}}
+
+
+def train_once(preset: str, overrides: dict, dataset: str, epochs: int, seed: int) -> dict:
     import aekit
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = aekit.train(preset, dataset=dataset, epochs=epochs, seed=seed, device="cpu", conv_decoder=decoder,
-                          out=f"{tmp}/run", verbose=False, progress=False, plots=False)
+        run = aekit.train(preset, dataset=dataset, epochs=epochs, seed=seed, device="cpu", out=f"{tmp}/run",
+                          verbose=False, progress=False, plots=False, **overrides)
     last = run.metrics[-1]
     return {"seconds": [m["seconds"] for m in run.metrics], "mse": last["test_mse"], "loss": last["test_loss"],
             "params": sum(p.numel() for p in run.model.parameters())}
@@ -121,7 +133,7 @@ def main() -> int:
         results: dict[str, list[dict]] = {d: [] for d in decoders}
         for seed in range(args.seeds):
             for decoder in decoders:
-                res = train_once(preset, decoder, args.dataset, args.epochs, seed)
+                res = train_once(preset, variants(preset)[decoder], args.dataset, args.epochs, seed)
                 results[decoder].append(res)
                 print(f"{preset} {decoder} seed {seed}: {statistics.median(res['seconds']):.2f} s/epoch, "
                       f"test MSE {res['mse']:.5f}, test loss {res['loss']:.5f}", flush=True)
@@ -144,9 +156,9 @@ def main() -> int:
         old, new = by[("conv-16", "refine")], by[("conv-16", "subpixel")]
         fast, good = new[3] <= TARGET_SECONDS, new[4] <= old[4]
         ok = fast and good
-        print(f"conv-16 subpixel at most {TARGET_SECONDS:g} s/epoch: {'PASS' if fast else 'FAIL'} ({new[3]:.2f})")
-        print(f"conv-16 subpixel test MSE no worse than refine's: {'PASS' if good else 'FAIL'} "
-              f"({new[4]:.5f} vs {old[4]:.5f})")
+        print(f"conv-16 (now) at most {TARGET_SECONDS:g} s/epoch: {'PASS' if fast else 'FAIL'} ({new[3]:.2f})")
+        print(f"conv-16 (now) test MSE no worse than before: {'PASS' if good else 'FAIL'} "
+              f"({new[4]:.5f} vs {old[4]:.5f}; before: {BEFORE})")
     return 0 if ok else 1
 
 

@@ -175,11 +175,17 @@ class AutoEncoder(nn.Module):
         return np.concatenate(outs) if outs else np.zeros((0, *out_shape), np.float32)
 
     def reconstruction_loss(self, recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Mean per pixel, times ``loss_scale`` (0.5 gives the textbook's 0.5*MSE)."""
-        if self.config.loss == "bce":
-            loss = F.binary_cross_entropy(recon_x, x)
-        else:
-            loss = F.mse_loss(recon_x, x)
+        """Mean per pixel, times ``loss_scale`` (0.5 gives the textbook's 0.5*MSE).
+
+        Always in fp32, also under autocast: a mean over every pixel of the batch in low
+        precision would lose digits (and CUDA's autocast refuses a low-precision BCE).
+        """
+        with torch.autocast(recon_x.device.type, enabled=False):
+            recon_x, x = recon_x.float(), x.float()
+            if self.config.loss == "bce":
+                loss = F.binary_cross_entropy(recon_x, x)
+            else:
+                loss = F.mse_loss(recon_x, x)
         return self.config.loss_scale * loss
 
     def forward(self, x: torch.Tensor) -> ModelOutput:

@@ -80,7 +80,8 @@ class VAE(AutoEncoder):
         z = self.reparameterize(mu, log_var) if self.training else mu
         recon_x = self.decode(z)
         recon_loss = self.reconstruction_loss(recon_x, x)  # mean over pixels and images
-        reg_loss = self.kl_weight * gaussian_kl(mu, log_var).mean() / self.input_dim  # see the module docstring
+        # in fp32 under autocast: a low-precision sum over the code units would lose the KL's digits
+        reg_loss = self.kl_weight * gaussian_kl(mu.float(), log_var.float()).mean() / self.input_dim
         return ModelOutput(recon_x=recon_x, z=z, loss=recon_loss + reg_loss, recon_loss=recon_loss,
                            reg_loss=reg_loss)
 

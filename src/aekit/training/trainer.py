@@ -79,10 +79,19 @@ class Phase:
 
 
 class Resident:
-    """Images held on the training device as one tensor; a batch is an index slice of it."""
+    """Images held on the training device as one tensor; a batch is an index slice of it.
 
-    def __init__(self, images: torch.Tensor):
+    Given the pixel ``scale``, a shuffled pass gathers and scales the images once, in the
+    shuffled order, when that float32 copy is at most :attr:`copy_limit` bytes: the
+    batches are then contiguous views of it, with no gather or scaling per step (the same
+    values as per-batch scaling, bit for bit).
+    """
+
+    copy_limit = 1 << 30
+
+    def __init__(self, images: torch.Tensor, scale: str | None = None):
         self.images = images  # (N, C, H, W) uint8, or float in the model's range
+        self.scale = scale
 
     def __len__(self) -> int:
         return len(self.images)
@@ -93,12 +102,18 @@ class Resident:
 
     def batches(self, batch_size: int, order: torch.Tensor | None = None, start: int = 0):
         """Batches of ``batch_size`` images, in ``order`` (a permutation) or as stored, from image ``start``."""
+        if order is not None and self.scale is not None and self.images.dtype == torch.uint8 \
+                and 4 * self.images[:1].numel() * (len(order) - start) <= self.copy_limit:
+            ordered = to_model(self.images[order[start:]], self.scale)  # (n, C, H, W) float, once per pass
+            for i in range(0, len(ordered), batch_size):
+                yield ordered[i:i + batch_size]
+            return
         for i in range(start, len(order) if order is not None else len(self.images), batch_size):
             yield self.images[order[i:i + batch_size]] if order is not None else self.images[i:i + batch_size]
 
 
-def as_source(x):
-    return x if hasattr(x, "batches") else Resident(x)
+def as_source(x, scale: str | None = None):
+    return x if hasattr(x, "batches") else Resident(x, scale)
 
 
 class Trainer:
@@ -124,7 +139,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = next(model.parameters()).device
         # a resumed run keeps the arithmetic it started with (``auto`` may mean another today)
-        self.precision = precision or resolve_precision(config.precision, self.device)
+        self.precision = precision or resolve_precision(config.precision, self.device, model)
         self.history: list[dict] = []
         self.phase: Phase | None = None
         self.phase_index = 0
@@ -145,6 +160,7 @@ class Trainer:
         self._last_finite_loss: float | None = None
         self._interrupted = False
         self._one = torch.ones(1, device=self.device)
+        self._unit = torch.ones((), device=self.device)
         self._net = None  # the phase's module as the forward pass sees it (in DDP with many processes)
 
     def _call(self, hook: str, *args) -> None:
@@ -161,7 +177,7 @@ class Trainer:
 
     def fit(self, x_train, x_test) -> list[dict]:
         """Train every phase for its epochs (continuing a loaded state); returns the main run's history."""
-        train, test = as_source(x_train), as_source(x_test)
+        train, test = as_source(x_train, self.scale), as_source(x_test)
         phases = self.phases()
         with self._catch_sigint():
             try:
@@ -263,10 +279,11 @@ class Trainer:
             if self.config.on_nan == "skip":
                 ok = self._skip_if_not_finite(out.loss)
             self.optimizer.step()
-        values = torch.stack([out.loss.detach(), out.recon_loss.detach(), out.reg_loss.detach()]).float()
-        if ok is None:
-            self._terms.append(torch.cat([values, self._one]) * len(x))
+        if ok is None:  # (loss, recon, reg, images counted) x batch size, in one op and a product
+            self._terms.append(torch.stack([out.loss.detach(), out.recon_loss.detach(), out.reg_loss.detach(),
+                                            self._unit]).float() * len(x))
         else:
+            values = torch.stack([out.loss.detach(), out.recon_loss.detach(), out.reg_loss.detach()]).float()
             self._terms.append(torch.cat([torch.where(ok, values, 0.0), ok.float().reshape(1)]) * len(x))
         return out.loss.detach()
 
@@ -292,7 +309,7 @@ class Trainer:
         """
         found_inf = (~torch.isfinite(loss.detach())).float()  # 0-d, like a gradient scaler's
         grads = [p.grad for p in self.phase.module.parameters() if p.grad is not None]
-        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, self._one[0])
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, self._unit)
         if self.optimizer.defaults.get("fused"):
             self.optimizer.found_inf = found_inf
         elif found_inf.item():

@@ -110,6 +110,25 @@ def step_table(preset: str, bursts: int, n_train: int = 60_000) -> None:
               f"{med * -(-n_train // batch):.2f} | {base / med:.2f}x |")
 
 
+def measure(presets: list[str], decoders: list[str], dataset: str = "fashion-mnist", epochs: int = 10,
+            seeds: int = 1) -> tuple[list[tuple], list[str]]:
+    """Train each preset with each decoder setting; rows of (preset, decoder, parameters, s/epoch, MSE, loss)."""
+    rows = []
+    for preset in presets:
+        results: dict[str, list[dict]] = {d: [] for d in decoders}
+        for seed in range(seeds):
+            for decoder in decoders:
+                res = train_once(preset, variants(preset)[decoder], dataset, epochs, seed)
+                results[decoder].append(res)
+                print(f"{preset} {decoder} seed {seed}: {statistics.median(res['seconds']):.2f} s/epoch, "
+                      f"test MSE {res['mse']:.5f}, test loss {res['loss']:.5f}", flush=True)
+        for decoder in decoders:
+            rs = results[decoder]
+            rows.append((preset, decoder, rs[0]["params"], statistics.median(s for r in rs for s in r["seconds"]),
+                         statistics.mean(r["mse"] for r in rs), statistics.mean(r["loss"] for r in rs)))
+    return rows, decoders
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", default="conv-16", help="comma-separated presets with a conv body")
@@ -127,21 +146,7 @@ def main() -> int:
     for preset in args.presets.split(",") if args.bursts else ():
         step_table(preset, args.bursts)
     print()
-    rows = []
-    for preset in args.presets.split(","):
-        decoders = args.decoders.split(",")
-        results: dict[str, list[dict]] = {d: [] for d in decoders}
-        for seed in range(args.seeds):
-            for decoder in decoders:
-                res = train_once(preset, variants(preset)[decoder], args.dataset, args.epochs, seed)
-                results[decoder].append(res)
-                print(f"{preset} {decoder} seed {seed}: {statistics.median(res['seconds']):.2f} s/epoch, "
-                      f"test MSE {res['mse']:.5f}, test loss {res['loss']:.5f}", flush=True)
-        for decoder in decoders:
-            rs = results[decoder]
-            rows.append((preset, decoder, rs[0]["params"], statistics.median(s for r in rs for s in r["seconds"]),
-                         statistics.mean(r["mse"] for r in rs), statistics.mean(r["loss"] for r in rs)))
-
+    rows, decoders = measure(args.presets.split(","), args.decoders.split(","), args.dataset, args.epochs, args.seeds)
     print(f"\n| preset | decoder | parameters | s/epoch (median) | test MSE after {args.epochs} | "
           f"test loss after {args.epochs} |")
     print("|---|---|---:|---:|---:|---:|")

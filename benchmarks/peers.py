@@ -216,10 +216,30 @@ def main() -> int:
         print(json.dumps((run_aekit if args.side == "aekit" else run_pythae)(args)))
         return 0
 
+    result = measure(args.epochs, args.repeats, args.threads, args.venv, args.dataset)
+    rows = result["rows"]
+    print(f"\n{result['data']}, {args.threads} threads, {args.epochs} epochs x {args.repeats} seeds; pythae side: "
+          f"{result['versions']}")
+    print(f"\n| vae-2d network, {args.threads} threads | s/epoch (median) | whole call / epochs | "
+          f"test -ELBO nats/image, mean code | sampled code | parameters |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for which, (sec, total, mean_code, sampled, params) in rows.items():
+        print(f"| {which} | {sec:.2f} | {total:.2f} | {mean_code:.2f} | {sampled:.2f} | {params:,} |")
+    print(f"\naekit's own test_loss x {D}: {result['aekit_own']:.2f} nats (the mean-code column, computed by aekit)")
+    print(f"time ratio aekit/pythae: {result['ratio']:.2f}x (target <= {TARGET_RATIO}): "
+          f"{'PASS' if result['fast'] else 'FAIL'}")
+    print(f"test -ELBO equal or better (within 1%): {'PASS' if result['loss_ok'] else 'FAIL'}")
+    return 0 if result["fast"] and result["loss_ok"] else 1
+
+
+def measure(epochs: int = 3, repeats: int = 3, threads: int = 2, venv: str | Path = HERE / ".venv-peers",
+            dataset: str = "fashion-mnist") -> dict:
+    """Train both sides ``repeats`` times, alternating; the figures main() prints (``benchmarks/speed.py`` too)."""
     import numpy as np
 
     from aekit.data import load_dataset
 
+    args = argparse.Namespace(epochs=epochs, repeats=repeats, threads=threads, venv=str(venv), dataset=dataset)
     peer_python = ensure_peer_venv(Path(args.venv))
     data = load_dataset(args.dataset)
     results: dict[str, list[dict]] = {"aekit": [], "pythae": []}
@@ -232,28 +252,18 @@ def main() -> int:
                 results[which].append(r)
                 print(f"{which} seed {seed}: {statistics.median(r['seconds']):.2f} s/epoch, "
                       f"test -ELBO {r['mean_code']:.2f} nats (mean code), {r['sampled']:.2f} (sampled)", flush=True)
-    aekit_own = statistics.mean(r["own_test_loss"] for r in results["aekit"])
-
     rows = {}
     for which, rs in results.items():
         rows[which] = (statistics.median(s for r in rs for s in r["seconds"]),
                        statistics.mean(r["total"] for r in rs) / args.epochs,
                        statistics.mean(r["mean_code"] for r in rs), statistics.mean(r["sampled"] for r in rs),
                        rs[0]["params"])
-    print(f"\n{data.name}: {len(data.x_train)} train / {len(data.x_test)} test, {args.threads} threads, "
-          f"{args.epochs} epochs x {args.repeats} seeds; pythae side: {versions(peer_python)}")
-    print(f"\n| vae-2d network, {args.threads} threads | s/epoch (median) | whole call / epochs | "
-          f"test -ELBO nats/image, mean code | sampled code | parameters |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for which, (sec, total, mean_code, sampled, params) in rows.items():
-        print(f"| {which} | {sec:.2f} | {total:.2f} | {mean_code:.2f} | {sampled:.2f} | {params:,} |")
     ratio = rows["aekit"][0] / rows["pythae"][0]
-    loss_ok = rows["aekit"][2] <= rows["pythae"][2] * 1.01
-    print(f"\naekit's own test_loss x {D}: {aekit_own:.2f} nats (the mean-code column, computed by aekit)")
-    fast = ratio <= TARGET_RATIO
-    print(f"time ratio aekit/pythae: {ratio:.2f}x (target <= {TARGET_RATIO}): {'PASS' if fast else 'FAIL'}")
-    print(f"test -ELBO equal or better (within 1%): {'PASS' if loss_ok else 'FAIL'}")
-    return 0 if fast and loss_ok else 1
+    return {"rows": rows, "ratio": ratio, "fast": ratio <= TARGET_RATIO,
+            "loss_ok": rows["aekit"][2] <= rows["pythae"][2] * 1.01,
+            "aekit_own": statistics.mean(r["own_test_loss"] for r in results["aekit"]),
+            "data": f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test",
+            "versions": versions(peer_python)}
 
 
 if __name__ == "__main__":

@@ -95,9 +95,10 @@ def test_a_missing_onnx_extra_is_one_line(sample_run, tmp_path, monkeypatch, cap
                                                "pip install 'aekit[onnx]'")
 
 
-def test_the_docs_serving_example_runs_as_written(sample_run, tmp_path, monkeypatch):
-    """The onnxruntime example in docs/integrations.md, run on an exported encoder and saved test images."""
-    block = DOCS.read_text().split("<!-- serving example -->", 1)[1]
+@pytest.mark.parametrize("page", [DOCS, DOCS.parents[1] / "README.md"], ids=["docs", "readme"])
+def test_the_serving_example_runs_as_written(sample_run, tmp_path, monkeypatch, page):
+    """The onnxruntime example in docs/integrations.md and the README, run on an exported encoder and test images."""
+    block = page.read_text().split("<!-- serving example -->", 1)[1]
     code = block.split("```python\n", 1)[1].split("```", 1)[0]
     assert len(code.strip().splitlines()) <= 10
     images = sample_run.load_data().x_test[:20]
@@ -105,5 +106,5 @@ def test_the_docs_serving_example_runs_as_written(sample_run, tmp_path, monkeypa
     np.save(tmp_path / "images.npy", images)
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    exec(compile(code, str(DOCS), "exec"), namespace)
+    exec(compile(code, str(page), "exec"), namespace)
     np.testing.assert_allclose(namespace["codes"], sample_run.encode(images), atol=TOLERANCE, rtol=0)

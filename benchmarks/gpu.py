@@ -13,8 +13,8 @@ and kernel selection), "warm" the median of the later ones. The seconds are aeki
 own per-epoch figures: the training steps plus the full test-set evaluation, whose
 result is read back to the host, so the GPU's queue is drained inside each epoch.
 
-Precision comes from aekit's ``precision`` field (``bf16``: autocast). Where this aekit
-has no such field yet, the bf16 rows are skipped and the script says so.
+Precision comes from aekit's ``precision`` field (``bf16``: autocast); on a GPU without
+bf16 the bf16 rows are skipped and the script says so.
 
 Without a CUDA device the script stops with one line and exit status 2.
 
@@ -38,18 +38,6 @@ CASES = {  # name -> (preset, overrides, which data)
     "color-64": ("conv-16", {"channels": [32, 64, 128], "latent_dim": 64}, "color-64"),
 }
 N_TRAIN = {"mnist-sized": 60_000, "color-64": 20_000}
-
-
-def precision_supported() -> str | None:
-    """None when ``precision="bf16"`` resolves; otherwise why not, in one line."""
-    from aekit.errors import ConfigError
-    from aekit.resolve import build_config
-
-    try:
-        build_config(precision="bf16")
-    except ConfigError as exc:
-        return f"this aekit has no precision field yet ({exc}); bf16 rows skipped until --precision lands"
-    return None
 
 
 def mnist_sized(tmp: Path) -> str:
@@ -98,11 +86,7 @@ def main() -> int:
     import aekit
 
     precisions = args.precisions.split(",")
-    why_not = precision_supported()
-    if why_not:
-        print(why_not)
-        precisions = [q for q in precisions if q == "fp32"]
-    elif "bf16" in precisions and args.device == "cuda" and not torch.cuda.is_bf16_supported():
+    if "bf16" in precisions and args.device == "cuda" and not torch.cuda.is_bf16_supported():
         print(f"{torch.cuda.get_device_name()} has no bf16; bf16 rows skipped")
         precisions = [q for q in precisions if q != "bf16"]
 
@@ -113,10 +97,9 @@ def main() -> int:
         for case in args.cases.split(","):
             preset, overrides, which = CASES[case]
             for precision in precisions:
-                extra = {} if why_not else {"precision": precision}
                 run = aekit.train(preset, dataset=data[which], epochs=args.epochs, seed=0, device=args.device,
                                   out=tmp / f"{case}-{precision}", verbose=False, progress=False, plots=False,
-                                  **overrides, **extra)
+                                  precision=precision, **overrides)
                 seconds = [m["seconds"] for m in run.metrics]
                 warm = statistics.median(seconds[1:]) if len(seconds) > 1 else float("nan")
                 rows.append((case, precision, seconds[0], warm, N_TRAIN[which] / warm, run.metrics[-1]["test_mse"]))

@@ -20,7 +20,13 @@ TRAIN = ["--dataset", "mnist-sample", "--device", "cpu", "--quiet", "--no-plots"
          "--latent-dim", "2", "--batch-size", "64", "--kl-warmup-epochs", "1", "--epochs", "3"]
 
 
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job inherits SIGINT ignored
+
+
 def aekit(*args, **kwargs) -> subprocess.Popen:
+    """``python -m aekit ARGS``, with Ctrl-C working as in a terminal even when pytest runs in the background."""
+    kwargs.setdefault("preexec_fn", _sigint_as_at_a_terminal)
     return subprocess.Popen([sys.executable, "-m", "aekit", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
@@ -138,6 +144,17 @@ def test_ctrl_c_in_the_first_second_is_one_line(tmp_path, delay):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "run").exists() or (tmp_path / "run" / "checkpoint.safetensors").exists()
 
+
+
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
+    """nohup, or a shell's background job: SIGINT arrives ignored, and training does not take it back."""
+    proc = aekit("train", *TRAIN, "--out", tmp_path / "run", preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                                               signal.SIG_IGN))
+    _wait_for(tmp_path / "run" / "metrics.jsonl", proc)  # inside training
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3  # all its epochs
 
 @contextlib.contextmanager
 def _tmpfs(path: Path, size: str, readonly=False):

@@ -378,7 +378,8 @@ class Trainer:
         """While training, Ctrl-C asks the loop to stop at the next step boundary (where the state is
         whole, so the callbacks can save it); a second Ctrl-C stops at once.
         """
-        if threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # nohup, a background job: Ctrl-C is off
             yield
             return
 

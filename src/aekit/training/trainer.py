@@ -36,6 +36,7 @@ from aekit.errors import ConfigError, Diverged, Interrupted
 from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
 from aekit.training.distributed import World
+from aekit.training.optim import make_optimizer
 from aekit.training.precision import autocast, make_scaler, resolve_precision
 
 CHECK_EVERY = 50  # steps between the one host sync that notices a non-finite loss before the epoch ends
@@ -55,17 +56,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("train.device: 'mps' requested but MPS is not available; use auto or cpu")
     return torch.device(name)
-
-
-def make_optimizer(module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam; the fused kernel where this torch has it (one kernel for all parameters
-    instead of a loop over them, and it can skip a step on the device).
-    """
-    params = list(module.parameters())
-    try:
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    except (RuntimeError, TypeError):  # older torch, or a device without a fused Adam
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @dataclasses.dataclass

@@ -60,7 +60,9 @@ class AutoEncoder(nn.Module):
     - ``on_train_step(epoch_progress)``: before every training step, with the epochs
       done so far as a float (1.5: half way through the second); schedules such as a
       KL warm-up read it;
-    - ``pretraining_stages()``: greedy stages trained, in order, before the first epoch.
+    - ``pretraining_stages()``: greedy stages trained, in order, before the first epoch;
+    - ``gradient_function()``: the loss and its gradients written out by hand, where a
+      model's backward pass is short enough to skip autograd's bookkeeping.
 
     A model whose codes follow a known prior sets ``is_generative`` and implements
     ``sample(n)``; any model can interpolate and traverse its codes.
@@ -103,6 +105,15 @@ class AutoEncoder(nn.Module):
     def pretraining_stages(self) -> Sequence[PretrainingStage]:
         """Stages the trainer runs before the first epoch; none by default."""
         return ()
+
+    def gradient_function(self) -> Callable[[torch.Tensor], ModelOutput] | None:
+        """A function ``x -> ModelOutput`` that also sets every parameter's ``.grad`` to the gradient
+        of its ``loss``, written out without autograd; ``None`` (the default): the trainer uses autograd.
+
+        It must be this model's ``forward`` in training mode, gradients included, to the last
+        bit (the trainer calls it in its place for fp32 training in one process).
+        """
+        return None
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images ``(n, C, H, W)`` decoded from codes drawn from the prior."""

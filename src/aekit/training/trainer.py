@@ -119,6 +119,7 @@ class Trainer:
     """
 
     eval_batch_size = 1000
+    hand_gradients = True  # use a model's gradient_function where it has one (False: autograd always)
 
     def __init__(self, model, config: TrainConfig, scale: str = "unit", callbacks: Sequence[Callback] = (),
                  precision: str | None = None, world: World | None = None):
@@ -152,6 +153,7 @@ class Trainer:
         self._one = torch.ones(1, device=self.device)
         self._unit = torch.ones((), device=self.device)
         self._net = None  # the phase's module as the forward pass sees it (in DDP with many processes)
+        self._by_hand = None  # the phase's module's gradient_function, where this run can use it
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -184,6 +186,7 @@ class Trainer:
     def _run_phase(self, train, test) -> None:
         phase = self.phase
         self._net = self.world.wrap(phase.module, self.device)
+        self._by_hand = self._gradient_function(phase.module)
         self.optimizer = make_optimizer(phase.module, self.config)
         self.scaler = make_scaler(self.precision, self.device)
         self._gen = torch.Generator().manual_seed(self.config.seed)
@@ -207,6 +210,16 @@ class Trainer:
             self._stop_if_interrupted()
             if self.should_stop:
                 break
+
+    def _gradient_function(self, module):
+        """The module's hand-written gradients (``AutoEncoder.gradient_function``) for fp32 training in
+        one process on the CPU, where they are tested to equal autograd's; else ``None``.
+        """
+        found = getattr(module, "gradient_function", None)
+        if not self.hand_gradients or found is None or self.precision != "fp32" or self.world.distributed \
+                or self.device.type != "cpu":
+            return None
+        return found()
 
     def _begin_epoch(self, epoch: int) -> None:
         self.epoch, self.batch, self._terms, self._epoch_elapsed = epoch, 0, [], 0.0
@@ -254,10 +267,13 @@ class Trainer:
         """
         if x is None:
             return self._empty_step()
-        with autocast(self.precision, self.device):
-            out = self._net(x)
-        loss = out.loss if share is None else out.loss * share
-        self.optimizer.zero_grad(set_to_none=True)
+        if self._by_hand is not None:  # forward and backward in one: the model sets the gradients
+            out, loss = self._by_hand(x), None
+        else:
+            with autocast(self.precision, self.device):
+                out = self._net(x)
+            loss = out.loss if share is None else out.loss * share
+            self.optimizer.zero_grad(set_to_none=True)
         ok = None  # whether this step counts: only tracked where a step can be skipped
         if self.scaler is not None:  # fp16: the scaler skips steps whose gradients overflowed
             self.scaler.scale(loss).backward()
@@ -265,7 +281,8 @@ class Trainer:
             self.scaler.update()
             ok = torch.isfinite(out.loss.detach())
         else:
-            loss.backward()
+            if loss is not None:
+                loss.backward()
             if self.config.on_nan == "skip":
                 ok = self._skip_if_not_finite(out.loss)
             self.optimizer.step()

@@ -69,19 +69,20 @@ class Phase:
 
 
 class Resident:
-    """Images held on the training device as one tensor; a batch is an index slice of it.
+    """Images held on the training device as one tensor; a batch is a slice of it.
 
-    Given the pixel ``scale``, a shuffled pass gathers and scales the images once, in the
-    shuffled order, when that float32 copy is at most :attr:`copy_limit` bytes: the
-    batches are then contiguous views of it, with no gather or scaling per step (the same
-    values as per-batch scaling, bit for bit).
+    A shuffled pass gathers the images once, in the shuffled order, when that copy is at
+    most :attr:`copy_limit` bytes; the batches are then contiguous views of it, with no
+    gather per step. The gather is ``index_select`` (on the CPU about three times as fast
+    as indexing with the permutation), and the copy keeps the stored dtype: uint8 images
+    are scaled a batch at a time by the trainer, which costs no more than scaling the whole
+    copy and keeps it a quarter of the size.
     """
 
     copy_limit = 1 << 30
 
-    def __init__(self, images: torch.Tensor, scale: str | None = None):
+    def __init__(self, images: torch.Tensor):
         self.images = images  # (N, C, H, W) uint8, or float in the model's range
-        self.scale = scale
 
     def __len__(self) -> int:
         return len(self.images)
@@ -92,18 +93,18 @@ class Resident:
 
     def batches(self, batch_size: int, order: torch.Tensor | None = None, start: int = 0):
         """Batches of ``batch_size`` images, in ``order`` (a permutation) or as stored, from image ``start``."""
-        if order is not None and self.scale is not None and self.images.dtype == torch.uint8 \
-                and 4 * self.images[:1].numel() * (len(order) - start) <= self.copy_limit:
-            ordered = to_model(self.images[order[start:]], self.scale)  # (n, C, H, W) float, once per pass
+        images = self.images
+        if order is not None and images[:1].nbytes * (len(order) - start) <= self.copy_limit:
+            ordered = images.index_select(0, order[start:])  # (n, C, H, W), once per pass
             for i in range(0, len(ordered), batch_size):
                 yield ordered[i:i + batch_size]
             return
-        for i in range(start, len(order) if order is not None else len(self.images), batch_size):
-            yield self.images[order[i:i + batch_size]] if order is not None else self.images[i:i + batch_size]
+        for i in range(start, len(order) if order is not None else len(images), batch_size):
+            yield images.index_select(0, order[i:i + batch_size]) if order is not None else images[i:i + batch_size]
 
 
-def as_source(x, scale: str | None = None):
-    return x if hasattr(x, "batches") else Resident(x, scale)
+def as_source(x):
+    return x if hasattr(x, "batches") else Resident(x)
 
 
 class Trainer:
@@ -169,7 +170,7 @@ class Trainer:
 
     def fit(self, x_train, x_test) -> list[dict]:
         """Train every phase for its epochs (continuing a loaded state); returns the main run's history."""
-        train, test = as_source(x_train, self.scale), as_source(x_test)
+        train, test = as_source(x_train), as_source(x_test)
         phases = self.phases()
         with self._catch_sigint():
             try:

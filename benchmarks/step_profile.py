@@ -1,9 +1,11 @@
 """Where an MLP preset's training step spends its time, and what each change to the loop would save.
 
-A hand-written copy of the trainer's step (``aekit.training.Trainer.fit``: an index slice
-of the uint8 training set scaled by ``aekit.pixels.to_model``, the model's forward and
-loss, ``zero_grad(set_to_none=True)``, backward, fused Adam, the detached loss terms kept
-per step) runs next to variants that change one thing each: bf16 autocast around the
+A hand-written copy of the trainer's step before the rewrite (an index slice of the uint8
+training set scaled by ``aekit.pixels.to_model``, the model's forward and loss,
+``zero_grad(set_to_none=True)``, backward, torch's fused Adam, the detached loss terms kept
+per step) runs next to the trainer's step now (the plain MLP's gradients written out,
+``LeanAdam``, one gather per epoch; on models without hand-written gradients that row
+is left out) and variants that change one thing each: bf16 autocast around the
 forward and loss, the thread count, Adam's implementation, the training set scaled to
 float32 once, one permutation of the whole set per epoch (contiguous slices), no per-step
 bookkeeping, ``torch.compile``. The variants run in alternating bursts of steps, so all
@@ -31,9 +33,14 @@ from aekit.data import load_dataset
 from aekit.models import create_model
 from aekit.pixels import to_model
 from aekit.resolve import build_config
+from aekit.training.optim import LeanAdam
 
-VARIANTS = {  # name -> what differs from the trainer's step
-    "trainer's step as today (fp32)": {},
+VARIANTS = {  # name -> what differs from the autograd step (the trainer's before the rewrite)
+    "autograd step, torch's fused Adam (fp32)": {},
+    "the trainer's step now: gradients by hand, lean Adam, permuted once": {"by_hand": True, "optimizer": "lean",
+                                                                           "permute_once": True},
+    "gradients by hand (models/dense.py)": {"by_hand": True},
+    "lean Adam (training/optim.py)": {"optimizer": "lean"},
     "bf16 autocast": {"bf16": True},
     "1 thread": {"threads": 1},
     "2 threads": {"threads": 2},
@@ -58,8 +65,12 @@ def make_step(cfg, x_u8: torch.Tensor, x_f32: torch.Tensor, v: dict, threads: in
     torch.manual_seed(0)
     model = create_model(cfg.model, tuple(x_u8.shape[1:]))
     kind = v.get("optimizer", "fused")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
-                                 **({"fused": True} if kind == "fused" else {"foreach": True}))
+    adam = LeanAdam if kind == "lean" else torch.optim.Adam
+    flags = {"foreach": True} if kind == "foreach" else {"fused": True}
+    optimizer = adam(model.parameters(), lr=cfg.train.lr, **flags)
+    by_hand = model.gradient_function() if v.get("by_hand") else None
+    if v.get("by_hand") and by_hand is None:
+        return None, threads  # this model has no hand-written gradients
     forward = torch.compile(model) if v.get("compile") else model
     batch = v.get("batch", cfg.train.batch_size)
     n = len(x_u8)
@@ -77,10 +88,13 @@ def make_step(cfg, x_u8: torch.Tensor, x_f32: torch.Tensor, v: dict, threads: in
         x = shuffled[i:i + batch] if shuffled is not None else source[perm[i:i + batch]]  # (B, C, H, W)
         if not v.get("prescale"):
             x = to_model(x, "unit")
-        with autocast(v.get("bf16", False)):
-            out = forward(x)
-        optimizer.zero_grad(set_to_none=not v.get("keep_grads"))
-        out.loss.backward()
+        if by_hand is not None:
+            out = by_hand(x)
+        else:
+            with autocast(v.get("bf16", False)):
+                out = forward(x)
+            optimizer.zero_grad(set_to_none=not v.get("keep_grads"))
+            out.loss.backward()
         optimizer.step()
         if not v.get("no_terms"):
             state["terms"].append((out.loss.detach() * len(x), out.recon_loss.detach() * len(x),
@@ -93,6 +107,8 @@ def time_variants(cfg, x_u8, x_f32, names, args) -> dict[str, float]:
     steps = {}
     for name in names:
         step, threads = make_step(cfg, x_u8, x_f32, VARIANTS[name], args.threads)
+        if step is None:
+            continue
         torch.set_num_threads(threads)
         step()  # builds (and for torch.compile, compiles)
         steps[name] = (step, threads)

@@ -33,7 +33,6 @@ from aekit.data.imagedata import ImageData
 from aekit.data.safe_pickle import loads
 from aekit.errors import DataError, DownloadError
 from aekit.io import Log
-from aekit.io import log as log_to_stderr
 
 _KEY_VERSION = 1
 
@@ -58,17 +57,6 @@ class CifarSource(CachedSource):
     n_test: int = 10_000
     image_shape: tuple[int, int, int] = (3, 32, 32)
 
-    def load(self, data_dir: str | Path | None = None, *, download: bool = True, progress: bool = False,
-             log: Log = log_to_stderr) -> ImageData:
-        """Resolve the archive (see the module docstring) and map its unpacked images."""
-        self.data_root(data_dir)
-        found = self._find(data_dir)
-        if found is None:
-            if not download:
-                raise DataError(f"{self.name}: not found, and downloading is off; {self._how_to_provide()}")
-            found = self._download(progress, log)
-        return self._unpacked(found, log)
-
     def describe(self, data_dir: str | Path | None = None) -> dict:
         """Where the set would load from now, without downloading or reading anything."""
         found = self._find(data_dir)
@@ -87,7 +75,7 @@ class CifarSource(CachedSource):
         places.append(self.cache_dir() / self.filename)
         return next((p for p in places if (p.is_dir() if p.name == self.folder else p.is_file())), None)
 
-    def _download(self, progress: bool, log: Log) -> Path:
+    def _obtain(self, progress: bool, log: Log) -> Path:
         try:
             path = fetch(self.filename, self.md5, mirrors_from_env() or self.mirrors, self.cache_dir(),
                          progress=progress)
@@ -100,7 +88,8 @@ class CifarSource(CachedSource):
         return (f"put {self.filename} (from {self.mirrors[0]}) in {self.cache_dir()} or pass --data-dir "
                 f"with it or its unpacked {self.folder} folder")
 
-    def _unpacked(self, source: Path, log: Log) -> ImageData:
+    def _read(self, source: Path, log: Log) -> ImageData:
+        """The archive's (or folder's) images, unpacked once into the cache and mapped from there."""
         st = source.stat()
         key = hashlib.sha256(repr((_KEY_VERSION, str(source.resolve()), st.st_size, st.st_mtime_ns)).encode())
         entry = self.cache_dir() / f"unpacked-{key.hexdigest()[:16]}"

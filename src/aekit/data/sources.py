@@ -68,18 +68,12 @@ class IdxSource(CachedSource):
     n_test: int = 10_000
     image_shape: tuple[int, int, int] = (1, 28, 28)
 
-    def load(self, data_dir: str | Path | None = None, *, download: bool = True, progress: bool = False,
-             log: Log = log_to_stderr) -> ImageData:
-        """Resolve (see the module docstring), load and check the set."""
-        self.data_root(data_dir)
-        found = self._find(data_dir)
-        if found is None:
-            if not download:
-                raise DataError(f"{self.name}: not found in {self._places(data_dir)}, and downloading is off; "
-                                f"{self._how_to_provide()}")
-            if not self._fetch(progress, log):
-                return SOURCES[self.fallback].load(download=download, progress=progress, log=log)
-            found = self.cache_dir(), idx.find_files(self.cache_dir())
+    def _obtain(self, progress: bool, log: Log) -> tuple[Path, dict[str, Path | None]] | None:
+        if not self._fetch(progress, log):
+            return None
+        return self.cache_dir(), idx.find_files(self.cache_dir())
+
+    def _read(self, found: tuple[Path, dict[str, Path | None]], log: Log) -> ImageData:
         directory, files = found
         try:
             data = idx.load_files(files, self.name, str(directory), list(self.class_names))  # type: ignore[arg-type]
@@ -89,6 +83,12 @@ class IdxSource(CachedSource):
                 raise DataError(f"{e}; delete it and aekit will download a fresh copy") from e
             raise
         return data
+
+    def _stand_in(self, **load_args) -> ImageData:
+        return SOURCES[self.fallback].load(**load_args)
+
+    def _looked_in(self, data_dir: str | Path | None) -> str:
+        return f" in {self._places(data_dir)}"
 
     def describe(self, data_dir: str | Path | None = None) -> dict:
         """Where the set would load from now, without downloading or parsing anything."""

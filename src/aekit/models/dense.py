@@ -28,7 +28,7 @@ from torch import nn
 
 from aekit.models.base import ModelOutput
 
-ACTIVATIONS = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.ReLU: "relu", nn.Identity: "linear"}
+ACTIVATIONS = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.ReLU: "relu"}  # no activation: nothing, or nn.Identity
 LOSSES = ("mse", "bce")
 _IN_PLACE = {"tanh": torch.Tensor.tanh_, "sigmoid": torch.Tensor.sigmoid_, "relu": torch.Tensor.relu_}
 _aten = torch.ops.aten
@@ -52,7 +52,7 @@ def chain_of(*stacks: nn.Sequential) -> list[tuple[nn.Linear, str]] | None:
             if kind is nn.Linear and module.bias is not None:
                 pairs.append((module, "linear"))
                 open_layer = True
-            elif kind in ACTIVATIONS and kind is not nn.Identity and open_layer:
+            elif kind in ACTIVATIONS and open_layer:
                 pairs[-1] = (pairs[-1][0], ACTIVATIONS[kind])
                 open_layer = False
             elif kind is not nn.Identity:

@@ -151,7 +151,6 @@ class Trainer:
         self._epoch_elapsed = 0.0
         self._last_finite_loss: float | None = None
         self._interrupted = False
-        self._one = torch.ones(1, device=self.device)
         self._unit = torch.ones((), device=self.device)
         self._net = None  # the phase's module as the forward pass sees it (in DDP with many processes)
         self._by_hand = None  # the phase's module's gradient_function, where this run can use it

@@ -479,7 +479,8 @@ def test_a_load_without_a_size_maps_the_entry_packed_at_the_folders_own_size(tmp
 
 def test_an_entry_packed_by_an_older_aekit_loads_and_is_replaced(tmp_path, isolated_cache):
     """An entry named by the old key, with its file list inside its settings, is still read (with its paths);
-    the folder's next build removes it."""
+    the folder's next build removes it.
+    """
     import json
 
     from aekit.data import packed

@@ -477,27 +477,43 @@ def test_a_load_without_a_size_maps_the_entry_packed_at_the_folders_own_size(tmp
     assert len(list((isolated_cache / "folders").iterdir())) == 1
 
 
-def test_an_entry_packed_by_an_older_aekit_loads_and_is_replaced(tmp_path, isolated_cache):
-    """An entry named by the old key, with its file list inside its settings, is still read (with its paths);
-    the folder's next build removes it.
+def test_an_entry_packed_by_an_older_aekit_is_mapped_with_its_paths_then_replaced(tmp_path, isolated_cache,
+                                                                                    decodes):
+    """An entry as aekit wrote it before files.json (its file list inside its settings, named by the key of
+    version 1, no source) is mapped with its paths, packing nothing; the folder's next build removes it.
     """
+    import hashlib
     import json
-
-    from aekit.data import packed
 
     root = small_set(tmp_path / "s")
     data = load(root)
     (entry,) = (isolated_cache / "folders").iterdir()
     meta = json.loads((entry / "meta.json").read_text())
-    files = json.loads((entry / "files.json").read_text())
-    (entry / "files.json").unlink()
+    meta["settings"]["files"] = json.loads((entry / "files.json").read_text())
     del meta["source"], meta["key"]
-    meta["settings"]["files"] = files
+    (entry / "files.json").unlink()
     (entry / "meta.json").write_text(json.dumps(meta))
-    old = entry.rename(entry.with_name("s-0123456789abcdef-0123456789abcdef"))
-    assert packed.read(old).paths_test == data.paths_test
-    assert load(root).paths_train == data.paths_train
-    assert [p.name for p in (isolated_cache / "folders").iterdir()] == [entry.name]
+    options = {"image_size": None, "resize": "crop", "color_mode": "auto", "alpha_background": "white",
+               "test_fraction": 0.1}
+    settings = json.dumps([1, str(root.resolve()), options, 0])  # version 1's key: path, options, split seed
+    old = entry.rename(entry.with_name(f"s-{hashlib.sha256(settings.encode()).hexdigest()[:16]}-{_old_listing(root)}"))
+    decodes.clear()
+    again = load(root)
+    assert decodes == {} and again.paths == data.paths and isinstance(again.x_train, np.memmap)
+    load(root, image_size=3)  # another setting: packed again, and the old entry goes
+    assert len(list((isolated_cache / "folders").iterdir())) == 1 and not old.exists()
+
+
+def _old_listing(root: Path) -> str:
+    """Version 1's hash of the listing: each file's relative path, size, mtime and permissions."""
+    import hashlib
+    import stat
+
+    lines = []
+    for path in sorted(root.rglob("*.png"), key=lambda p: p.relative_to(root).as_posix()):
+        st = path.stat()
+        lines.append(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\t{stat.S_IMODE(st.st_mode)}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 # --- file paths ------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ A load whose settings come to the same images as the entry's (no
 ``image_size`` given, and the entry was packed at the folder's most common
 size) maps that entry. Anything else, a changed, added or removed image or a
 setting that changes the images, builds a new entry, and the folder's entry it
-replaces is then removed (so is one packed by an older aekit).
+replaces is then removed. An entry packed by an aekit from before this naming
+is still mapped when its key matches, until the folder's next build removes it.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ def load_folder(root: str | Path, options: FolderOptions = FolderOptions(), *, s
     start = time.perf_counter()
     data, built = _reuse(entry, options, listing), False
     if data is None:
+        data = packed.read(_entry_before_names(folder, options, listing))
+    if data is None:
         packer = _Packer(layout, options, listing, strict, progress, log, workers or default_workers())
         data, built = packed.read_or_build(entry, packer.pack, replaces=lambda old: _packed_from(old, folder))
     if built:
@@ -163,6 +166,13 @@ def _entry(folder: str, options: FolderOptions, listing: str) -> Path:
     settings = json.dumps([_KEY_VERSION, asdict(options), SPLIT_SEED])
     name = re.sub(r"[^\w.]+", "_", Path(folder).name)[:40] or "folder"
     return default_cache_dir() / "folders" / f"{name}-{_digest(folder)}-{_digest(settings + listing)}"
+
+
+def _entry_before_names(folder: str, options: FolderOptions, listing: str) -> Path:
+    """Where an aekit from before ``files.json`` packed the same images (key version 1): mapped as it is."""
+    settings = json.dumps([1, folder, asdict(options), SPLIT_SEED])
+    name = re.sub(r"[^\w.]+", "_", Path(folder).name)[:40] or "folder"
+    return default_cache_dir() / "folders" / f"{name}-{_digest(settings)}-{listing}"
 
 
 def _digest(text: str) -> str:

@@ -112,12 +112,12 @@ def read_or_build(entry: Path, build: Callable[[Path], None],
     shutil.rmtree(entry, ignore_errors=True)  # a damaged or older-format entry, if any
     with atomic.building_dir(entry) as tmp:
         build(tmp)
-    for old in entry.parent.iterdir():
-        if old.name != entry.name and not old.name.startswith(".") and is_entry(old) and replaces(old):
-            shutil.rmtree(old, ignore_errors=True)
     data = read(entry)
     if data is None:
         raise DataError(f"{entry}: the packed set just written cannot be read back")
+    for old in entry.parent.iterdir():
+        if old.name != entry.name and not old.name.startswith(".") and is_entry(old) and replaces(old):
+            shutil.rmtree(old, ignore_errors=True)
     return data, True
 
 

@@ -164,15 +164,18 @@ def _listing(layout: Layout) -> str:
 
 def _entry(folder: str, options: FolderOptions, listing: str) -> Path:
     settings = json.dumps([_KEY_VERSION, asdict(options), SPLIT_SEED])
-    name = re.sub(r"[^\w.]+", "_", Path(folder).name)[:40] or "folder"
-    return default_cache_dir() / "folders" / f"{name}-{_digest(folder)}-{_digest(settings + listing)}"
+    return default_cache_dir() / "folders" / f"{_name(folder)}-{_digest(folder)}-{_digest(settings + listing)}"
 
 
 def _entry_before_names(folder: str, options: FolderOptions, listing: str) -> Path:
     """Where an aekit from before ``files.json`` packed the same images (key version 1): mapped as it is."""
     settings = json.dumps([1, folder, asdict(options), SPLIT_SEED])
-    name = re.sub(r"[^\w.]+", "_", Path(folder).name)[:40] or "folder"
-    return default_cache_dir() / "folders" / f"{name}-{_digest(settings)}-{listing}"
+    return default_cache_dir() / "folders" / f"{_name(folder)}-{_digest(settings)}-{listing}"
+
+
+def _name(folder: str) -> str:
+    """The folder's name as much of an entry's name as is safe: a reader sees which folder it is."""
+    return re.sub(r"[^\w.]+", "_", Path(folder).name)[:40] or "folder"
 
 
 def _digest(text: str) -> str:

@@ -453,14 +453,126 @@ def test_changing_a_file_rebuilds_the_cache_and_drops_the_old_entry(tmp_path, de
     assert len(list((isolated_cache / "folders").iterdir())) == 1
 
 
-def test_other_settings_are_another_entry(tmp_path, decodes, isolated_cache):
+def test_a_changed_setting_replaces_the_folders_entry(tmp_path, decodes, isolated_cache):
     root = small_set(tmp_path / "s")
     load(root)
-    load(root, image_size=3)
-    assert len(list((isolated_cache / "folders").iterdir())) == 2
+    (first,) = (isolated_cache / "folders").iterdir()
+    assert load(root, image_size=3).image_shape == (3, 3, 3)
+    (second,) = (isolated_cache / "folders").iterdir()
+    assert second != first
     decodes.clear()
-    assert load(root).image_shape == (3, 5, 6) and load(root, image_size=3).image_shape == (3, 3, 3)
-    assert decodes == {}
+    assert load(root, image_size=3).image_shape == (3, 3, 3) and decodes == {}
+    assert load(root).image_shape == (3, 5, 6) and decodes["decode"] == 6  # packed again: one entry per folder
+    assert len(list((isolated_cache / "folders").iterdir())) == 1
+
+
+def test_a_load_without_a_size_maps_the_entry_packed_at_the_folders_own_size(tmp_path, decodes, isolated_cache):
+    root = small_set(tmp_path / "s")
+    explicit = load(root, image_size="6x5", color_mode="rgb")
+    decodes.clear()
+    default = load(root)  # the most common size is 6x5, auto colour is rgb: the same images
+    assert decodes == {} and default.paths_test == explicit.paths_test
+    np.testing.assert_array_equal(default.x_train, explicit.x_train)
+    assert load(root, image_size=6).image_shape == (3, 6, 6) and decodes["decode"] == 6
+    assert len(list((isolated_cache / "folders").iterdir())) == 1
+
+
+def test_an_entry_packed_by_an_older_aekit_is_mapped_with_its_paths_then_replaced(tmp_path, isolated_cache,
+                                                                                    decodes):
+    """An entry as aekit wrote it before files.json (its file list inside its settings, named by the key of
+    version 1, no source) is mapped with its paths, packing nothing; the folder's next build removes it.
+    """
+    import hashlib
+    import json
+
+    root = small_set(tmp_path / "s")
+    data = load(root)
+    (entry,) = (isolated_cache / "folders").iterdir()
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["settings"]["files"] = json.loads((entry / "files.json").read_text())
+    del meta["source"], meta["key"]
+    (entry / "files.json").unlink()
+    (entry / "meta.json").write_text(json.dumps(meta))
+    options = {"image_size": None, "resize": "crop", "color_mode": "auto", "alpha_background": "white",
+               "test_fraction": 0.1}
+    settings = json.dumps([1, str(root.resolve()), options, 0])  # version 1's key: path, options, split seed
+    old = entry.rename(entry.with_name(f"s-{hashlib.sha256(settings.encode()).hexdigest()[:16]}-{_old_listing(root)}"))
+    decodes.clear()
+    again = load(root)
+    assert decodes == {} and again.paths == data.paths and isinstance(again.x_train, np.memmap)
+    load(root, image_size=3)  # another setting: packed again, and the old entry goes
+    assert len(list((isolated_cache / "folders").iterdir())) == 1 and not old.exists()
+
+
+def _old_listing(root: Path) -> str:
+    """Version 1's hash of the listing: each file's relative path, size, mtime and permissions."""
+    import hashlib
+    import stat
+
+    lines = []
+    for path in sorted(root.rglob("*.png"), key=lambda p: p.relative_to(root).as_posix()):
+        st = path.stat()
+        lines.append(f"{path.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\t{stat.S_IMODE(st.st_mode)}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+# --- file paths ------------------------------------------------------------------------------------
+
+
+def assert_paths_name_the_images(data, root: Path) -> None:
+    """Each image is its file's pixels, and a labelled image's class is its file's class folder."""
+    for split in ("train", "test"):
+        x, y, paths = getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), data.paths[split]
+        assert len(paths) == len(x)
+        for i, rel in enumerate(paths):
+            assert x[i].tobytes() == chw(np.asarray(Image.open(root / rel))), rel
+            if y is not None:
+                assert data.class_names[y[i]] == rel.split("/")[-2]
+
+
+def test_file_paths_follow_the_images_through_the_split_skipped_files_and_the_cache(tmp_path, decodes):
+    root = tmp_path / "pets"
+    for i in range(12):
+        save(root / ("cat" if i % 3 else "dog") / f"{i:02d}.png", random_rgb())
+    (root / "cat" / "05b.png").write_bytes(b"not a png")  # skipped: the paths close up with the images
+    data = load(root, test_fraction=0.25)
+    assert len(data.paths_train) + len(data.paths_test) == 12 and len(data.paths_test) >= 2 and len(data.skipped) == 1
+    assert "cat/05b.png" not in data.paths_train + data.paths_test
+    assert_paths_name_the_images(data, root)
+    decodes.clear()
+    again = load(root, test_fraction=0.25)
+    assert decodes == {} and again.paths == data.paths
+
+
+def test_file_paths_of_a_folders_own_split_keep_train_and_test_in_them(tmp_path):
+    root = tmp_path / "set"
+    for split, n in (("train", 4), ("test", 2)):
+        for i in range(n):
+            save(root / split / ("a" if i % 2 else "b") / f"{i}.png", random_rgb())
+    data = load(root)
+    assert {p.split("/")[0] for p in data.paths_train} == {"train"}
+    assert {p.split("/")[0] for p in data.paths_test} == {"test"}
+    assert_paths_name_the_images(data, root)
+
+
+def test_a_file_name_that_is_not_utf8_keeps_its_bytes_and_prints_escaped(tmp_path, decodes):
+    from aekit.data.imagedata import printable_path
+
+    root = tmp_path / "s"
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1, not UTF-8
+    save(root / name, random_rgb())
+    save(root / "plain.png", random_rgb())
+    data = load(root, test_fraction=0.0)
+    assert sorted(data.paths_train) == sorted([name, "plain.png"])
+    assert_paths_name_the_images(data, root)  # the stored name still opens the file
+    assert printable_path(name) == "caf\\xe9.png" and printable_path("plain.png") == "plain.png"
+    decodes.clear()
+    assert load(root, test_fraction=0.0).paths_train == data.paths_train and decodes == {}
+
+
+def test_sources_without_files_have_no_paths():
+    data = load_dataset("mnist-sample")
+    assert data.paths_train is None and data.paths_test is None and data.paths is None
 
 
 def test_an_interrupted_pack_leaves_no_entry_and_stale_temps_are_removed(tmp_path, monkeypatch, isolated_cache):

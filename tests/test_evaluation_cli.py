@@ -66,7 +66,8 @@ def test_eval_json_has_every_field_and_every_number_is_finite(evaluated, run):
     assert set(results["model"]) == set(results["pca"]) == RECON_KEYS | METRIC_KEYS
     assert set(results["pixels"]) == METRIC_KEYS
     assert summary["labels"] == {"model": "classic-3d-tanh", "pca": "PCA-3", "pixels": "pixels (784)"}
-    assert [set(w) for w in summary["anomaly"]["worst"]] == [{"index", "label", "error"}] * 8
+    assert [list(w) for w in summary["anomaly"]["worst"]] == [["index", "label", "class", "error"]] * 8
+    assert all(w["class"] == str(w["label"]) for w in summary["anomaly"]["worst"])  # mnist's classes are its digits
     # Every number is finite. The one allowed non-number in a metric is the string "inf" for the PSNR of a
     # perfect reconstruction (JSON has no infinity); a trained model does not reconstruct perfectly.
     for where, value in _numbers(summary):
@@ -96,7 +97,8 @@ def test_scores_file_and_worst_images_agree_with_the_reconstructions(evaluated, 
     with open(scores) as f:
         rows = list(csv.DictReader(f))
     data = run.load_data()
-    assert len(rows) == len(data.x_test) and list(rows[0]) == ["index", "label", "error"]
+    assert len(rows) == len(data.x_test) and list(rows[0]) == ["index", "file", "label", "class", "error"]
+    assert {r["file"] for r in rows} == {""}  # mnist-sample has no files: the index names the image
     errors = np.array([float(r["error"]) for r in rows])
     assert np.all(np.diff(errors) <= 0)  # worst first
     assert [int(r["index"]) for r in rows[:8]] == [w["index"] for w in summary["anomaly"]["worst"]]
@@ -107,6 +109,7 @@ def test_scores_file_and_worst_images_agree_with_the_reconstructions(evaluated, 
     idx = np.array([int(r["index"]) for r in rows])
     np.testing.assert_allclose(errors, expected[idx], rtol=1e-5)
     assert [int(r["label"]) for r in rows] == data.y_test[idx].tolist()
+    assert [r["class"] for r in rows] == [data.class_names[y] for y in data.y_test[idx]]
     model = summary["results"]["model"]
     assert model["psnr"] == pytest.approx(peak_signal_noise_ratio(x, recon, data_range=1.0), rel=1e-5)
     assert model["ssim"] == pytest.approx(metrics.ssim(x, recon), rel=1e-6)
@@ -166,18 +169,19 @@ def test_encode_exports_codes_with_labels(run, tmp_path, split, n):
     code, out, err = _cli(["encode", str(run.path), "--out", str(tmp_path / "codes.npy"), "--split", split])
     assert code == 0, err
     table = np.load(tmp_path / "codes.npy")  # a structured array: no pickle
-    assert table.dtype.names == ("split", "index", "label", "z") and len(table) == n
+    assert table.dtype.names == ("split", "index", "file", "label", "class", "z") and len(table) == n
     test = table[table["split"] == "test"]
     np.testing.assert_allclose(test["z"], run.encode(data.x_test), rtol=1e-6)
     assert np.array_equal(test["label"], data.y_test) and np.array_equal(test["index"], np.arange(1000))
 
     code, _, err = _cli(["encode", str(run.path), "--out", str(tmp_path / "codes.csv"), "--split", split])
     assert code == 0, err
-    lines = (tmp_path / "codes.csv").read_text().splitlines()
-    assert lines[0] == "label,z0,z1,z2" and len(lines) == n + 1
-    values = np.loadtxt(tmp_path / "codes.csv", delimiter=",", skiprows=1)
-    np.testing.assert_allclose(values[:, 1:], table["z"], rtol=1e-6)
-    assert np.array_equal(values[:, 0].astype(int), table["label"])
+    with open(tmp_path / "codes.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["split", "index", "file", "label", "class", "z0", "z1", "z2"] and len(rows) == n + 1
+    np.testing.assert_allclose(np.array([r[5:] for r in rows[1:]], float), table["z"], rtol=1e-6)
+    assert [(r[0], int(r[1]), r[2], int(r[3]), r[4]) for r in rows[1:]] == table[["split", "index", "file", "label",
+                                                                                  "class"]].tolist()
 
 
 def test_compare_shows_runs_side_by_side(evaluated, run, tmp_path):
@@ -231,4 +235,4 @@ def test_eval_draws_the_worst_and_puts_the_table_in_the_report(evaluated, run):
     assert np.array_equal(top_left, data.x_test[worst[0]["index"], 0])
     page = (run.path / "report.html").read_text()
     assert '<section id="eval"><h2>Evaluation</h2>' in page
-    assert "k-means accuracy" in page and f"#{worst[0]['index']} (" in page
+    assert "k-means accuracy" in page and f"#{worst[0]['index']} (class {worst[0]['class']}, " in page

@@ -184,19 +184,24 @@ def test_a_flat_folder_of_real_photos_end_to_end(nebulae, tmp_path, capsys):
     assert set(summary["results"]) == {"model", "pca"} and "knn_acc" not in summary["results"]["model"]
     assert summary["skipped"] == ("k-means accuracy/NMI/ARI, the kNN and logistic probes and the semi-supervised "
                                   "probes need labels, and photos has none")
-    assert f"Not computed: {summary['skipped']}." in printed and "worst reconstructions (test index, MSE)" in printed
-    assert all(set(w) == {"index", "error"} for w in summary["anomaly"]["worst"])
-    worst = _pixels(out / "worst.png")
-    assert worst.shape == (2 * 66 + 2, 5 * 66 + 2, 3) and _colour(worst[:68]) > 5
+    assert f"Not computed: {summary['skipped']}." in printed
+    assert "worst reconstructions (test index, file, MSE)" in printed
+    assert all(list(w) == ["index", "file", "error"] for w in summary["anomaly"]["worst"])
+    assert {w["file"] for w in summary["anomaly"]["worst"]} == set(data.paths_test)
+    worst = _pixels(out / "worst.png")  # a row per image: original, reconstruction (2x, 2 px apart), caption
+    assert worst.shape[0] == 5 * 66 + 2 and worst.shape[1] > 2 * 66 + 2 and _colour(worst[:, :134]) > 5
     report = (out / "report.html").read_text()
-    assert "Not computed: k-means accuracy" in report and "Test index, MSE: #" in report
+    assert "Not computed: k-means accuracy" in report and "Test index, file, MSE: #" in report
 
     assert main(["encode", str(out), "--out", str(tmp_path / "codes.csv"), "--split", "all"]) == 0
-    rows = (tmp_path / "codes.csv").read_text().splitlines()
-    assert rows[0] == "label,z0,z1" and len(rows) == 49 and {r.split(",")[0] for r in rows[1:]} == {"-1"}
+    rows = [r.split(",") for r in (tmp_path / "codes.csv").read_text().splitlines()]
+    assert rows[0] == ["split", "index", "file", "label", "class", "z0", "z1"] and len(rows) == 49
+    assert {(r[3], r[4]) for r in rows[1:]} == {("-1", "")}  # no labels, no class
+    assert [r[2] for r in rows[1:]] == data.paths_train + data.paths_test
     assert main(["eval", str(out), "--quiet", "--scores", str(tmp_path / "scores.csv"), "--out",
                  str(tmp_path / "e.json")]) == 0
-    assert {line.split(",")[1] for line in (tmp_path / "scores.csv").read_text().splitlines()[1:]} == {"-1"}
+    scores = [line.split(",") for line in (tmp_path / "scores.csv").read_text().splitlines()[1:]]
+    assert {r[2] for r in scores} == {"-1"} and {r[1] for r in scores} == set(data.paths_test)
 
     capsys.readouterr()
     assert main(["compare", str(out), "--sort", "mse"]) == 0

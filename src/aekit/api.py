@@ -74,6 +74,8 @@ class Run:
         its images must have the shape the model takes.
 
         Another image folder given as ``dataset`` is brought to the run's size and colour the same way.
+        An image folder's :class:`~aekit.data.ImageData` names each image's file in ``paths_train`` and
+        ``paths_test`` (relative to the folder); other sources have ``None`` there.
         """
         from aekit.data import load_dataset
 
@@ -494,7 +496,21 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
                 "scale": run.scale, "trained_on": run.config.data.dataset,
                 "epochs_trained": len(run.metrics)}
     result.summary = {"format": result.summary["format"], "run": run_info, **result.summary}
+    worst = result.summary.get("anomaly", {}).get("worst", [])
+    worst[:] = [_named(w, data) for w in worst]
     return result
+
+
+def _named(item: dict, data) -> dict:
+    """A worst-reconstruction entry ``{"index", "label"?, "error"}`` with the image's ``file`` (image folders)
+    and its ``class`` name (labelled data) beside them.
+    """
+    i, named = item["index"], {"index": item["index"]}
+    if data.paths_test is not None:
+        named["file"] = _printable(data.paths_test[i])
+    if "label" in item:
+        named.update(label=item["label"], **{"class": data.class_names[item["label"]]})
+    return {**named, **item}
 
 
 def save_evaluation(run: Run, result, data, out: str | Path | None = None) -> Path:
@@ -508,7 +524,7 @@ def save_evaluation(run: Run, result, data, out: str | Path | None = None) -> Pa
     if path.resolve().parent == run.path.resolve():
         from aekit.visualization.pictures import draw_pictures, draw_worst
 
-        worst = [w["index"] for w in result.summary.get("anomaly", {}).get("worst", [])]
+        worst = result.summary.get("anomaly", {}).get("worst", [])
         if worst:
             draw_worst(run, data, worst)
         if run.dir.file(RunDir.REPORT):
@@ -516,35 +532,82 @@ def save_evaluation(run: Run, result, data, out: str | Path | None = None) -> Pa
     return path
 
 
-def write_scores(result, path: str | Path) -> Path:
-    """Every test image's reconstruction error as CSV ``index,label,error``, worst first (label -1: unlabeled)."""
+def write_scores(result, path: str | Path, data=None) -> Path:
+    """Every test image's reconstruction error as CSV ``index,file,label,class,error``, worst first.
+
+    ``index`` is the image's place in the test split; ``file`` its path relative to the image folder, when
+    ``data`` (the evaluated dataset) is an image folder, else empty; ``class`` its class name (empty, and
+    ``label`` -1, when the data has no labels).
+    """
     order = result.errors.argsort(kind="stable")[::-1]
-    lines = ["index,label,error", *(f"{i},{result.labels[i]},{result.errors[i]:.8g}" for i in order)]
-    return io.atomic_write_text(path, "\n".join(lines) + "\n")
+    files = _files(data, "test", len(result.errors))
+    classes = _class_names(data, result.labels)
+    rows = [(i, files[i], result.labels[i], classes[i], f"{result.errors[i]:.8g}") for i in order]
+    return io.atomic_write_text(path, _csv(["index", "file", "label", "class", "error"], rows))
+
+
+def _printable(path: str) -> str:
+    from aekit.data.imagedata import printable_path
+
+    return printable_path(path)
+
+
+def _files(data, split: str, n: int) -> list[str]:
+    """The printable file paths of a split's ``n`` images; empty strings when the data has no files."""
+    paths = None if data is None else getattr(data, f"paths_{split}")
+    return [""] * n if paths is None else [_printable(p) for p in paths]
+
+
+def _class_names(data, labels: np.ndarray) -> list[str]:
+    """Each label's class name; empty for -1 (no label) or without ``data``."""
+    names = [] if data is None else data.class_names
+    return [names[y] if 0 <= y < len(names) else "" for y in labels.tolist()]
+
+
+def _csv(header: list[str], rows) -> str:
+    """CSV text with quoting where a value needs it (a file name with a comma)."""
+    import csv
+    import io as _io
+
+    text = _io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def encode_split(run: Run, data, split: str = "test") -> dict[str, np.ndarray]:
-    """Codes of one split (``test``, ``train`` or ``all``: train then test) with labels (-1 when the data has
-    none), split names and indices.
+    """Codes of one split (``test``, ``train`` or ``all``: train then test) with what names each image: its
+    split, index in it, file (relative to the image folder; empty for other sources), label (-1 when the data
+    has none) and class name (empty when unlabeled).
     """
     if split not in SPLITS:
         raise DataError(f"--split: {split!r} is not allowed; choose one of: {', '.join(SPLITS)}")
     parts = [("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)]
     parts = [(name, x, y if y is not None else np.full(len(x), -1)) for name, x, y in parts if split in (name, "all")]
+    label = np.concatenate([y for _, _, y in parts]).astype(np.int64)
     return {"z": np.concatenate([run.encode(x) for _, x, _ in parts]).astype(np.float32),
-            "label": np.concatenate([y for _, _, y in parts]).astype(np.int64),
+            "label": label,
+            "class": np.array(_class_names(data, label), dtype=str),
+            "file": np.array([f for name, x, _ in parts for f in _files(data, name, len(x))], dtype=str),
             "split": np.concatenate([np.full(len(y), name) for name, _, y in parts]),
             "index": np.concatenate([np.arange(len(y)) for _, _, y in parts]).astype(np.int64)}
 
 
+CODE_FIELDS = ("split", "index", "file", "label", "class")  # what names each image, before its code
+
+
 def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:
-    """Write :func:`encode_split`'s codes as ``.npy`` (one structured array) or ``.csv``, atomically.
+    r"""Write :func:`encode_split`'s codes as ``.npy`` (one structured array) or ``.csv``, atomically.
 
     - ``.npy``: fields ``split`` (``"train"``/``"test"``), ``index`` (position within that
-      split), ``label`` (int64; -1 when the data has no labels) and ``z`` (float32,
-      ``(latent_dim,)``); loads without pickle:
-      ``codes = np.load("codes.npy"); codes["z"], codes["label"]``;
-    - ``.csv``: a header ``label,z0,z1,...`` then one row per image.
+      split), ``file`` (the image's path relative to the image folder; empty for other
+      sources), ``label`` (int64; -1 when the data has no labels), ``class`` (its name;
+      empty when unlabeled) and ``z`` (float32, ``(latent_dim,)``); loads without pickle:
+      ``codes = np.load("codes.npy"); codes["z"], codes["file"]``;
+    - ``.csv``: a header ``split,index,file,label,class,z0,z1,...`` then one row per image.
+
+    A file name that is not UTF-8 is written with ``\xNN`` escapes.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -553,17 +616,18 @@ def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:
     z = codes["z"]
     n, d = z.shape
     if suffix == ".npy":
-        table = np.zeros(n, dtype=[("split", "U5"), ("index", "i8"), ("label", "i8"), ("z", "f4", (d,))])
-        for name in ("split", "index", "label", "z"):
+        width = {name: max(1, max((len(v) for v in codes[name]), default=0)) for name in ("file", "class")}
+        table = np.zeros(n, dtype=[("split", "U5"), ("index", "i8"), ("file", f"U{width['file']}"), ("label", "i8"),
+                                   ("class", f"U{width['class']}"), ("z", "f4", (d,))])
+        for name in (*CODE_FIELDS, "z"):
             table[name] = codes[name]
 
         def write(tmp):
             with open(tmp, "wb") as f:
                 np.save(f, table)
         return io.atomic_write(path, write)
-    lines = ["label," + ",".join(f"z{i}" for i in range(d))]
-    lines += [f"{label}," + ",".join(f"{v:.8g}" for v in row) for label, row in zip(codes["label"], z)]
-    return io.atomic_write_text(path, "\n".join(lines) + "\n")
+    rows = ([*(codes[name][i].item() for name in CODE_FIELDS), *(f"{v:.8g}" for v in z[i])] for i in range(n))
+    return io.atomic_write_text(path, _csv([*CODE_FIELDS, *(f"z{i}" for i in range(d))], rows))
 
 
 __all__ = ["Run", "build_config", "encode_split", "evaluate", "load_run", "save_evaluation", "train", "write_codes",

@@ -12,7 +12,7 @@ your own files: pass a path as --dataset
                        y_test, or x and optionally y
   IDX, CSV             a directory of the four IDX files; a CSV (label, then the pixels) or *train*/*test*.csv
 cache: {cache}
-  folders/ holds each image folder decoded once (rebuilt when a file or a setting changes; delete it to clear);
+  folders/ holds each image folder decoded once (rebuilt when a file or a setting changes); aekit cache list|clear;
   a set larger than --max-memory (default: half the RAM) streams from there during training
 see docs/your-images.md"""
 

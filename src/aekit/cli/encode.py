@@ -1,19 +1,22 @@
-"""``aekit encode RUN --out codes.npy|codes.csv``: export a run's codes with their labels.
+"""``aekit encode RUN --out codes.npy|codes.csv``: export a run's codes with what names each image.
 
 - ``.npy``: one structured array (no pickle needed to load) with the fields
   ``split`` (``"train"``/``"test"``), ``index`` (position within that split),
+  ``file`` (the image's path relative to an image folder; empty for other data),
   ``label`` (int64; -1 for every image when the data has no labels, such as a flat
-  image folder) and ``z`` (float32, shape ``(latent_dim,)``)::
+  image folder), ``class`` (the label's name; empty when unlabeled) and ``z``
+  (float32, shape ``(latent_dim,)``)::
 
-      codes = np.load("codes.npy"); codes["z"], codes["label"]
+      codes = np.load("codes.npy"); codes["z"], codes["file"]
 
-- ``.csv``: a header ``label,z0,z1,...`` then one row per image; with ``--split all``
-  the training images come first, then the test images, each in dataset order.
+- ``.csv``: a header ``split,index,file,label,class,z0,z1,...`` then one row per
+  image; with ``--split all`` the training images come first, then the test
+  images, each in dataset order.
 """
 
 from __future__ import annotations
 
-HELP = "export a run's codes with labels (.npy or .csv)"
+HELP = "export a run's codes with each image's file and label (.npy or .csv)"
 
 
 def add_parser(sub) -> None:

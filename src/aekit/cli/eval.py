@@ -27,8 +27,8 @@ def add_parser(sub) -> None:
                        "need labels are skipped, saying so. Baselines are cached under the aekit cache directory.")
     add_run_arguments(p, dataset=True, out="where to write the summary [default: RUN/eval.json]")
     p.add_argument("--scores", default=None, metavar="FILE",
-                   help="also write a CSV of index,label,error for every test image, worst first "
-                   "(label -1 when the data has no labels)")
+                   help="also write a CSV of index,file,label,class,error for every test image, worst first "
+                   "(file: its path in an image folder; label -1 and no class when the data has no labels)")
     p.add_argument("--no-cache", action="store_true", help="recompute the baselines and do not store them")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--one-class", default=None, metavar="K",
@@ -64,7 +64,7 @@ def run(args) -> int:
     result = evaluate(run_, which=args.which, settings=settings, cache=not args.no_cache, log=log, data=data)
     out = save_evaluation(run_, result, data, args.out)
     if args.scores:
-        write_scores(result, args.scores)
+        write_scores(result, args.scores, data)
     print(eval_table(result.summary))
     print(f"\nwrote {out}" + (f" and {args.scores}" if args.scores else ""))
     return 0

@@ -11,8 +11,8 @@ import signal
 import sys
 
 COMMANDS = ("train", "eval", "plot", "report", "generate", "interpolate", "traverse", "encode", "export",
-            "compare", "presets", "models", "datasets")
-WITHOUT_TORCH = ("compare", "presets", "datasets")
+            "compare", "presets", "models", "datasets", "cache")
+WITHOUT_TORCH = ("compare", "presets", "datasets", "cache")
 
 
 class Parser(argparse.ArgumentParser):

@@ -93,7 +93,8 @@ class CifarSource(CachedSource):
         st = source.stat()
         key = hashlib.sha256(repr((_KEY_VERSION, str(source.resolve()), st.st_size, st.st_mtime_ns)).encode())
         entry = self.cache_dir() / f"unpacked-{key.hexdigest()[:16]}"
-        data, built = packed.read_or_build(entry, lambda directory: self._unpack(source, directory), "unpacked-")
+        data, built = packed.read_or_build(entry, lambda directory: self._unpack(source, directory),
+                                           replaces=lambda old: old.name.startswith("unpacked-"))
         if built:
             log(f"{self.name}: unpacked {source} into {entry}")
         return data
@@ -114,7 +115,7 @@ class CifarSource(CachedSource):
         writer = packed.Writer(directory, len(x), self.image_shape)
         writer.open()[:] = x.reshape(len(x), *self.image_shape)  # (N, 3*H*W) -> (N, 3, H, W)
         writer.finish(name=self.name, origin=str(source), n_train=n_train, labels=y, class_names=class_names,
-                      skipped=[], settings={})
+                      skipped=[], settings={}, source=str(source.resolve()))
 
     def _batch(self, members: dict[str, bytes], name: str, source: Path) -> tuple[np.ndarray, np.ndarray]:
         where = f"{source} ({name})"

@@ -4,13 +4,18 @@ The first load walks the folder (see :mod:`aekit.data.folder_layout` for how
 labels and the split are read from it), decodes every image on all cores into
 ``default_cache_dir()/folders/<entry>/`` (see :mod:`aekit.data.packed`) and
 maps the result; later loads of the unchanged folder only walk it, hash the
-listing and map the file again. The entry's name is a hash of
+listing and map the file again. The cache keeps one entry per folder, named
+``<folder name>-<hash of its absolute path>-<hash of>``
 
-- the folder's absolute path and every decode and split setting, and
-- each image file's relative path, size, modification time and permissions,
+- every decode and split setting, and
+- each image file's relative path, size, modification time and permissions.
 
-so changing, adding or removing an image (or a setting) builds a new entry;
-the entry it replaces is then removed.
+A load whose settings come to the same images as the entry's (no
+``image_size`` given, and the entry was packed at the folder's most common
+size) maps that entry. Anything else, a changed, added or removed image or a
+setting that changes the images, builds a new entry, and the folder's entry it
+replaces is then removed. An entry packed by an aekit from before this naming
+is still mapped when its key matches, until the folder's next build removes it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from aekit.io import Log
 from aekit.io import log as log_to_stderr
 
 DEFAULT_TEST_FRACTION = 0.1
-_KEY_VERSION = 1  # bump when the packed bytes for the same input would change
+_KEY_VERSION = 2  # bump when the packed bytes (or the key's fields) for the same input would change
 _SHOWN = 3  # skipped files named in the summary line
 _SAMPLE = 512  # headers read to guess a folder's size and colour before decoding
 _FALLBACK_SIZE = (32, 32)  # the guess when no sampled header could be read; the settled size replaces it
@@ -132,10 +137,15 @@ def load_folder(root: str | Path, options: FolderOptions = FolderOptions(), *, s
     layout = scan(Path(root))
     if not layout.files:
         raise NoImagesError(f"{root}: no images in it or its subfolders")
-    entry = _entry(layout, options)
+    folder, listing = str(layout.root.resolve()), _listing(layout)
+    entry = _entry(folder, options, listing)
     start = time.perf_counter()
-    packer = _Packer(layout, options, strict, progress, log, workers or default_workers())
-    data, built = packed.read_or_build(entry, packer.pack, replaces=entry.name.rsplit("-", 1)[0] + "-")
+    data, built = _reuse(entry, options, listing), False
+    if data is None:
+        data = packed.read(_entry_before_names(folder, options, listing))
+    if data is None:
+        packer = _Packer(layout, options, listing, strict, progress, log, workers or default_workers())
+        data, built = packed.read_or_build(entry, packer.pack, replaces=lambda old: _packed_from(old, folder))
     if built:
         seconds = time.perf_counter() - start
         log(f"{layout.root}: packed {len(data.x_train) + len(data.x_test):,} images of "
@@ -148,15 +158,82 @@ def load_folder(root: str | Path, options: FolderOptions = FolderOptions(), *, s
     return data
 
 
-def _entry(layout: Layout, options: FolderOptions) -> Path:
-    settings = json.dumps([_KEY_VERSION, str(layout.root.resolve()), asdict(options), SPLIT_SEED])
-    listing = "\n".join(f"{rel}\t{s}\t{m}\t{mode}" for rel, (s, m, mode) in zip(layout.files, layout.stats))
-    name = re.sub(r"[^\w.]+", "_", layout.root.resolve().name)[:40] or "folder"
-    return default_cache_dir() / "folders" / f"{name}-{_digest(settings)}-{_digest(listing)}"
+def _listing(layout: Layout) -> str:
+    return _digest("\n".join(f"{rel}\t{s}\t{m}\t{mode}" for rel, (s, m, mode) in zip(layout.files, layout.stats)))
+
+
+def _entry(folder: str, options: FolderOptions, listing: str) -> Path:
+    settings = json.dumps([_KEY_VERSION, asdict(options), SPLIT_SEED])
+    return default_cache_dir() / "folders" / f"{_name(folder)}-{_digest(folder)}-{_digest(settings + listing)}"
+
+
+def _entry_before_names(folder: str, options: FolderOptions, listing: str) -> Path:
+    """Where an aekit from before ``files.json`` packed the same images (key version 1): mapped as it is."""
+    settings = json.dumps([1, folder, asdict(options), SPLIT_SEED])
+    return default_cache_dir() / "folders" / f"{_name(folder)}-{_digest(settings)}-{listing}"
+
+
+def _name(folder: str) -> str:
+    """The folder's name as much of an entry's name as is safe: a reader sees which folder it is."""
+    return re.sub(r"[^\w.]+", "_", Path(folder).name)[:40] or "folder"
 
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _reuse(entry: Path, options: FolderOptions, listing: str) -> ImageData | None:
+    """The folder's entry when it holds the images ``options`` ask for (see the module docstring), else ``None``."""
+    prefix = entry.name.rsplit("-", 1)[0] + "-"  # the folder's entries, whatever their settings
+    try:
+        candidates = sorted((p for p in entry.parent.iterdir() if p.name.startswith(prefix)), key=lambda p: p != entry)
+    except OSError:  # no cache yet
+        return None
+    for candidate in candidates:
+        meta = packed.read_meta(candidate)
+        if meta is not None and _same_images(meta, options, listing):
+            data = packed.read(candidate)
+            if data is not None:
+                return data
+    return None
+
+
+def _same_images(meta: dict, options: FolderOptions, listing: str) -> bool:
+    """Whether the entry of ``meta`` is what ``options`` would pack from the folder listed as ``listing``.
+
+    Defaults are resolved as the entry's own pass over every header did: no
+    ``image_size`` is the most common size, ``color_mode="auto"`` rgb when any
+    image is in colour.
+    """
+    key = meta.get("key")
+    try:
+        if (key["version"], key["listing"], key["test_fraction"]) != (_KEY_VERSION, listing, options.test_fraction):
+            return False
+        natural = key["natural"]
+        wanted = _decoding(options, tuple(natural["size"]), natural["channels"])
+    except (KeyError, TypeError):
+        return False
+    return _settings(wanted) == meta.get("settings")
+
+
+def _packed_from(entry: Path, folder: str) -> bool:
+    """Whether ``entry`` was packed from ``folder`` (by this aekit, or by one that recorded only the path given)."""
+    meta = packed.read_meta(entry) or {}
+    if "source" in meta:
+        return meta["source"] == folder
+    origin = Path(meta.get("origin", ""))
+    return origin.is_absolute() and str(origin.resolve()) == folder
+
+
+def _settings(decoding: Decoding) -> dict:
+    """A decoding as an entry's ``settings`` record it."""
+    return {**asdict(decoding), "size": list(decoding.size)}
+
+
+def _decoding(options: FolderOptions, common_size: tuple[int, int], channels: int) -> Decoding:
+    """The decoding ``options`` ask for, the folder's most common size and own channels filling the defaults."""
+    return Decoding(options.image_size or common_size, {"grayscale": 1, "rgb": 3}.get(options.color_mode) or channels,
+                    options.resize, BACKGROUNDS[options.alpha_background])
 
 
 @dataclass
@@ -172,6 +249,7 @@ class _Packer:
 
     layout: Layout
     options: FolderOptions
+    listing: str  # the digest of the folder's listing, kept in the entry's key
     strict: bool
     progress: bool
     log: Log
@@ -195,11 +273,14 @@ class _Packer:
         if n_train == 0:
             raise DataError(f"{layout.root}: no training images: all {len(kept)} readable images are in the test "
                             "split; lower test_fraction or add images")
+        common = _choose([h for h in headers if h is not None], FolderOptions())  # what the defaults come to
         writer.finish(
-            name=layout.root.resolve().name, origin=str(layout.root), n_train=n_train,
-            labels=None if layout.labels is None else layout.labels[kept], class_names=layout.class_names,
-            skipped=[(paths[i], reason) for i, reason in failures],
-            settings={**asdict(settled), "files": [layout.files[i] for i in kept]},
+            name=layout.root.resolve().name, origin=str(layout.root), source=str(layout.root.resolve()),
+            n_train=n_train, labels=None if layout.labels is None else layout.labels[kept],
+            class_names=layout.class_names, skipped=[(paths[i], reason) for i, reason in failures],
+            settings=_settings(settled), files=[layout.files[i] for i in kept],
+            key={"version": _KEY_VERSION, "listing": self.listing, "test_fraction": self.options.test_fraction,
+                 "natural": {"size": list(common.size), "channels": common.channels}},
         )
 
     def _decode(self, directory: Path, paths: list[str], slots: np.ndarray, decoding: Decoding):
@@ -212,14 +293,14 @@ class _Packer:
     def _guess(self, paths: list[str]) -> Decoding:
         """The decoding the sample's headers suggest (exact when size and colour mode are both given)."""
         if self.options.image_size and self.options.color_mode != "auto":
-            return self._choose([])
+            return _choose([], self.options)
         headers = []
         for path in paths[::max(1, len(paths) // _SAMPLE)][:_SAMPLE]:
             try:
                 headers.append(probe(path))
             except Exception:  # noqa: BLE001 - a broken file: the decoding pass will list it
                 pass
-        return self._choose(headers)
+        return _choose(headers, self.options)
 
     def _settle(self, paths: list[str], headers: list, failures: list[tuple[int, str]]) -> Decoding:
         """The decoding all the headers call for; a note when images of other sizes are resized."""
@@ -228,7 +309,7 @@ class _Packer:
             i, reason = failures[0]
             raise DataError(f"{self.layout.root}: none of its {len(paths)} image files could be read "
                             f"(first: {paths[i]}: {reason})")
-        decoding = self._choose(readable)
+        decoding = _choose(readable, self.options)
         sizes = Counter(h[:2] for h in readable)
         if self.options.image_size is None and len(sizes) > 1:
             (w, h) = decoding.size
@@ -237,12 +318,12 @@ class _Packer:
                      "set image_size to choose the size")
         return decoding
 
-    def _choose(self, headers: list) -> Decoding:
-        options = self.options
-        sizes = Counter(h[:2] for h in headers)
-        size = options.image_size or (sizes.most_common(1)[0][0] if sizes else _FALLBACK_SIZE)
-        channels = {"grayscale": 1, "rgb": 3}.get(options.color_mode) or (3 if any(h[2] for h in headers) else 1)
-        return Decoding(size, channels, options.resize, BACKGROUNDS[options.alpha_background])
+
+def _choose(headers: list, options: FolderOptions) -> Decoding:
+    """The decoding ``options`` ask for, their defaults resolved from the files' ``headers``."""
+    sizes = Counter(h[:2] for h in headers)
+    return _decoding(options, sizes.most_common(1)[0][0] if sizes else _FALLBACK_SIZE,
+                     3 if any(h[2] for h in headers) else 1)
 
 
 def _order(layout: Layout, test_fraction: float) -> tuple[np.ndarray, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy as np
 
 @dataclass
 class ImageData:
-    """An image dataset split into train and test, labelled or not.
+    r"""An image dataset split into train and test, labelled or not.
 
     Images stay ``uint8`` in ``[0, 255]`` with shape ``(N, C, H, W)``; scaling to
     floats happens on the training device (see :func:`aekit.pixels.to_model`).
@@ -22,6 +23,15 @@ class ImageData:
 
     ``skipped`` lists the ``(path, reason)`` of files that could not be read
     and were left out (image folders only).
+
+    ``paths_train`` and ``paths_test`` name each image's file, as a path
+    relative to the folder (POSIX ``/``, ``train/`` or ``test/`` included when
+    the folder has that split), in the images' order: image folders only. For
+    every other source they are ``None``, and an image is known by its split
+    and its index in it. A file name that is not valid UTF-8 keeps its bytes
+    as surrogate escapes (as :func:`os.listdir` gives it, so ``Path(origin) /
+    path`` still opens it); :func:`printable_path` shows such a name with
+    ``\xNN`` escapes, as aekit writes it into CSV files and pictures.
     """
 
     name: str
@@ -32,8 +42,11 @@ class ImageData:
     origin: str = ""  # where it resolved: a path, "bundled", a URL
     class_names: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    paths_train: list[str] | None = None  # (N,) file paths relative to the folder; None: not an image folder
+    paths_test: list[str] | None = None  # (M,)
 
     def __post_init__(self) -> None:
+        self._check_paths()
         for part in ("x_train", "x_test"):
             arr = getattr(self, part)
             if arr.dtype != np.uint8 or arr.ndim != 4:
@@ -54,6 +67,18 @@ class ImageData:
             n = int(max(self.y_train.max(initial=0), self.y_test.max(initial=0))) + 1
             self.class_names = [str(i) for i in range(n)]
 
+    def _check_paths(self) -> None:
+        if (self.paths_train is None) != (self.paths_test is None):
+            raise ValueError("ImageData: either both splits have file paths or neither has")
+        if self.paths_train is not None and (len(self.paths_train) != len(self.x_train)
+                                             or len(self.paths_test) != len(self.x_test)):
+            raise ValueError("ImageData: image and file path counts differ")
+
+    @property
+    def paths(self) -> dict[str, list[str]] | None:
+        """``{"train": paths_train, "test": paths_test}``, or ``None`` when the images have no files."""
+        return None if self.paths_train is None else {"train": self.paths_train, "test": self.paths_test}
+
     @property
     def labeled(self) -> bool:
         """Whether the images have class labels."""
@@ -68,3 +93,8 @@ class ImageData:
     def num_classes(self) -> int:
         """The number of classes; 0 for an unlabeled set."""
         return len(self.class_names)
+
+
+def printable_path(path: str) -> str:
+    r"""``path`` with the bytes of a non-UTF-8 file name as ``\xNN`` escapes (any other name unchanged)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -109,14 +109,23 @@ def eval_table(summary: dict) -> str:
 
 
 def worst_heading(worst: list[dict]) -> str:
-    """What :func:`worst_items` lists for each image: test index, label (when the data has them), MSE."""
-    return "test index, label, MSE" if "label" in worst[0] else "test index, MSE"
+    """What :func:`worst_items` lists for each image: test index, file (image folders), class (labelled data), MSE."""
+    first = worst[0]
+    return ", ".join(["test index", *(["file"] if "file" in first else []),
+                      *(["class"] if "class" in first else ["label"] if "label" in first else []), "MSE"])
 
 
 def worst_items(worst: list[dict]) -> str:
-    """The worst reconstructions of a summary as ``#index (label, MSE)``, or ``#index (MSE)`` when unlabeled."""
-    return ", ".join(f"#{w['index']} (" + (f"label {w['label']}, " if "label" in w else "") + f"{w['error']:.4f})"
-                     for w in worst)
+    """The worst reconstructions of a summary as ``#index file (class name, MSE)``; each part the data has.
+
+    An ``eval.json`` written before images had names gives ``#index (label 3, MSE)``.
+    """
+    def item(w: dict) -> str:
+        name = f"class {w['class']}" if "class" in w else f"label {w['label']}" if "label" in w else None
+        return (f"#{w['index']}" + (f" {w['file']}" if "file" in w else "") + " ("
+                + (f"{name}, " if name is not None else "") + f"{w['error']:.4f})")
+
+    return ", ".join(item(w) for w in worst)
 
 
 # --------------------------------------------------------------------------- several runs

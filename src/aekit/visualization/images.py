@@ -41,6 +41,32 @@ def pair_grid(originals, reconstructions, scale: str = "unit", pad: int = 2, ups
     return image_grid(pair, rows=2, cols=len(originals), pad=pad, upscale=upscale)
 
 
+def captioned_pairs(originals, reconstructions, captions: list[str], scale: str = "unit", pad: int = 2,
+                    upscale: int = 1, size: int = 13) -> np.ndarray:
+    """One row per image: the original, its reconstruction, then its caption (lines of text) on the right.
+
+    ``originals`` and ``reconstructions`` are ``(N, C, H, W)``, uint8 or floats in the model's range
+    ``scale``; ``captions`` N strings. Returns a uint8 ``(H', W')`` or ``(H', W', 3)`` mosaic whose image
+    cells are placed as :func:`image_grid` places them.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    n, h = len(originals), originals.shape[2] * upscale
+    pairs = np.stack([to_uint8(originals, scale), to_uint8(reconstructions, scale)], axis=1)  # (N, 2, C, H, W)
+    grid = image_grid(pairs.reshape(2 * n, *pairs.shape[2:]), rows=n, cols=2, pad=pad, upscale=upscale)
+    font = ImageFont.load_default(size=size)
+    measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+    text_width = max(measure.multiline_textbbox((0, 0), c, font=font)[2] for c in captions) if n else 0
+    canvas = Image.new("RGB" if grid.ndim == 3 else "L", (grid.shape[1] + text_width + 3 * pad + 4, grid.shape[0]),
+                       "white")
+    canvas.paste(Image.fromarray(grid), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for k, caption in enumerate(captions):
+        draw.multiline_text((grid.shape[1] + pad + 4, pad + k * (h + pad) + h // 2), caption, fill="black",
+                            font=font, anchor="lm")
+    return np.asarray(canvas)
+
+
 def save_png(array: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 ``(H, W)`` or ``(H, W, 3)`` array as PNG, atomically."""
     from PIL import Image

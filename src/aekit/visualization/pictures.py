@@ -123,15 +123,29 @@ def _positive(n, what: str) -> int:
     return value
 
 
-def draw_worst(run, data, indices, path: str | Path | None = None) -> Path:
-    """``worst.png``: the test images at ``indices`` (e.g. the worst reconstructed) over their
-    reconstructions (Pillow only).
+def draw_worst(run, data, worst: list[dict], path: str | Path | None = None) -> Path:
+    """``worst.png``: one row per image of ``worst`` (an evaluation summary's ``anomaly.worst``): the test
+    image, its reconstruction and what names it, its test index, file, class and error (Pillow only).
     """
-    from aekit.visualization.images import pair_grid, save_png
+    from aekit.visualization.images import captioned_pairs, save_png
 
-    originals = data.x_test[np.asarray(indices, dtype=np.int64)]
-    grid = pair_grid(originals, run.reconstruct(originals), run.config.data.scale, upscale=2)
+    originals = data.x_test[np.asarray([w["index"] for w in worst], dtype=np.int64)]
+    upscale = max(1, min(4, -(-_ROW_HEIGHT // originals.shape[2])))  # rows tall enough for two lines of text
+    grid = captioned_pairs(originals, run.reconstruct(originals), [_caption(w) for w in worst],
+                           run.config.data.scale, upscale=upscale)
     return save_png(grid, path or Path(run.path) / "worst.png")
+
+
+_ROW_HEIGHT = 56  # pixels, at least, of one image in worst.png
+_CAPTION_WIDTH = 48  # characters of a file path shown; a longer one keeps its end
+
+
+def _caption(w: dict) -> str:
+    file = w.get("file", "")
+    if len(file) > _CAPTION_WIDTH:
+        file = "..." + file[-_CAPTION_WIDTH + 3:]
+    name = f"class {w['class']}" if "class" in w else f"label {w['label']}" if "label" in w else ""
+    return f"#{w['index']} {file}".strip() + "\n" + ", ".join(filter(None, [name, f"MSE {w['error']:.4f}"]))
 
 
 DRAWERS: dict[str, Callable[[_Context], list[Path]]] = {

@@ -225,7 +225,8 @@ def evaluation_section(inp: ReportInputs) -> Section | None:
         out += (f"<h3>The {len(worst)} worst reconstructions</h3>"
                 + (_img(picture, "worst reconstructions", "pixel") if picture else "")
                 + f'<p class="note">{html.escape(heading[0].upper() + heading[1:])}: '
-                  f"{html.escape(worst_items(worst))}. Originals on top, reconstructions below.</p>")
+                  f"{html.escape(worst_items(worst))}. Each row: the test image, its reconstruction, what "
+                  "names it.</p>")
     return Section("Evaluation", out, "eval")
 
 

@@ -299,3 +299,20 @@ def test_report_includes_optional_sections_when_their_files_exist(run2d, tmp_pat
     assert "<h2>Notes</h2><p>hello</p>" in page and "Other" not in page and "Configuration" not in page
     with pytest.raises(RunError, match="not a run directory"):
         ReportInputs.from_run_dir(tmp_path)
+
+
+@pytest.mark.parametrize("preset, overrides, expected", [
+    ("conv-16", {}, "conv: channels 32, 48 (subpixel decoder), 16-D code, relu"),
+    ("classic-3d-tanh", {}, "mlp: hidden 128, 64, 12, 3-D code, tanh"),
+    ("vae-2d", {"arch": "conv", "channels": (8, 16)}, "vae (conv body): channels 8, 16 (subpixel decoder), 2-D code"),
+    ("vae-2d", {}, "vae (mlp body): hidden "),
+])
+def test_the_summary_shows_the_network_that_was_trained(tmp_path, preset, overrides, expected):
+    from aekit.resolve import build_config
+    from aekit.visualization.report import summary_section
+
+    config = build_config(preset, None, **overrides).to_dict()
+    body = summary_section(ReportInputs(tmp_path, config)).body
+    model = body.split('<div class="k">model</div><div class="v">', 1)[1].split("</div>", 1)[0]
+    assert model.startswith(expected)
+    assert ("hidden" in model) == ("hidden" in expected)  # a conv body's unused hidden widths are not shown

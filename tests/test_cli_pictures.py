@@ -73,4 +73,5 @@ def test_plot_grid_recon_names_one_file_once(sample_run):
     assert Image.open(sample_run.path / "grid_recon.png").width > Image.open(sample_run.path / "grid_recon.png").height
     res = aekit("plot", sample_run.path, "--recon")  # the default pictures have no grid: not silently ignored
     assert res.returncode == 2
-    assert res.stderr.strip() == "aekit plot: error: --recon: shows reconstructions in the grid picture; add --what grid"
+    assert res.stderr.strip() == ("aekit plot: error: --recon: shows reconstructions in the grid picture; "
+                                  "add --what grid")

@@ -88,7 +88,8 @@ def main() -> None:
 
         def autoencoder(preset):
             return autoencoder_scorer(AutoencoderTransformer(preset, epochs=epochs, random_state=args.seed,
-                                                             device="cpu", image_shape=data.image_shape))
+                                                             device="cpu", image_shape=data.image_shape,
+                                                             channels_last=False))  # aekit's (C, H, W) rows
         detectors = {"mlp": autoencoder("classic-3d-tanh"), "pca-3": pca_scorer(3),
                      "conv": autoencoder("conv-16"), "pca-16": pca_scorer(16)}
         if has_pyod:

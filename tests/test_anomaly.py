@@ -140,3 +140,19 @@ def test_one_class_agrees_with_scikit_learns_metrics():
     assert seen["train"].shape == (20, 16)
     truth, scores = (data.y_test != 1).astype(int), data.x_test.reshape(20, -1).mean(1)
     assert row["bright"] == {"auroc": roc_auc_score(truth, scores), "ap": average_precision_score(truth, scores)}
+
+
+def test_the_one_class_protocol_on_colour_images():
+    """Colour rows in aekit's own (C, H, W) order: one_class_run says so, as colour rows now must."""
+    from aekit.data.imagedata import ImageData
+    from aekit.integrations.anomaly import one_class_run
+    from aekit.resolve import build_config
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (80, 3, 8, 8), dtype=np.uint8)
+    x[40:, 0] //= 4  # class 1: less red
+    y = np.r_[np.zeros(40, np.int64), np.ones(40, np.int64)]
+    data = ImageData("colour", x[::2], y[::2], x[1::2], y[1::2], class_names=["red", "dim"])
+    config = build_config(None, None, epochs=1, hidden=(8,), latent_dim=2, device="cpu")
+    summary = one_class_run(config, data, [0])
+    assert [row["class"] for row in summary["rows"]] == [0] and 0 <= summary["mean"]["model"]["auroc"] <= 1

@@ -62,3 +62,16 @@ def test_plot_with_the_best_weights(sample_run):
     res = aekit("plot", sample_run.path, "--what", "loss", "--which", "best")
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(sample_run.path / "loss.png")
+
+
+def test_plot_grid_recon_names_one_file_once(sample_run):
+    before = {p.name for p in sample_run.path.iterdir()}
+    res = aekit("plot", sample_run.path, "--what", "grid", "--recon", "--n", "2x3")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [str(sample_run.path / "grid_recon.png")] and res.stderr == ""
+    assert {p.name for p in sample_run.path.iterdir()} - before <= {"grid_recon.png"}
+    assert Image.open(sample_run.path / "grid_recon.png").width > Image.open(sample_run.path / "grid_recon.png").height
+    res = aekit("plot", sample_run.path, "--recon")  # the default pictures have no grid: not silently ignored
+    assert res.returncode == 2
+    assert res.stderr.strip() == ("aekit plot: error: --recon: shows reconstructions in the grid picture; "
+                                  "add --what grid")

@@ -49,6 +49,7 @@ def test_the_figure_draws_reconstructions_in_place_and_codes_by_dimension():
         assert live.codes_ax.name == axes_name
         (points,) = live.codes_ax.collections
         assert len(points.get_offsets()) == 300
+        assert [t.get_text() for t in live.codes_ax.get_legend().get_texts()] == [str(c) for c in range(10)]
     assert len(live.figure.axes) == 2  # the old codes' axes were replaced, not stacked
     live.figure.canvas.draw()
 

@@ -171,13 +171,16 @@ def test_draw_pictures_rejects_what_it_cannot_draw(sample_run, data):
 
 # --------------------------------------------------------------------------- latent plots
 
-def test_2d_code_is_a_scatter_with_a_colour_bar(small_data):
+def test_2d_code_is_a_scatter_with_a_legend_of_its_classes(small_data):
     torch.manual_seed(0)
     model = create_model("mlp", hidden=(32,), latent_dim=2)
     fig = plots.plot_latent(model, small_data)
-    ax, cbar = fig.axes
+    (ax,) = fig.axes  # no colour bar
     assert ax.name == "rectilinear" and len(ax.collections[0].get_offsets()) == 200
-    assert [t.get_text() for t in cbar.get_yticklabels()] == [str(c) for c in range(10)]
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [str(c) for c in range(10)]
+    assert legend.get_title().get_text() == "class"
+    assert [h.get_color() for h in legend.legend_handles] == class_colors(10)
     assert ax.get_title() == "2-D codes of 200 test images"
     figure = interactive.interactive_latent(model, small_data)
     assert [t.type for t in figure.data] == ["scatter"] * 10
@@ -196,9 +199,37 @@ def test_3d_code_draws_each_point_as_its_digit(small_data):
     texts = ax.texts
     assert sorted(t.get_text() for t in texts) == sorted(str(c) for c in small_data.y_test)
     colors = class_colors(10)
-    assert all(t.get_color() == colors[int(t.get_text())] for t in texts)  # rainbow by class
+    assert all(t.get_color() == colors[int(t.get_text())] for t in texts)  # tab10 by class
     figure = interactive.interactive_latent(model, small_data)
     assert {t.type for t in figure.data} == {"scatter3d"}
+
+
+def test_up_to_20_classes_get_tableaus_palette_and_more_a_rainbow():
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    tab10, tab20 = ([to_hex(c) for c in colormaps[name].colors] for name in ("tab10", "tab20"))
+    assert class_colors(9) == tab10[:9] and class_colors(10) == tab10
+    assert class_colors(20) == tab20[0::2] + tab20[1::2]  # the ten strong colours, then their light partners
+    assert len(set(class_colors(20))) == 20
+    rainbow = class_colors(21)
+    assert len(set(rainbow)) == 21 and rainbow[0] != tab10[0]
+
+
+def test_named_classes_are_in_the_legend_and_many_classes_in_a_colour_bar():
+    rng = np.random.default_rng(0)
+    names = ["animals", "clothes", "food", "hobbies", "household", "medical", "military", "nature", "people"]
+    labels = np.arange(270) % 9
+    view = latent_view(rng.normal(size=(270, 2)), labels, names)
+    (ax,) = plots.plot_codes(view).axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == names
+    ax = plots.plot_codes(latent_view(rng.normal(size=(270, 3)), labels, names)).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["0: animals", "1: clothes"]  # 3-D draws numbers
+    figure = interactive.interactive_codes(view)
+    assert [(t.name, t.marker.color) for t in figure.data] == list(zip(names, class_colors(9)))
+    many = latent_view(rng.normal(size=(300, 2)), np.arange(300) % 30, [f"c{i}" for i in range(30)])
+    ax, cbar = plots.plot_codes(many).axes
+    assert ax.get_legend() is None and [t.get_text() for t in cbar.get_yticklabels()][:2] == ["c0", "c1"]
 
 
 def test_16d_code_is_projected_and_says_how(small_data):
@@ -299,3 +330,20 @@ def test_report_includes_optional_sections_when_their_files_exist(run2d, tmp_pat
     assert "<h2>Notes</h2><p>hello</p>" in page and "Other" not in page and "Configuration" not in page
     with pytest.raises(RunError, match="not a run directory"):
         ReportInputs.from_run_dir(tmp_path)
+
+
+@pytest.mark.parametrize("preset, overrides, expected", [
+    ("conv-16", {}, "conv: channels 32, 48 (subpixel decoder), 16-D code, relu"),
+    ("classic-3d-tanh", {}, "mlp: hidden 128, 64, 12, 3-D code, tanh"),
+    ("vae-2d", {"arch": "conv", "channels": (8, 16)}, "vae (conv body): channels 8, 16 (subpixel decoder), 2-D code"),
+    ("vae-2d", {}, "vae (mlp body): hidden "),
+])
+def test_the_summary_shows_the_network_that_was_trained(tmp_path, preset, overrides, expected):
+    from aekit.resolve import build_config
+    from aekit.visualization.report import summary_section
+
+    config = build_config(preset, None, **overrides).to_dict()
+    body = summary_section(ReportInputs(tmp_path, config)).body
+    model = body.split('<div class="k">model</div><div class="v">', 1)[1].split("</div>", 1)[0]
+    assert model.startswith(expected)
+    assert ("hidden" in model) == ("hidden" in expected)  # a conv body's unused hidden widths are not shown

@@ -261,8 +261,8 @@ def one_class_run(config, data, classes, log=None) -> dict:
 
         raise ConfigError(f"--one-class: each class in turn is the normal data, so it needs labels, and {data.name} "
                           "has none")
-    autoencoder = AutoencoderTransformer(config=config, image_shape=data.image_shape, scaling="pixels",
-                                         random_state=config.train.seed)
+    autoencoder = AutoencoderTransformer(config=config, image_shape=data.image_shape, channels_last=False,
+                                         scaling="pixels", random_state=config.train.seed)  # (C, H, W) rows
     detectors = {"model": autoencoder_scorer(autoencoder), "pca": pca_scorer(config.model.latent_dim)}
     rows = []
     for k in classes:

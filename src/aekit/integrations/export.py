@@ -20,27 +20,35 @@ tenth of a second a part, where the ``torch.export``-based one (``dynamo=True``)
 needs ``onnxscript`` and about a second. PyTorch marks the former deprecated;
 switching is the one argument, plus ``onnxscript`` in the ``onnx`` extra.
 :func:`check_export` runs a file in onnxruntime (or TorchScript) and compares it with
-PyTorch. Install with ``pip install 'aekit[onnx]'``. TorchScript files are made by
-tracing; PyTorch marks TorchScript deprecated too, but the files still load (in C++
-as well).
+PyTorch, within ``ATOL + RTOL * max|PyTorch output|`` (:func:`tolerance`): float32 gives
+the same relative rounding to codes in the hundreds as to codes near 1.
+
+A file is made in memory, checked there, and only then written, atomically
+(:func:`aekit.io.atomic_write_bytes`): a failed check or a full or read-only disk
+leaves no file, half-written or temporary.
+
+Install with ``pip install 'aekit[onnx]'``. TorchScript files are made by tracing;
+PyTorch marks TorchScript deprecated too, but the files still load (in C++ as well).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from aekit.errors import ConfigError
+from aekit.errors import AekitError, ConfigError
 from aekit.integrations import require
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 PARTS = ("encoder", "decoder")
 METHODS = {"encoder": "encode", "decoder": "decode"}  # the model's method each part runs
 EXPORT_FORMAT = "aekit-export/1"
-TOLERANCE = 1e-4  # largest |exported - PyTorch| accepted by check_export
+ATOL = 1e-4  # check_export accepts |exported - PyTorch| up to ATOL + RTOL * max|PyTorch output|
+RTOL = 1e-5  # float32 rounds to ~1e-7 of a value; the sums in a layer add a few hundred of those
 OPSET = 17  # ONNX opset of the exported files: read by every current runtime (onnxruntime >= 1.14)
 
 
@@ -95,6 +103,9 @@ def export_model(model, path, part: str = "encoder", fmt: str = "onnx", scale: s
                  config: dict | None = None) -> Path:
     """Write ``model``'s ``part`` (``encoder`` or ``decoder``) as ``fmt`` (``onnx`` or ``torchscript``) to ``path``.
 
+    The file is written atomically: a full or read-only disk is a
+    :class:`~aekit.errors.WriteError` and leaves nothing at ``path``.
+
     Parameters
     ----------
     model : aekit.models.AutoEncoder
@@ -110,33 +121,38 @@ def export_model(model, path, part: str = "encoder", fmt: str = "onnx", scale: s
     -------
     Path
     """
+    from aekit.io import atomic_write_bytes
+
+    return atomic_write_bytes(path, export_bytes(model, part, fmt, scale, config))
+
+
+def export_bytes(model, part: str = "encoder", fmt: str = "onnx", scale: str = "unit",
+                 config: dict | None = None) -> bytes:
+    """The file :func:`export_model` writes, as bytes: made in memory, so that no disk can abort it half-way."""
     if part not in PARTS:
         raise ConfigError(f"--part: {part!r} is not allowed; choose one of: {', '.join(PARTS)}, both")
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: {fmt!r} is not allowed; choose one of: {', '.join(FORMATS)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_format(fmt)
     was_training = model.training
     model.eval()
     try:
         module, x = _part_module(model, part), example_input(model, part)
         meta = metadata(model, part, scale, config)
-        (_export_onnx if fmt == "onnx" else _export_torchscript)(module, x, part, meta, path)
+        return (_onnx_bytes if fmt == "onnx" else _torchscript_bytes)(module, x, part, meta)
     finally:
         model.train(was_training)
-    return path
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format: {fmt!r} is not allowed; choose one of: {', '.join(FORMATS)}")
 
 
 def _io_names(part: str) -> tuple[str, str]:
     return ("x", "z") if part == "encoder" else ("z", "x")
 
 
-def _export_onnx(module, x, part: str, meta: dict[str, str], path: Path) -> None:
-    import io
-
+def _onnx_bytes(module, x, part: str, meta: dict[str, str]) -> bytes:
     import torch
-
-    from aekit.io import atomic_write
 
     onnx = require("onnx", "onnx", "ONNX export")
     name_in, name_out = _io_names(part)
@@ -150,19 +166,18 @@ def _export_onnx(module, x, part: str, meta: dict[str, str], path: Path) -> None
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(proto, full_check=True)
-    atomic_write(path, lambda tmp: onnx.save(proto, tmp))
+    return proto.SerializeToString()
 
 
-def _export_torchscript(module, x, part: str, meta: dict[str, str], path: Path) -> None:
+def _torchscript_bytes(module, x, part: str, meta: dict[str, str]) -> bytes:
     import torch
 
-    from aekit.io import atomic_write
-
+    buffer = io.BytesIO()  # torch.jit.save to a file aborts the process (SIGABRT) on a full disk
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit warns that it is deprecated; the files still load
         traced = torch.jit.trace(module, (x,))
-        extra = {"aekit.json": json.dumps(meta)}
-        atomic_write(path, lambda tmp: torch.jit.save(traced, tmp, _extra_files=extra))
+        torch.jit.save(traced, buffer, _extra_files={"aekit.json": json.dumps(meta)})
+    return buffer.getvalue()
 
 
 def read_metadata(path) -> dict[str, str]:
@@ -180,26 +195,47 @@ def read_metadata(path) -> dict[str, str]:
     return json.loads(extra["aekit.json"])
 
 
-def run_exported(path, x: np.ndarray) -> np.ndarray:
-    """Run an exported file on ``x`` (float32) as a user would: onnxruntime, or ``torch.jit.load``."""
-    path = Path(path)
+def run_exported(source, x: np.ndarray, fmt: str | None = None) -> np.ndarray:
+    """Run an exported file on ``x`` (float32) as a user would: onnxruntime, or ``torch.jit.load``.
+
+    ``source`` is the file's path (its suffix gives the format) or its bytes (then ``fmt`` says).
+    """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if path.suffix == FORMATS["onnx"]:
+    if fmt is None:
+        fmt = "onnx" if Path(source).suffix == FORMATS["onnx"] else "torchscript"
+    if fmt == "onnx":
         ort = require("onnxruntime", "onnx", "running an ONNX file")
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        model = source if isinstance(source, bytes) else str(source)
+        session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
         return session.run(None, {session.get_inputs()[0].name: x})[0]
     import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = torch.jit.load(str(path), map_location="cpu")
+        module = torch.jit.load(io.BytesIO(source) if isinstance(source, bytes) else str(source), map_location="cpu")
     with torch.no_grad():
         return module(torch.from_numpy(x)).numpy()
 
 
-def check_export(model, path, part: str, x: np.ndarray) -> float:
+def tolerance(expected: np.ndarray) -> float:
+    """The largest ``|exported - PyTorch|`` :func:`check_export` accepts: ``ATOL + RTOL * max|expected|``."""
+    return ATOL + RTOL * float(np.max(np.abs(expected), initial=0.0))
+
+
+def _short(value: float) -> str:
+    return f"{value:.0e}".replace("e-0", "e-")  # 1e-4, not 1e-04
+
+
+class ExportCheckError(AekitError, RuntimeError):
+    """An exported file's outputs differ from PyTorch's by more than :func:`tolerance`; no file was written."""
+
+
+def check_export(model, source, part: str, x: np.ndarray, fmt: str | None = None, name=None) -> float:
     """The largest ``|exported - PyTorch|`` over the inputs ``x`` (model-range images for the encoder,
-    codes for the decoder); above :data:`TOLERANCE` it raises ``RuntimeError``.
+    codes for the decoder); above :func:`tolerance` it raises :class:`ExportCheckError`.
+
+    ``source`` and ``fmt`` are as in :func:`run_exported`; ``name`` is what the message calls the
+    file (default ``source``, when it is a path).
     """
     import torch
 
@@ -207,9 +243,13 @@ def check_export(model, path, part: str, x: np.ndarray) -> float:
     with torch.no_grad():
         device = next(model.parameters()).device
         expected = getattr(model, METHODS[part])(torch.as_tensor(x, dtype=torch.float32, device=device)).cpu().numpy()
-    error = float(np.max(np.abs(run_exported(path, x) - expected))) if len(x) else 0.0
-    if not error <= TOLERANCE:
-        raise RuntimeError(f"{path}: the exported {part} differs from PyTorch by {error:.3g} (> {TOLERANCE})")
+    error = float(np.max(np.abs(run_exported(source, x, fmt) - expected))) if len(x) else 0.0
+    limit = tolerance(expected)
+    if not error <= limit:  # a NaN fails too
+        name = name or (source if not isinstance(source, bytes) else f"the {part}")
+        raise ExportCheckError(f"{name}: the exported {part} differs from PyTorch by {error:.3g}, more than the "
+                               f"tolerance {limit:.3g} ({_short(ATOL)} + {_short(RTOL)} x the largest |output|, "
+                               f"{np.max(np.abs(expected)):.3g})")
     return error
 
 
@@ -220,29 +260,61 @@ def export_run(run, fmt: str = "onnx", parts=PARTS, out=None, check_images: np.n
     ``out`` is a directory (default ``<run>/export``) that gets ``encoder.onnx`` and so
     on, or, for one part, a file name ending in the format's suffix (``.onnx``, ``.pt``).
     With ``check_images`` (uint8 ``(N, C, H, W)``, e.g. test images), each file is run on
-    them (the decoder on their codes) and compared with PyTorch (:func:`check_export`);
-    ``log`` gets one line per file.
+    them (the decoder on their codes) and compared with PyTorch (:func:`check_export`)
+    before anything is written; ``log`` gets one line per file. Every file is made and
+    checked in memory first, then each is written atomically: a failed check writes
+    nothing, and a full or read-only disk (:class:`~aekit.errors.WriteError`) leaves no
+    temp file and no directory this call made.
     """
     from aekit.pixels import to_model
 
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format: {fmt!r} is not allowed; choose one of: {', '.join(FORMATS)}")
+    _check_format(fmt)
     log = log or (lambda msg: None)
     out = Path(out) if out is not None else run.path / "export"
     single_file = len(parts) == 1 and out.suffix == FORMATS[fmt]
-    paths = []
+    files = []
     for part in parts:
         path = out if single_file else out / f"{part}{FORMATS[fmt]}"
-        export_model(run.model, path, part, fmt, run.scale, run.config.to_dict())
+        data = export_bytes(run.model, part, fmt, run.scale, run.config.to_dict())
         line = f"wrote {path}"
         if check_images is not None:
             inputs = to_model(check_images, run.scale).numpy() if part == "encoder" else run.encode(check_images)
-            error = check_export(run.model, path, part, inputs)
+            try:
+                error = check_export(run.model, data, part, inputs, fmt, name=path)
+            except ExportCheckError as exc:
+                raise ExportCheckError(f"{exc}; nothing was written") from None
             line += f" (max |{fmt} - torch| {error:.2g} on {len(inputs)} test images)"
-        log(line)
-        paths.append(path)
-    return paths
+        files.append((path, data, line))
+    _write_all(files, log)
+    return [path for path, _, _ in files]
 
 
-__all__ = ["EXPORT_FORMAT", "FORMATS", "PARTS", "TOLERANCE", "check_export", "example_input", "export_model",
-           "export_run", "metadata", "read_metadata", "run_exported"]
+def _write_all(files: list[tuple[Path, bytes, str]], log) -> None:
+    """Write each ``(path, data, line)`` atomically, logging ``line``; on a failure remove the directories made."""
+    from aekit.io import atomic_write_bytes
+
+    made = _missing_dirs(files[0][0].parent) if files else []
+    try:
+        for path, data, line in files:
+            atomic_write_bytes(path, data)
+            log(line)
+    except BaseException:
+        for directory in made:  # deepest first; only while empty
+            try:
+                directory.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _missing_dirs(directory: Path) -> list[Path]:
+    """``directory`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+__all__ = ["ATOL", "EXPORT_FORMAT", "FORMATS", "PARTS", "RTOL", "ExportCheckError", "check_export", "example_input",
+           "export_bytes", "export_model", "export_run", "metadata", "read_metadata", "run_exported", "tolerance"]

@@ -67,15 +67,18 @@ class LiveFigure:
 
     def show_codes(self, view) -> None:
         """A :class:`~aekit.visualization.latent.LatentView` of 1 to 3 dimensions, coloured by class."""
-        from aekit.visualization.latent import class_colors
+        from aekit.visualization.latent import categorical, class_colors
+        from aekit.visualization.plots import class_legend
 
         if self.codes_ax is not None:
             self.codes_ax.remove()
         rect = (0.08, 0.05, 0.84, 0.6)
         self.codes_ax = ax = self.figure.add_axes(rect, projection="3d" if view.dims == 3 else None)
-        colors = np.array(class_colors(len(view.class_names)))[view.labels]
+        palette = class_colors(len(view.class_names))
         points = view.points if view.dims > 1 else np.column_stack([view.points[:, 0], view.labels])
-        ax.scatter(*points.T, c=colors, s=8, alpha=0.8, linewidths=0)
+        ax.scatter(*points.T, c=np.array(palette)[view.labels], s=8, alpha=0.8, linewidths=0)
+        if categorical(len(palette)):
+            class_legend(ax, view, palette, beside=False)
         ax.set_xlabel(view.axis_names[0])
         ax.set_ylabel(view.axis_names[1] if view.dims > 1 else "class")
         if view.dims == 3:

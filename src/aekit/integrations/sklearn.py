@@ -19,7 +19,7 @@ as ``scaling`` says:
   activation is then ``linear`` unless ``overrides`` sets another;
 - ``"pixels"``: image pixels, ``uint8`` in ``[0, 255]`` (scaled by :mod:`aekit.pixels`
   as ``aekit train`` does) or floats in ``[0, 1]``; each row is an image of
-  ``image_shape`` ``(C, H, W)`` or ``(H, W)``, inferred when ``D`` is ``H*H`` or ``3*H*H``;
+  ``image_shape``, inferred when ``D`` is ``H*H`` or ``3*H*H``;
 - ``"none"``: the features as they are (``linear`` output as for ``"standard"``);
 - ``"auto"`` (default): ``"pixels"`` when ``image_shape`` is given or ``X`` is
   ``uint8``, else ``"minmax"``.
@@ -27,6 +27,16 @@ as ``scaling`` says:
 Tabular rows go to the model as ``(1, 1, D)`` "images", so the fully connected body
 sees the ``D`` features; give image rows an ``image_shape`` (or square ``D``) for a
 convolutional body.
+
+A flattened colour image does not say its order: NumPy arrays from Pillow or OpenCV
+are ``(H, W, C)`` (``channels_last=True``), PyTorch's and aekit's are ``(C, H, W)``
+(``channels_last=False``). Read in the wrong order, the pixels are scrambled and the
+model still trains, on noise. So colour rows need ``channels_last``; ``fit`` refuses
+them without it. Grey rows (one channel) and tabular rows are the same either way.
+
+Rows go through the model in chunks of exactly :data:`CHUNK` rows, the last one padded:
+float32 matrix products round differently with the number of rows in them, and a
+row's code or score must not depend on which other rows came with it.
 
 >>> from aekit.sklearn import AutoencoderTransformer
 >>> from sklearn.pipeline import make_pipeline
@@ -48,7 +58,8 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 SCALINGS = ("auto", "minmax", "standard", "pixels", "none")
 UNBOUNDED = ("standard", "none")  # scalings whose values no bounded output activation can reach
 MONITOR_ROWS = 1000  # training rows the per-epoch "test" loss is computed on when no data is held out
-BATCH = 1024  # rows per forward pass outside training
+CHUNK = 64  # rows per forward pass outside training, always (see the module docstring)
+GREY_OR_COLOUR = (1, 3)  # the channel counts an image shape is inferred with
 
 
 class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -69,7 +80,12 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     device : str, optional
         ``auto``, ``cpu``, ``cuda`` or ``mps``; default the preset's (``auto``).
     image_shape : tuple of int, optional
-        ``(C, H, W)`` or ``(H, W)`` of each row when the rows are images.
+        The shape of each row when the rows are images: ``(H, W)`` for grey images, or
+        ``(H, W, C)`` with ``channels_last=True``, ``(C, H, W)`` with ``channels_last=False``.
+    channels_last : bool, optional
+        The order of a colour row's values: ``True`` for ``(H, W, C)`` flattened (NumPy
+        arrays from Pillow, OpenCV, TensorFlow), ``False`` for ``(C, H, W)`` (PyTorch,
+        aekit's datasets). Needed for rows of more than one channel; ``None`` refuses them.
     scaling : {"auto", "minmax", "standard", "pixels", "none"}, default "auto"
         How features are mapped to the model's range (see the module docstring).
     validation_fraction : float, default 0.0
@@ -91,6 +107,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         :func:`aekit.pixels.to_model`).
     input_shape_ : tuple of int
         ``(C, H, W)`` of one row as the model sees it; ``(1, 1, D)`` for tabular rows.
+    channels_last_ : bool
+        Whether rows are ``(H, W, C)`` flattened (then moved to ``(C, H, W)`` for the model).
     n_components_ : int
         The code size.
     n_features_in_ : int
@@ -104,11 +122,16 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     >>> ae = AutoencoderTransformer(latent_dim=2, epochs=3).fit(X)  # doctest: +SKIP
     >>> ae.transform(X).shape, ae.inverse_transform(ae.transform(X)).shape  # doctest: +SKIP
     ((N, 2), (N, D))
+
+    Colour images from Pillow, each ``np.asarray(image)`` of shape ``(64, 64, 3)``:
+
+    >>> X = np.stack([np.asarray(im) for im in images]).reshape(len(images), -1)  # doctest: +SKIP
+    >>> ae = AutoencoderTransformer("conv-16", image_shape=(64, 64, 3), channels_last=True).fit(X)  # doctest: +SKIP
     """
 
     def __init__(self, preset=None, *, config=None, model=None, latent_dim=None, hidden=None, epochs=None,
                  batch_size=None, lr=None, overrides=None, random_state=0, device=None, image_shape=None,
-                 scaling="auto", validation_fraction=0.0, verbose=False):
+                 channels_last=None, scaling="auto", validation_fraction=0.0, verbose=False):
         self.preset = preset
         self.config = config
         self.model = model
@@ -121,6 +144,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.random_state = random_state
         self.device = device
         self.image_shape = image_shape
+        self.channels_last = channels_last
         self.scaling = scaling
         self.validation_fraction = validation_fraction
         self.verbose = verbose
@@ -151,7 +175,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if self.scaling == "auto":
             self.scaling_ = "pixels" if self.image_shape is not None or X.dtype == np.uint8 else "minmax"
         self.config_ = self._build_config()
-        self.input_shape_ = self._input_shape(X.shape[1])
+        self.input_shape_, self.channels_last_ = self._image_layout(X.shape[1])
         self.center_, self.scale_ = self._fit_scaling(X)
         self.n_components_ = self.config_.model.latent_dim
         x = self._to_model(X)  # (N, C, H, W) float32
@@ -187,23 +211,52 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _input_shape(self, n_features: int) -> tuple[int, int, int]:
-        """``(C, H, W)`` of one row: the given or inferred image shape, or ``(1, 1, D)`` for tabular rows."""
+    def _image_layout(self, n_features: int) -> tuple[tuple[int, int, int], bool]:
+        """``(C, H, W)`` of one row as the model sees it, and whether rows are channels-last.
+
+        A colour row's order cannot be read from its values, so without ``channels_last``
+        it is refused rather than guessed (see the module docstring).
+        """
+        if self.channels_last not in (None, True, False):
+            raise ValueError(f"channels_last: expected True, False or None, got {self.channels_last!r}")
         if self.image_shape is not None:
-            shape = tuple(int(s) for s in self.image_shape)
-            shape = (1, *shape) if len(shape) == 2 else shape
-            if len(shape) != 3 or math.prod(shape) != n_features:
-                raise ValueError(f"image_shape {self.image_shape}: expected (C, H, W) or (H, W) with "
-                                 f"{n_features} values in all, one per feature")
+            shape = self._given_shape(n_features)
+        elif self.scaling_ == "pixels":
+            shape = self._infer_shape(n_features)
+        else:
+            return (1, 1, n_features), False
+        return shape, bool(self.channels_last) and shape[0] > 1
+
+    def _given_shape(self, n_features: int) -> tuple[int, int, int]:
+        shape = tuple(int(s) for s in self.image_shape)
+        if len(shape) not in (2, 3) or math.prod(shape) != n_features:
+            raise ValueError(f"image_shape {self.image_shape}: expected (H, W), (H, W, C) or (C, H, W) with "
+                             f"{n_features} values in all, one per feature")
+        if len(shape) == 2:
+            return (1, *shape)
+        if self.channels_last:
+            return (shape[2], shape[0], shape[1])  # (H, W, C) -> (C, H, W)
+        if self.channels_last is False or shape[0] == 1:
             return shape
-        if self.scaling_ != "pixels":
-            return (1, 1, n_features)
-        for channels in (1, 3):
+        if shape[2] == 1:
+            return (1, shape[0], shape[1])  # one channel: both orders are the same
+        raise ValueError(f"image_shape {self.image_shape}: is it (C, H, W) or (H, W, C)? Colour rows can be "
+                         "flattened either way; say which with channels_last=True (H, W, C: NumPy arrays from "
+                         "Pillow or OpenCV) or channels_last=False (C, H, W: PyTorch)")
+
+    def _infer_shape(self, n_features: int) -> tuple[int, int, int]:
+        for channels in GREY_OR_COLOUR:
             side = math.isqrt(n_features // channels)
-            if channels * side * side == n_features:
-                return (channels, side, side)
+            if channels * side * side != n_features:
+                continue
+            if channels > 1 and self.channels_last is None:
+                raise ValueError(f"rows of {n_features} pixels: colour images {side}x{side}, flattened as "
+                                 f"({side}, {side}, {channels}) (NumPy arrays from Pillow or OpenCV) or as "
+                                 f"({channels}, {side}, {side}) (PyTorch)? Say which with channels_last=True or "
+                                 "channels_last=False")
+            return (channels, side, side)
         raise ValueError(f"cannot infer the image shape of {n_features} pixels (not H*H or 3*H*H); "
-                         "give image_shape=(C, H, W)")
+                         "give image_shape=(H, W), or (H, W, C) with channels_last=True")
 
     def _fit_scaling(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``center_, scale_`` such that ``(X - center_) / scale_`` is in the model's range."""
@@ -254,26 +307,28 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
         from aekit.pixels import to_model
 
-        n = len(X)
         if self.scaling_ == "pixels":
             self._check_pixels(X)
             if X.dtype.kind in "ui":
-                return to_model(X.astype(np.uint8).reshape(n, *self.input_shape_), self.config_.data.scale)
-        x = ((X - self.center_) / self.scale_).astype(np.float32)
-        return torch.from_numpy(x.reshape(n, *self.input_shape_))
+                return self._as_images(to_model(X.astype(np.uint8), self.config_.data.scale))
+        return self._as_images(torch.from_numpy(((X - self.center_) / self.scale_).astype(np.float32)))
+
+    def _as_images(self, x):
+        """Rows ``(N, D)`` as ``(N, C, H, W)``, from ``(N, H, W, C)`` when the rows are channels-last."""
+        c, h, w = self.input_shape_
+        if self.channels_last_:
+            return x.reshape(len(x), h, w, c).permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
+        return x.reshape(len(x), c, h, w)
+
+    def _as_rows(self, x: np.ndarray) -> np.ndarray:
+        """Images ``(N, C, H, W)`` as rows ``(N, D)`` in the training rows' order; :meth:`_as_images` undone."""
+        if self.channels_last_:
+            x = x.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+        return x.reshape(len(x), -1)
 
     def _map(self, X: np.ndarray, fn) -> np.ndarray:
-        """``fn`` over the model-range batches of validated rows ``X``, in eval mode; results concatenated
-        as numpy arrays of ``fn``'s dtype.
-        """
-        import torch
-
-        x = self._to_model(X)
-        device = next(self.model_.parameters()).device
-        self.model_.eval()
-        with torch.no_grad():
-            out = [fn(x[i:i + BATCH].to(device)).cpu().numpy() for i in range(0, len(x), BATCH)]
-        return np.concatenate(out)
+        """``fn`` over the model-range images of validated rows ``X`` (:func:`_in_chunks`)."""
+        return _in_chunks(self.model_, fn, self._to_model(X))
 
     def _validate(self, X) -> np.ndarray:
         check_is_fitted(self)
@@ -316,12 +371,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if z.shape[1] != self.n_components_:
             raise ValueError(f"X has {z.shape[1]} features, but inverse_transform expects codes of "
                              f"{self.n_components_}")
-        device = next(self.model_.parameters()).device
-        self.model_.eval()
-        with torch.no_grad():
-            parts = [self.model_.decode(torch.as_tensor(z[i:i + BATCH], dtype=torch.float32, device=device))
-                     for i in range(0, len(z), BATCH)]
-        x = torch.cat(parts).cpu().numpy().reshape(len(z), -1) if parts else np.zeros((0, self.n_features_in_))
+        x = self._as_rows(_in_chunks(self.model_, self.model_.decode, torch.from_numpy(z.astype(np.float32))))
         return (x * self.scale_ + self.center_).astype(z.dtype)
 
     def reconstruction_error(self, X):
@@ -389,8 +439,34 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         super().__setstate__(state)
 
 
+def _in_chunks(model, fn, x) -> np.ndarray:
+    """``fn`` over ``x`` (a CPU tensor) in eval mode, in chunks of exactly :data:`CHUNK` rows; the
+    results concatenated as a numpy array of ``fn``'s dtype.
+
+    The last chunk is padded with zeros, so that every forward pass has the same shape: a
+    row's result is then the same, bit for bit, whichever rows share its call (float32
+    matrix products of another number of rows round differently). Each row goes through
+    the model alone (eval mode, no batch statistics), so the padding changes nothing else.
+    Measured on the CPU with 1 to 3 threads; with 5 or more, a conv decoder's pixel can
+    still move by one float32 ulp with the row's place in the chunk.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), CHUNK):
+            part = x[start:start + CHUNK]  # (n, ...), n <= CHUNK
+            n = len(part)
+            if n < CHUNK:
+                part = torch.cat([part, part.new_zeros((CHUNK - n, *part.shape[1:]))])  # (CHUNK, ...)
+            out.append(fn(part.to(device))[:n].cpu().numpy())
+    return np.concatenate(out)
+
+
 def _out_dtype(X: np.ndarray):
     return X.dtype if X.dtype in (np.float32, np.float64) else np.float64
 
 
-__all__ = ["SCALINGS", "AutoencoderTransformer"]
+__all__ = ["CHUNK", "SCALINGS", "AutoencoderTransformer"]

@@ -39,12 +39,34 @@ def code_extent(z: np.ndarray) -> tuple[float, float, float, float]:
     return float(x0), float(x1), float(y0), float(y1)
 
 
+# matplotlib's tab10, and tab20's lighter partner of each: the tab20 palette with its ten strong
+# colours first, so that up to ten classes get ten clearly different hues (Tableau's palettes, as
+# matplotlib ships them; written out so the plotly figures need no matplotlib)
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+         "#17becf"]
+TAB10_LIGHT = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d",
+               "#9edae5"]
+CATEGORICAL_MAX = len(TAB10) + len(TAB10_LIGHT)  # past this many classes, colours run along a rainbow
+
+
+def categorical(n: int) -> bool:
+    """Whether ``n`` classes get a palette of distinct colours and a legend (else a rainbow and a colour bar)."""
+    return n <= CATEGORICAL_MAX
+
+
 def class_colors(n: int, shade: float = 0.85) -> list[str]:
-    """``n`` hex colours along matplotlib's ``rainbow`` map (the seeds' ``cm.rainbow``), computed
-    here so the plotly figures need no matplotlib: rainbow(t) = (|2t - 0.5|, sin(pi t), cos(pi t / 2)).
-    ``shade`` darkens them, so the yellows and light greens stay readable on white.
+    """``n`` hex colours, one per class.
+
+    Up to 10 classes: matplotlib's ``tab10``; up to 20: ``tab20``, its ten strong colours
+    first and then their lighter partners. Colours along a rainbow make neighbouring
+    classes look alike (nine classes in a rainbow are hard to tell apart), a categorical
+    palette does not. Past 20 no palette keeps them apart, and they run along
+    matplotlib's ``rainbow`` map (the seeds' ``cm.rainbow``): rainbow(t) = (|2t - 0.5|,
+    sin(pi t), cos(pi t / 2)), darkened by ``shade`` so the yellows stay readable on white.
     """
-    t = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
+    if categorical(n):
+        return (TAB10 + TAB10_LIGHT)[:n]
+    t = np.linspace(0.0, 1.0, n)
     rgb = np.clip(np.stack([np.abs(2 * t - 0.5), np.sin(np.pi * t), np.cos(np.pi * t / 2)], 1), 0, 1) * shade
     return ["#{:02x}{:02x}{:02x}".format(*(np.round(c * 255).astype(int))) for c in rgb]
 

@@ -8,7 +8,8 @@
 - ``latent``: ``latent.png`` and ``latent.html`` (interactive, plotly.js inside);
 - ``manifold``: ``manifold.png``, for 2-D codes only;
 - ``loss``: ``loss.png``;
-- ``grid``: ``grid.png``, an m×n grid of test images or their reconstructions (on request).
+- ``grid``: ``grid.png``, an m×n grid of test images, or with ``recon`` of their
+  reconstructions, ``grid_recon.png`` (on request; :func:`grid_file`).
 """
 
 from __future__ import annotations
@@ -110,7 +111,18 @@ def _draw_grid(ctx: _Context) -> list[Path]:
 
         x = to_uint8(ctx.run.reconstruct(x), ctx.run.config.data.scale)
     title = f"{'Reconstructions of the first' if ctx.recon else 'The first'} {len(x)} test images"
-    return [_save(plot_images(x, rows, cols, title=title), ctx.path / ("grid_recon.png" if ctx.recon else "grid.png"))]
+    return [_save(plot_images(x, rows, cols, title=title), ctx.path / grid_file(ctx.recon))]
+
+
+def check_recon(what, recon: bool) -> None:
+    """``recon`` changes the grid picture only: asked for without it, it is an error, not ignored."""
+    if recon and "grid" not in what:
+        raise ConfigError("--recon: shows reconstructions in the grid picture; add --what grid")
+
+
+def grid_file(recon: bool = False) -> str:
+    """The grid picture's file name: ``grid.png``, or ``grid_recon.png`` for the reconstructions."""
+    return "grid_recon.png" if recon else "grid.png"
 
 
 def _positive(n, what: str) -> int:
@@ -161,12 +173,14 @@ def draw_pictures(run, data=None, what=PICTURES, *, n=None, projection: str = "p
     ``n`` sizes one picture: images in ``recon``, points in ``latent``, the grid side in
     ``manifold``, ``"MxN"`` in ``grid`` (``recon=True`` shows reconstructions there).
     ``manifold`` is skipped for codes that are not 2-D unless it is the only picture
-    asked for, which is then an error. Returns the paths written.
+    asked for, which is then an error, as is ``recon`` without ``grid``. Returns the
+    paths written, each once.
     """
     what = (what,) if isinstance(what, str) else tuple(what)
     for w in what:
         if w not in DRAWERS:
             raise ConfigError(f"--what: {w!r} is not allowed; choose one of: {', '.join(WHATS)}")
+    check_recon(what, recon)
     latent_dim = run.model.latent_dim
     if "manifold" in what and latent_dim != 2:
         if what == ("manifold",):

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from aekit.errors import ConfigError
 from aekit.pixels import to_uint8
 from aekit.visualization.images import image_grid, pair_grid
-from aekit.visualization.latent import LatentView, class_colors, code_extent, latent_view, model_and_scale
+from aekit.visualization.latent import LatentView, categorical, class_colors, code_extent, latent_view, model_and_scale
 from aekit.visualization.snapshots import snapshot_indices
 
 DPI = 100
@@ -82,10 +82,12 @@ def plot_latent(model, data, *, scale: str | None = None, projection: str = "pca
 def plot_codes(view: LatentView, max_points: int | None = None) -> Figure:
     """Draw a :class:`~aekit.visualization.latent.LatentView`.
 
-    2-D: a scatter coloured by class with a colour bar. 3-D: each point drawn as its
-    class digit in that class's rainbow colour (the seeds' picture; at most 1,000
-    points, picked at random). 1-D: the code along x, one row per class. For unlabeled
-    images the classes are the k-means clusters of the view (see ``view.color_by``).
+    2-D: a scatter coloured by class. 3-D: each point drawn as its class number in
+    that class's colour (the seeds' picture; at most 1,000 points, picked at random).
+    1-D: the code along x, one named row per class. For unlabeled images the classes are
+    the k-means clusters of the view (see ``view.color_by``). Up to 20 classes get a
+    categorical palette and a legend naming them; more, a rainbow and a colour bar
+    (:func:`~aekit.visualization.latent.class_colors`).
     """
     if view.dims == 3:
         max_points = TEXT_POINTS_3D if max_points is None else max_points
@@ -107,7 +109,7 @@ def plot_codes(view: LatentView, max_points: int | None = None) -> Figure:
         ax.set_xlabel(view.axis_names[0])
         ax.set_ylabel(view.axis_names[1])
         ax.set_zlabel(view.axis_names[2])
-        cbar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, pad=0.08)
+        mappable = ScalarMappable(norm=norm, cmap=cmap)
     else:
         fig = Figure(figsize=(8.5, 7) if view.dims == 2 else (8.5, 5), dpi=DPI)
         ax = fig.add_subplot()
@@ -119,15 +121,36 @@ def plot_codes(view: LatentView, max_points: int | None = None) -> Figure:
             y = view.labels + np.random.default_rng(0).uniform(-0.3, 0.3, len(x))
             ax.set_yticks(range(k), labels=view.class_names)
             ax.set_ylabel(view.color_by)
-        sc = ax.scatter(x, y, c=view.labels, cmap=cmap, norm=norm, s=14, alpha=0.85, linewidths=0)
+        mappable = ax.scatter(x, y, c=view.labels, cmap=cmap, norm=norm, s=14, alpha=0.85, linewidths=0)
         ax.set_xlabel(view.axis_names[0])
         ax.grid(alpha=0.25)
-        cbar = fig.colorbar(sc, ax=ax, pad=0.02)
-    cbar.set_ticks(range(k), labels=view.class_names)
-    cbar.ax.tick_params(length=0)
-    cbar.set_label(view.color_by)
+    if view.dims == 1:
+        pass  # the rows are named on the y axis
+    elif categorical(k):
+        class_legend(ax, view, colors)
+    else:
+        cbar = fig.colorbar(mappable, ax=ax, **({"shrink": 0.6, "pad": 0.08} if view.dims == 3 else {"pad": 0.02}))
+        cbar.set_ticks(range(k), labels=view.class_names)
+        cbar.ax.tick_params(length=0)
+        cbar.set_label(view.color_by)
     ax.set_title(title, fontsize=12)
     return fig
+
+
+def class_legend(ax, view: LatentView, colors: list[str], beside: bool = True) -> None:
+    """A legend with one entry per class: its colour and its name; ``beside`` the axes, or inside them.
+
+    The points stay one scatter in data order (drawing class by class would hide the
+    first classes under the last), so the entries are stand-in markers. In 3-D a point
+    is drawn as its class number, so an entry whose name is not that number shows both.
+    """
+    from matplotlib.lines import Line2D
+
+    labels = [name if view.dims != 3 or name == str(c) else f"{c}: {name}" for c, name in enumerate(view.class_names)]
+    handles = [Line2D([], [], linestyle="", marker="o", markersize=7, color=color) for color in colors]
+    where = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0} if beside else {"loc": "best"}
+    ax.legend(handles, labels, title=view.color_by, frameon=not beside, handletextpad=0.3,
+              fontsize=None if beside else 8, **where)
 
 
 def plot_manifold(model, data=None, *, n: int = 20, scale: str | None = None,

@@ -114,8 +114,7 @@ def summary_section(inp: ReportInputs) -> Section:
     model, data, train = cfg.get("model", {}), cfg.get("data", {}), cfg.get("train", {})
     facts = {
         "preset": cfg.get("preset") or "custom",
-        "model": f"{model.get('model', '?')}: hidden {_fmt(model.get('hidden'))}, "
-                 f"{model.get('latent_dim', '?')}-D code, {model.get('activation', '?')}",
+        "model": _architecture(model),
         "data": f"{data.get('dataset', '?')} ({data.get('scale', '?')} pixels)",
         "epochs": f"{len(metrics)} of {train.get('epochs', '?')}",
     }
@@ -130,6 +129,23 @@ def summary_section(inp: ReportInputs) -> Section:
     cells = "".join(f'<div class="fact"><div class="k">{html.escape(k)}</div>'
                     f'<div class="v">{html.escape(v)}</div></div>' for k, v in facts.items())
     return Section("Summary", f'<div class="facts">{cells}</div>', "summary")
+
+
+def _architecture(model: dict) -> str:
+    """The network that was trained, from the config's model fields.
+
+    Every config holds ``hidden``, but a conv body does not use it: what it trained is
+    its ``channels``. The ``conv`` model always has a conv body; the variants
+    (denoising, sparse, contractive, vae) name theirs in ``arch``.
+    """
+    name = model.get("model", "?")
+    arch = model.get("arch")
+    if "channels" in model and (arch or "conv") == "conv":
+        body = f"channels {_fmt(model.get('channels'))} ({model.get('conv_decoder', 'subpixel')} decoder)"
+    else:
+        body = f"hidden {_fmt(model.get('hidden'))}"
+    return (f"{name}{f' ({arch} body)' if arch else ''}: {body}, {model.get('latent_dim', '?')}-D code, "
+            f"{model.get('activation', '?')}")
 
 
 def training_section(inp: ReportInputs) -> Section | None:

@@ -32,6 +32,15 @@ def quiet(message: str) -> None:
     """A ``log`` that drops every message."""
 
 
+def printable(text: str) -> str:
+    r"""``text`` safe to write as UTF-8: bytes of a file name that are not UTF-8 shown as ``\xff``.
+
+    Python gives such a name (``os.listdir``, ``os.fsdecode``) lone surrogates, which
+    no UTF-8 file, JSON reader or web page accepts.
+    """
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 # --------------------------------------------------------------------------- writing
 
 def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:

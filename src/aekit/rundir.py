@@ -355,8 +355,11 @@ class RunDir:
 
 
 def _one_line(text) -> str:
-    """``text`` with tabs and line breaks as spaces: a file name may hold them, a line of the list may not."""
-    return str(text).translate({ord("\t"): " ", ord("\n"): " ", ord("\r"): " "})
+    """``text`` with tabs and line breaks as spaces: a file name may hold them, a line of the list may not.
+
+    Bytes of a name that are not UTF-8 become backslash escapes (see :func:`aekit.io.printable`).
+    """
+    return io.printable(str(text)).translate({ord("\t"): " ", ord("\n"): " ", ord("\r"): " "})
 
 
 def check_config_shape(config: Any, where: str) -> None:

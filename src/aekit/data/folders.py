@@ -35,7 +35,7 @@ from aekit.data.imagedata import ImageData
 from aekit.data.packing import decode_files, default_workers, unreadable
 from aekit.data.split import SPLIT_SEED, stratified_split
 from aekit.errors import ConfigError, DataError
-from aekit.io import Log
+from aekit.io import Log, printable
 from aekit.io import log as log_to_stderr
 
 DEFAULT_TEST_FRACTION = 0.1
@@ -263,7 +263,8 @@ def _order(layout: Layout, test_fraction: float) -> tuple[np.ndarray, int]:
 
 def _skipped_line(root: Path, data: ImageData) -> str:
     n = len(data.skipped)
-    shown = ", ".join(f"{Path(path).relative_to(root)} ({reason})" for path, reason in data.skipped[:_SHOWN])
+    shown = ", ".join(f"{printable(str(Path(path).relative_to(root)))} ({reason})"
+                      for path, reason in data.skipped[:_SHOWN])
     more = f" and {n - _SHOWN} more" if n > _SHOWN else ""
     total = n + len(data.x_train) + len(data.x_test)
     return f"{root}: skipped {n} of {total} image files that could not be read: {shown}{more}"

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aekit.io import printable
+
 
 @dataclass
 class ImageData:
-    """An image dataset split into train and test, labelled or not.
+    r"""An image dataset split into train and test, labelled or not.
 
     Images stay ``uint8`` in ``[0, 255]`` with shape ``(N, C, H, W)``; scaling to
     floats happens on the training device (see :func:`aekit.pixels.to_model`).
@@ -18,7 +20,8 @@ class ImageData:
 
     Labels are ``int64`` with shape ``(N,)``, or ``None`` for both splits when
     the set is unlabeled (a flat image folder, an ``.npy`` of images); then
-    ``class_names`` is empty and :attr:`labeled` is false.
+    ``class_names`` is empty and :attr:`labeled` is false. Bytes of a class name
+    that are not UTF-8 (a folder so named) are kept as backslash escapes, ``\xff``.
 
     ``skipped`` lists the ``(path, reason)`` of files that could not be read
     and were left out (image folders only).
@@ -44,6 +47,8 @@ class ImageData:
             )
         if (self.y_train is None) != (self.y_test is None):
             raise ValueError("ImageData: either both splits have labels or neither has")
+        # a folder's name that is not UTF-8 gives lone surrogates, which no JSON, picture or page takes
+        self.class_names = [printable(name) for name in self.class_names]
         if not self.labeled:
             if self.class_names:
                 raise ValueError("ImageData: class_names given for an unlabeled set")

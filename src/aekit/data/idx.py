@@ -9,11 +9,13 @@ about as long as gunzip does.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from aekit import limits
 from aekit.data.arrays import check_counts
 from aekit.data.imagedata import ImageData
 from aekit.errors import DataError
@@ -65,6 +67,9 @@ def _header(magic: int, shape: tuple[int, ...]) -> bytes:
 def parse_images(buf: bytes, where: str) -> np.ndarray:
     """Decode an IDX image file's bytes into ``(N, 1, H, W)`` uint8."""
     n, h, w = _parse_header(buf, where, IMAGES_MAGIC, "image")
+    too_many = limits.IMAGE_PIXELS.exceeded(h * w)
+    if too_many:
+        raise DataError(f"{where}: images of {w}x{h} are {too_many}")
     body = np.frombuffer(buf, dtype=np.uint8, offset=16)
     return body.reshape(n, 1, h, w).copy()  # copy: frombuffer over bytes is read-only
 
@@ -89,7 +94,7 @@ def _parse_header(buf: bytes, where: str, magic: int, kind: str) -> tuple[int, .
     if len(buf) < header_len:
         raise DataError(f"{where}: truncated (expected at least {header_len} bytes of header, found {len(buf)})")
     dims = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
-    expected = header_len + int(np.prod(dims, dtype=np.int64))
+    expected = header_len + math.prod(dims)  # a Python int: three uint32s overflow int64
     if len(buf) < expected:
         raise DataError(f"{where}: truncated (expected {expected} bytes, found {len(buf)})")
     if len(buf) > expected:

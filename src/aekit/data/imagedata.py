@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aekit import limits
+from aekit.errors import DataError
 from aekit.io import printable
 
 
@@ -57,6 +59,9 @@ class ImageData:
             raise ValueError("ImageData: image and label counts differ")
         if not self.class_names:
             n = int(max(self.y_train.max(initial=0), self.y_test.max(initial=0))) + 1
+            too_many = limits.CLASSES.exceeded(n)
+            if too_many:  # each loader checks its labels; this keeps any other source from 10**12 names
+                raise DataError(f"{self.origin or self.name}: labels go up to {n - 1}: {too_many}")
             self.class_names = [str(i) for i in range(n)]
 
     @property

@@ -206,6 +206,8 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: the {what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:  # thousands of nested brackets: no file aekit writes is deeper than a few
+        raise RunError(f"{path}: the {what} is nested too deep to be one aekit wrote") from None
 
 
 def read_json_object(path: str | Path, what: str = "file", required: dict[str, type | tuple] | None = None) -> dict:

@@ -63,6 +63,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:  # a config is two levels deep; thousands of brackets are not one
+        raise ConfigError(f"--config {path}: nested too deep to be a config") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object with data/model/train sections")
     for key in data:

@@ -250,10 +250,10 @@ def _check_rule(path: str, value: Any, meta) -> None:
             if not meta.get("min_exclusive") and value < lo:
                 raise ConfigError(f"{path}: must be >= {lo}, got {value}")
         if hi is not None:
-            allowed = "" if lo is None else f" (allowed: {lo} to {hi})"
             if meta.get("max_exclusive") and not value < hi:
-                raise ConfigError(f"{path}: must be < {hi}{allowed}, got {_shown(value)}")
+                raise ConfigError(f"{path}: must be < {hi}, got {_shown(value)}")
             if not meta.get("max_exclusive") and value > hi:
+                allowed = "" if lo is None or meta.get("min_exclusive") else f" (allowed: {lo} to {hi})"
                 raise ConfigError(f"{path}: must be <= {hi}{allowed}, got {_shown(value)}")
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{path}: must be a finite number, got {value}")

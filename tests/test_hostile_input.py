@@ -7,6 +7,7 @@ The limits are in :mod:`aekit.limits` and docs/limits.md.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -23,7 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aekit.data import load_dataset
+from aekit import limits
+from aekit.data import idx, load_dataset
 from aekit.data.cifar import CIFAR10, CifarSource
 from aekit.data.decode import _deep_to_grey
 from aekit.data.safe_pickle import loads
@@ -101,6 +103,23 @@ def test_an_array_declaring_a_terabyte_is_refused_before_numpy_allocates_it(tmp_
             z.writestr("x.npy", data)
     with pytest.raises(DataError, match=r"declares a 1000000x1000000 uint8 array \(1,000,000,000,000 bytes\)"):
         load_dataset(str(path))
+
+
+def test_arrays_that_honestly_declare_more_than_the_machine_holds_are_refused_before_they_are_read(
+        tmp_path, monkeypatch):
+    # a compressed .npz or a gzip'd IDX file can expand a thousandfold: the machine's memory bounds it
+    monkeypatch.setattr(limits, "ram_bytes", lambda: 1000)
+    np.savez_compressed(tmp_path / "zeros.npz", x=np.zeros((20, 8, 8), np.uint8))
+    with pytest.raises(DataError, match=r"zeros.npz: its arrays take 1,280 bytes, more than this machine's memory "
+                                        r"\(1,000 bytes\)"):
+        load_dataset(str(tmp_path / "zeros.npz"))
+    (tmp_path / "idx").mkdir()
+    x, y = np.zeros((20, 8, 8), np.uint8), np.zeros(20, np.uint8)
+    for name, data in idx.STANDARD_NAMES.items():
+        body = idx.images_bytes(x) if "images" in name else idx.labels_bytes(y)
+        (tmp_path / "idx" / f"{data}.gz").write_bytes(gzip.compress(body))
+    with pytest.raises(DataError, match=r"idx3-ubyte.gz: gunzips to more than this machine's memory \(1,000 bytes\)"):
+        load_dataset(str(tmp_path / "idx"))
 
 
 def test_a_tiny_png_declaring_13000_squared_pixels_is_skipped_from_its_header(tmp_path):

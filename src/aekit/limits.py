@@ -54,6 +54,14 @@ CLASSES = Limit("AEKIT_MAX_CLASSES", 10_000, "classes")
 # 10**9 float32 weights are 4 GB, 16 GB with Adam's two moments and the gradient.
 PARAMETERS = Limit("AEKIT_MAX_PARAMETERS", 1_000_000_000, "model parameters")
 
+def ram_bytes() -> int:
+    """The physical memory of this machine: data declaring more can never be loaded, whatever its file's size."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no limit known
+        return 1 << 62
+
+
 # Fixed bounds on config fields: far above any useful value, far below what overflows
 # a C integer or asks for terabytes (each is a ``rule(max=...)`` in aekit.config).
 MAX_WIDTH = 65_536  # latent_dim, a hidden layer's width, a convolution's channels

@@ -9,6 +9,7 @@ about as long as gunzip does.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import zlib
 from pathlib import Path
@@ -22,6 +23,7 @@ from aekit.errors import DataError
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (N, H, W)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (N,)
+_GUNZIP_PART = 1 << 24  # bytes gunzipped at a time, so the total can be checked as it grows
 
 # The four files of a set, by role, under their standard names without ".gz".
 STANDARD_NAMES = {
@@ -36,7 +38,8 @@ def read_bytes(path: Path) -> bytes:
     """Read a file, gunzipping it when it starts with the gzip magic bytes.
 
     The magic bytes decide, not the suffix, because copies get renamed (and
-    some tools gunzip in place but keep ``.gz``).
+    some tools gunzip in place but keep ``.gz``). Gunzipping stops past this
+    machine's memory: a few megabytes of gzip can expand a thousandfold.
     """
     try:
         raw = path.read_bytes()
@@ -44,10 +47,17 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
     if raw[:2] != b"\x1f\x8b":
         return raw
+    cap, parts, total = limits.ram_bytes(), [], 0
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            while part := f.read(_GUNZIP_PART):
+                total += len(part)
+                if total > cap:
+                    raise DataError(f"{path}: gunzips to more than this machine's memory ({cap:,} bytes)")
+                parts.append(part)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: corrupt gzip data ({e})") from e
+    return b"".join(parts)
 
 
 def images_bytes(x: np.ndarray) -> bytes:

@@ -25,6 +25,7 @@ from typing import IO
 
 import numpy as np
 
+from aekit import limits
 from aekit.data.arrays import check_counts, images_from_array, labels_from_array
 from aekit.data.imagedata import ImageData
 from aekit.data.split import stratified_split
@@ -59,7 +60,7 @@ def load_npy(path: Path, test_fraction: float = DEFAULT_TEST_FRACTION) -> ImageD
     """Load an ``.npy`` of images as an unlabeled set, split seeded by ``test_fraction``."""
     try:
         with open(path, "rb") as f:
-            _check_declared_size(f, path.stat().st_size, str(path))
+            _check_fits(path, _declared_size(f, path.stat().st_size, str(path)))
         x = np.load(path, allow_pickle=False)
     except MemoryError:
         raise DataError(f"{path}: too large to load into this machine's memory") from None
@@ -86,9 +87,11 @@ def images(x: np.ndarray, where: str) -> np.ndarray:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
+            declared = 0
             for info in archive.zip.infolist():
                 with archive.zip.open(info) as f:
-                    _check_declared_size(f, info.file_size, f"{path} ({info.filename})")
+                    declared += _declared_size(f, info.file_size, f"{path} ({info.filename})")
+            _check_fits(path, declared)
             return {key: archive[key] for key in archive.files}
     except MemoryError:
         raise DataError(f"{path}: too large to load into this machine's memory") from None
@@ -98,12 +101,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: corrupt .npz archive ({e})") from e
 
 
-def _check_declared_size(f: IO[bytes], size: int, where: str) -> None:
-    """Refuse an ``.npy`` stream whose header declares more bytes than the ``size`` bytes it has.
+def _declared_size(f: IO[bytes], size: int, where: str) -> int:
+    """The bytes an ``.npy`` stream's header declares; refused when more than the ``size`` bytes it has.
 
     numpy allocates the declared shape before reading; a zip member cannot give more
     than its stated ``file_size``, so this bounds the memory by the data really there.
-    A header numpy cannot parse is left for ``np.load`` to report.
+    A header numpy cannot parse counts 0 and is left for ``np.load`` to report.
     """
     try:
         version = np.lib.format.read_magic(f)
@@ -111,12 +114,20 @@ def _check_declared_size(f: IO[bytes], size: int, where: str) -> None:
                        else np.lib.format.read_array_header_2_0)
         shape, _, dtype = read_header(f)
     except (ValueError, OSError, EOFError, TypeError, SyntaxError):
-        return
+        return 0
     declared = math.prod(shape) * dtype.itemsize
     if declared > size - f.tell():
         dims = "x".join(map(str, shape)) or "a scalar"
         raise DataError(f"{where}: its header declares a {dims} {dtype} array ({declared:,} bytes), but the "
                         f"file holds {max(size - f.tell(), 0):,} bytes after it; truncated or crafted")
+    return declared
+
+
+def _check_fits(path: Path, declared: int) -> None:
+    """Refuse arrays larger than this machine's memory (a compressed .npz can declare them honestly)."""
+    if declared > limits.ram_bytes():
+        raise DataError(f"{path}: its arrays take {declared:,} bytes, more than this machine's memory "
+                        f"({limits.ram_bytes():,} bytes)")
 
 
 def _unreadable(path: Path, e: Exception, problem: str) -> DataError:

@@ -84,12 +84,16 @@ def test_the_class_limit_can_be_raised(tmp_path, monkeypatch):
     assert load_dataset(str(path)).num_classes == 12_001
 
 
-def test_a_bad_limit_in_the_environment_is_one_line(tmp_path, monkeypatch):
+def test_a_bad_limit_in_the_environment_is_one_line_before_anything_runs(tmp_path, monkeypatch):
     path = tmp_path / "labels.npz"
     np.savez(path, x=np.zeros((20, 8, 8), np.uint8), y=np.arange(20))
     monkeypatch.setenv("AEKIT_MAX_CLASSES", "lots")
     with pytest.raises(ConfigError, match="AEKIT_MAX_CLASSES: 'lots' is not a limit"):
         load_dataset(str(path))
+    res = aekit("train", "--dataset", path, "--out", tmp_path / "run", env={"AEKIT_MAX_IMAGE_PIXELS": "-5"})
+    assert (res.returncode, res.stderr) == (2, "aekit train: error: AEKIT_MAX_IMAGE_PIXELS: '-5' is not a limit; "
+                                               "give a whole number >= 1 (default 100,000,000)\n")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])

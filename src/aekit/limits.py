@@ -54,6 +54,12 @@ CLASSES = Limit("AEKIT_MAX_CLASSES", 10_000, "classes")
 # 10**9 float32 weights are 4 GB, 16 GB with Adam's two moments and the gradient.
 PARAMETERS = Limit("AEKIT_MAX_PARAMETERS", 1_000_000_000, "model parameters")
 
+def check_environment() -> None:
+    """Read every limit's environment variable: one set to anything but a whole number is a ConfigError."""
+    for limit in (IMAGE_PIXELS, CLASSES, PARAMETERS):
+        limit.value()
+
+
 def ram_bytes() -> int:
     """The physical memory of this machine: data declaring more can never be loaded, whatever its file's size."""
     try:

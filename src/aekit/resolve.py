@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aekit import limits
 from aekit.config import (
     SECTIONS,
     DataConfig,
@@ -41,6 +42,7 @@ def build_config(preset: str | None = None, config: str | Path | dict | RunConfi
     """
     if preset is not None and config is not None:
         raise ConfigError("preset: give a preset or a config file, not both")
+    limits.check_environment()  # a limit set wrongly stops here, not in the middle of a run
     if isinstance(config, RunConfig):
         base = config.to_dict()
     elif isinstance(config, dict):

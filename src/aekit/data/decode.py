@@ -38,7 +38,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from aekit import limits
 from aekit.config import RESIZE_MODES  # noqa: F401 - the names the config allows; re-exported
 from aekit.data import png
-from aekit.errors import DataError
+from aekit.errors import AekitError, DataError
 
 BACKGROUNDS = {"white": 255, "black": 0}
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -103,7 +103,7 @@ def decode(path: str, decoding: Decoding) -> tuple[np.ndarray, Header]:
 
 def failure_reason(path: str, e: BaseException) -> str:
     """A few words on why ``path`` could not be decoded, for the skipped-files list."""
-    if isinstance(e, DataError):  # aekit's own words: too many pixels
+    if isinstance(e, AekitError):  # aekit's own words: too many pixels, or a limit set wrongly
         return str(e)
     if isinstance(e, PermissionError):
         return "permission denied"

@@ -19,6 +19,7 @@ import tarfile
 import time
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,6 +152,11 @@ def test_the_pixel_limit_can_be_lowered_and_raised(tmp_path, monkeypatch):
         load_dataset(str(folder), log=lambda _: None)
     monkeypatch.setenv("AEKIT_MAX_IMAGE_PIXELS", "64")
     assert load_dataset(str(folder), log=lambda _: None).image_shape == (1, 8, 8)
+    Image.new("L", (9, 8)).save(folder / "big.png")
+    assert [Path(p).name for p, _ in load_dataset(str(folder), log=lambda _: None).skipped] == ["big.png"]
+    monkeypatch.setenv("AEKIT_MAX_IMAGE_PIXELS", "72")  # raised: the folder is packed again, the file now read
+    data = load_dataset(str(folder), log=lambda _: None)
+    assert not data.skipped and len(data.x_train) + len(data.x_test) == 13
 
 
 def test_arrays_and_image_size_settings_obey_the_pixel_limit(tmp_path, monkeypatch):

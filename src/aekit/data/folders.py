@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit import limits
 from aekit.config import COLOR_MODES, parse_image_size  # noqa: F401 - parse_image_size re-exported
 from aekit.data import packed
 from aekit.data.cache import default_cache_dir
@@ -149,7 +150,9 @@ def load_folder(root: str | Path, options: FolderOptions = FolderOptions(), *, s
 
 
 def _entry(layout: Layout, options: FolderOptions) -> Path:
-    settings = json.dumps([_KEY_VERSION, str(layout.root.resolve()), asdict(options), SPLIT_SEED])
+    pixels = limits.IMAGE_PIXELS.value()  # a raised limit re-packs the files it skipped; the default keeps old keys
+    extra = [] if pixels == limits.IMAGE_PIXELS.default else [pixels]
+    settings = json.dumps([_KEY_VERSION, str(layout.root.resolve()), asdict(options), SPLIT_SEED, *extra])
     listing = "\n".join(f"{rel}\t{s}\t{m}\t{mode}" for rel, (s, m, mode) in zip(layout.files, layout.stats))
     name = re.sub(r"[^\w.]+", "_", layout.root.resolve().name)[:40] or "folder"
     return default_cache_dir() / "folders" / f"{name}-{_digest(settings)}-{_digest(listing)}"

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -222,6 +223,39 @@ def test_checkpoint_metadata_with_a_huge_input_shape_is_refused():
                                        "channels and 100,000,000 pixels per image"):
         check_checkpoint_meta(meta, "where")
     check_checkpoint_meta({**meta, "input_shape": [3, 64, 64]}, "where")
+
+
+def with_checkpoint_meta(run: Path, out: Path, change) -> Path:
+    """A copy of ``run`` whose checkpoints' aekit metadata went through ``change(meta)``."""
+    shutil.copytree(run, out)
+    for path in out.glob("*.safetensors"):
+        data = path.read_bytes()
+        (size,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + size])
+        meta = json.loads(header["__metadata__"]["aekit"])
+        change(meta)
+        header["__metadata__"]["aekit"] = json.dumps(meta)
+        text = json.dumps(header).encode()
+        text += b" " * (-len(text) % 8)
+        path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + size:])
+    return out
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda m: m["config"]["model"].update(latent_dim=1e30), ConfigError, r"model.latent_dim: must be <= 65536"),
+    (lambda m: m["config"]["model"].update(hidden=[10**8]), ConfigError, r"model.hidden\[0\]: must be <= 65536"),
+    (lambda m: m["config"]["train"].update(seed=1e20), ConfigError, r"train.seed: must be <= 4294967295"),
+    (lambda m: m.update(input_shape=[1, 20000, 20000]), RunError, r"checkpoint.safetensors: field 'input_shape' "
+                                                                  r"1x20000x20000 is out of range"),
+    (lambda m: m.update(input_shape=[1, 9000, 9000]), ConfigError, r"model: mlp for 1x9000x9000 images would have "
+                                                                   r"20,817,018,403 model parameters"),
+])
+def test_a_crafted_checkpoint_is_refused_before_its_model_is_built(sample_run, tmp_path, change, error, message):
+    import aekit
+
+    crafted = with_checkpoint_meta(sample_run.path, tmp_path / "crafted", change)
+    with pytest.raises(error, match=message):
+        aekit.load_run(crafted)
 
 
 def test_a_model_over_the_parameter_limit_is_refused_before_it_is_allocated(monkeypatch):

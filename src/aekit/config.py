@@ -23,6 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from aekit import limits
 from aekit.errors import ConfigError
 from aekit.pixels import SCALES
 
@@ -39,7 +40,7 @@ _BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, 
 
 
 def rule(default: Any = dataclasses.MISSING, *, help: str = "", choices=None, min=None, max=None,
-         min_exclusive: bool = False, max_exclusive: bool = False, item_min=None, convert=None,
+         min_exclusive: bool = False, max_exclusive: bool = False, item_min=None, item_max=None, convert=None,
          default_factory: Any = dataclasses.MISSING):
     """A dataclass field with its validation rule and help text attached as metadata.
 
@@ -48,7 +49,7 @@ def rule(default: Any = dataclasses.MISSING, *, help: str = "", choices=None, mi
     :class:`ConfigError` naming ``path``; it runs before the type check.
     """
     meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive,
-            "max_exclusive": max_exclusive, "item_min": item_min, "convert": convert}
+            "max_exclusive": max_exclusive, "item_min": item_min, "item_max": item_max, "convert": convert}
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -72,6 +73,9 @@ def parse_image_size(value: int | str | tuple[int, int] | None, name: str = "ima
     if not (len(size) == 2 and all(type(s) is int and 1 <= s <= 65535 for s in size)):
         raise ConfigError(f"{name}: {value!r} is not a size; give N or WIDTHxHEIGHT in whole pixels, "
                           "e.g. 64 or 64x48")
+    too_many = limits.IMAGE_PIXELS.exceeded(size[0] * size[1])
+    if too_many:
+        raise ConfigError(f"{name}: {size[0]}x{size[1]} is {too_many}")
     return size
 
 
@@ -137,9 +141,9 @@ class ModelConfig:
     """Fields every model understands; a model's own config subclasses this."""
 
     model: str = rule("mlp", help="registered model name (aekit models)")
-    latent_dim: int = rule(3, min=1, help="size of the code z")
-    hidden: tuple[int, ...] = rule((128, 64, 12), item_min=1, help="hidden layer widths of the encoder, "
-                                   "input side first; the decoder mirrors them")
+    latent_dim: int = rule(3, min=1, max=limits.MAX_WIDTH, help="size of the code z")
+    hidden: tuple[int, ...] = rule((128, 64, 12), item_min=1, item_max=limits.MAX_WIDTH, help="hidden layer "
+                                   "widths of the encoder, input side first; the decoder mirrors them")
     activation: str = rule("tanh", choices=ACTIVATIONS, help="activation between hidden layers")
     latent_activation: str = rule("linear", choices=ACTIVATIONS, help="activation on the code")
     output_activation: str = rule("sigmoid", choices=ACTIVATIONS, help="activation on the reconstruction")
@@ -149,11 +153,11 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = rule(10, min=1, help="passes over the training set")
-    batch_size: int = rule(64, min=1, help="images per optimisation step")
+    epochs: int = rule(10, min=1, max=limits.MAX_EPOCHS, help="passes over the training set")
+    batch_size: int = rule(64, min=1, max=limits.MAX_BATCH_SIZE, help="images per optimisation step")
     lr: float = rule(0.005, min=0.0, min_exclusive=True, help="Adam learning rate")
     weight_decay: float = rule(0.0, min=0.0, help="Adam weight decay")
-    seed: int = rule(0, min=0, help="seed for initialisation and shuffling")
+    seed: int = rule(0, min=0, max=limits.MAX_SEED, help="seed for initialisation and shuffling")
     device: str = rule("auto", choices=DEVICES, help="where to train; auto picks cuda, then mps, then cpu")
     snapshot_images: int = rule(10, min=1, max=64, help="test images shown in recon/epoch_NNN.png")
     precision: str = rule("auto", choices=PRECISIONS, help="arithmetic of the forward pass: fp32, or bf16/fp16 "
@@ -247,16 +251,25 @@ def _check_rule(path: str, value: Any, meta) -> None:
                 raise ConfigError(f"{path}: must be >= {lo}, got {value}")
         if hi is not None:
             if meta.get("max_exclusive") and not value < hi:
-                raise ConfigError(f"{path}: must be < {hi}, got {value}")
+                raise ConfigError(f"{path}: must be < {hi}, got {_shown(value)}")
             if not meta.get("max_exclusive") and value > hi:
-                raise ConfigError(f"{path}: must be <= {hi}, got {value}")
+                allowed = "" if lo is None or meta.get("min_exclusive") else f" (allowed: {lo} to {hi})"
+                raise ConfigError(f"{path}: must be <= {hi}{allowed}, got {_shown(value)}")
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{path}: must be a finite number, got {value}")
-    item_min = meta.get("item_min")
-    if item_min is not None and isinstance(value, tuple):
+    item_min, item_max = meta.get("item_min"), meta.get("item_max")
+    if isinstance(value, tuple):
         for i, v in enumerate(value):
-            if v < item_min:
+            if item_min is not None and v < item_min:
                 raise ConfigError(f"{path}[{i}]: must be >= {item_min}, got {v}")
+            if item_max is not None and v > item_max:
+                raise ConfigError(f"{path}[{i}]: must be <= {item_max} (allowed: {item_min} to {item_max}), "
+                                  f"got {_shown(v)}")
+
+
+def _shown(value) -> str:
+    """A number as a message shows it: 10**30 as 1e+30, not thirty-one digits."""
+    return f"{value:.3g}" if abs(value) >= 1e15 else str(value)
 
 
 def build_section(cls, values: dict[str, Any], prefix: str):

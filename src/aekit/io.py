@@ -32,6 +32,15 @@ def quiet(message: str) -> None:
     """A ``log`` that drops every message."""
 
 
+def printable(text: str) -> str:
+    r"""``text`` safe to write as UTF-8: bytes of a file name that are not UTF-8 shown as ``\xff``.
+
+    Python gives such a name (``os.listdir``, ``os.fsdecode``) lone surrogates, which
+    no UTF-8 file, JSON reader or web page accepts.
+    """
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 # --------------------------------------------------------------------------- writing
 
 def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
@@ -197,6 +206,8 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: the {what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:  # thousands of nested brackets: no file aekit writes is deeper than a few
+        raise RunError(f"{path}: the {what} is nested too deep to be one aekit wrote") from None
 
 
 def read_json_object(path: str | Path, what: str = "file", required: dict[str, type | tuple] | None = None) -> dict:

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aekit import limits
 from aekit.config import (
     SECTIONS,
     DataConfig,
@@ -41,6 +42,7 @@ def build_config(preset: str | None = None, config: str | Path | dict | RunConfi
     """
     if preset is not None and config is not None:
         raise ConfigError("preset: give a preset or a config file, not both")
+    limits.check_environment()  # a limit set wrongly stops here, not in the middle of a run
     if isinstance(config, RunConfig):
         base = config.to_dict()
     elif isinstance(config, dict):
@@ -59,10 +61,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config {path}: not UTF-8 text (byte {exc.start}); a config is JSON") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:  # a config is two levels deep; thousands of brackets are not one
+        raise ConfigError(f"--config {path}: nested too deep to be a config") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object with data/model/train sections")
     for key in data:

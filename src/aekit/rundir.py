@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from aekit import io
+from aekit import io, limits
 from aekit.errors import ConfigError, RunError
 
 CHECKPOINT_FORMAT = "aekit-checkpoint/2"
@@ -355,8 +355,11 @@ class RunDir:
 
 
 def _one_line(text) -> str:
-    """``text`` with tabs and line breaks as spaces: a file name may hold them, a line of the list may not."""
-    return str(text).translate({ord("\t"): " ", ord("\n"): " ", ord("\r"): " "})
+    """``text`` with tabs and line breaks as spaces: a file name may hold them, a line of the list may not.
+
+    Bytes of a name that are not UTF-8 become backslash escapes (see :func:`aekit.io.printable`).
+    """
+    return io.printable(str(text)).translate({ord("\t"): " ", ord("\n"): " ", ord("\r"): " "})
 
 
 def check_config_shape(config: Any, where: str) -> None:
@@ -374,6 +377,10 @@ def check_checkpoint_meta(meta: Any, where: str) -> None:
     shape = meta["input_shape"]
     if len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
         raise RunError(f"{where}: field 'input_shape' should be three positive integers (C, H, W), got {shape!r}")
+    too_many = limits.IMAGE_PIXELS.exceeded(shape[1] * shape[2])
+    if shape[0] > limits.MAX_CHANNELS or too_many:
+        raise RunError(f"{where}: field 'input_shape' {'x'.join(map(str, shape))} is out of range: at most "
+                       f"{limits.MAX_CHANNELS} channels and {limits.IMAGE_PIXELS.value():,} pixels per image")
     check_config_shape(meta["config"], f"{where}: field 'config'")
     if "history" in meta and not isinstance(meta["history"], list):
         raise RunError(f"{where}: field 'history' should be a list, got {meta['history']!r}")
@@ -394,12 +401,12 @@ def _read_safetensors_meta(path: Path) -> dict | None:
             header = json.loads(f.read(size))
     except OSError as exc:
         raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise RunError(f"{path}: corrupt checkpoint (its header is not valid JSON)") from None
     text = header.get("__metadata__", {}).get(_META_KEY) if isinstance(header, dict) else None
     if text is None:
         return None
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise RunError(f"{path}: corrupt checkpoint (its aekit metadata is not valid JSON)") from None

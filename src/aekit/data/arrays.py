@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from aekit import limits
 from aekit.errors import DataError
 
 
@@ -40,6 +41,9 @@ def images_from_array(x: np.ndarray, where: str) -> np.ndarray:
         x = x[:, None]  # (N, H, W) -> (N, 1, H, W)
     elif x.ndim != 4:
         raise DataError(f"{where}: images have shape {x.shape}; expected (N, H*W), (N, H, W) or (N, C, H, W)")
+    too_many = limits.IMAGE_PIXELS.exceeded(x.shape[2] * x.shape[3])
+    if too_many:
+        raise DataError(f"{where}: images of {x.shape[3]}x{x.shape[2]} are {too_many}")
     return checked_uint8(x, where)
 
 
@@ -65,7 +69,11 @@ def checked_uint8(x: np.ndarray, where: str) -> np.ndarray:
 
 
 def labels_from_array(y: np.ndarray, where: str) -> np.ndarray:
-    """Check labels are non-negative whole numbers and return them as ``(N,)`` int64."""
+    """Check labels are whole numbers from 0 to below the class limit and return them as ``(N,)`` int64.
+
+    The limit (:data:`aekit.limits.CLASSES`) keeps a label such as 10**12 from asking
+    for that many class names.
+    """
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -78,6 +86,9 @@ def labels_from_array(y: np.ndarray, where: str) -> np.ndarray:
             raise DataError(f"{where}: labels are not whole numbers")
         if y.min() < 0:
             raise DataError(f"{where}: labels include the negative value {_num(y.min())}")
+        too_many = limits.CLASSES.exceeded(int(y.max()) + 1)
+        if too_many:
+            raise DataError(f"{where}: labels go up to {_num(y.max())}: {too_many}")
     return y.astype(np.int64)
 
 

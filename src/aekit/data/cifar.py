@@ -35,6 +35,7 @@ from aekit.errors import DataError, DownloadError
 from aekit.io import Log
 
 _KEY_VERSION = 1
+_MAX_MEMBERS = 1000  # entries read from an archive; the official one holds 9
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ class CifarSource(CachedSource):
 
     def _unpack(self, source: Path, directory: Path) -> None:
         """Read every batch from ``source`` (archive or folder) and pack them in order into ``directory``."""
-        members = _read_members(source, {*self.train_batches, *self.test_batches, self.meta_file})
+        # no member can be larger than all the set's images with generous room for the pickle around them
+        max_bytes = (self.n_train + self.n_test) * (int(np.prod(self.image_shape)) + 64) + 2**20
+        members = _read_members(source, {*self.train_batches, *self.test_batches, self.meta_file}, max_bytes)
         batches = [self._batch(members, name, source) for name in (*self.train_batches, *self.test_batches)]
         x = np.concatenate([b[0] for b in batches])
         y = np.concatenate([b[1] for b in batches])
@@ -137,17 +140,28 @@ class CifarSource(CachedSource):
         return [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
 
 
-def _read_members(source: Path, wanted: set[str]) -> dict[str, bytes]:
-    """The files named ``wanted`` (by base name) from a ``.tar.gz`` or a folder."""
+def _read_members(source: Path, wanted: set[str], max_bytes: int) -> dict[str, bytes]:
+    """The files named ``wanted`` (by base name) from a ``.tar.gz`` or a folder.
+
+    A file over ``max_bytes``, or an archive of more than :data:`_MAX_MEMBERS` entries,
+    is refused before it is read: a small archive can declare a huge member or
+    millions of empty ones.
+    """
+    found = {}
     if source.is_dir():
-        found = {name: (source / name).read_bytes() for name in wanted if (source / name).is_file()}
+        for name in wanted:
+            if (source / name).is_file():
+                _check_member_size(source / name, (source / name).stat().st_size, max_bytes)
+                found[name] = (source / name).read_bytes()
     else:
-        found = {}
         try:
             with tarfile.open(source, "r:gz") as tar:
-                for member in tar:
+                for count, member in enumerate(tar, 1):
+                    if count > _MAX_MEMBERS:
+                        raise DataError(f"{source}: more than {_MAX_MEMBERS} entries; not a CIFAR archive")
                     base = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and base in wanted:
+                        _check_member_size(f"{source} ({member.name})", member.size, max_bytes)
                         found[base] = tar.extractfile(member).read()
         except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
             raise DataError(f"{source}: corrupt archive ({e}); delete it and aekit will fetch a fresh copy") from e
@@ -155,6 +169,11 @@ def _read_members(source: Path, wanted: set[str]) -> dict[str, bytes]:
     if missing:
         raise DataError(f"{source}: missing {', '.join(missing)}")
     return found
+
+
+def _check_member_size(where, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise DataError(f"{where}: {size:,} bytes, more than the {max_bytes:,} any batch of this set can be")
 
 
 def _plain_keys(obj, where: str) -> dict:

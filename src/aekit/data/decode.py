@@ -14,6 +14,11 @@ file's mode:
   conversion to ``L`` or ``RGB`` (ITU-R 601-2 luma for grey);
 - JPEG, TIFF and WebP photos are turned upright by their EXIF orientation.
 
+Before any pixel is decoded the header's width times height is checked against
+:data:`aekit.limits.IMAGE_PIXELS`: a file of a hundred bytes can declare
+13000x13000 pixels. Deep greys are scaled a block of rows at a time, so no
+float64 copy of a whole large image is ever made.
+
 Geometry (``resize``): ``"crop"`` scales so the image covers the target and
 cuts the centre; ``"stretch"`` scales each axis on its own; ``"pad"`` fits the
 image inside and fills the rest with the background. All resampling is
@@ -24,13 +29,16 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from aekit import limits
 from aekit.config import RESIZE_MODES  # noqa: F401 - the names the config allows; re-exported
 from aekit.data import png
+from aekit.errors import AekitError, DataError
 
 BACKGROUNDS = {"white": 255, "black": 0}
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -38,6 +46,7 @@ _ALPHA_MODES = frozenset({"LA", "La", "RGBA", "RGBa", "PA"})
 _ORIENTATION = 0x0112  # the EXIF tag
 _EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP"})  # where EXIF sits in the header, cheap to read
 _SWAPS_AXES = frozenset({5, 6, 7, 8})  # orientations that rotate by 90 degrees
+_BLOCK_PIXELS = 1 << 20  # deep greys are scaled this many pixels (8 MB of float64) at a time
 
 
 @dataclass(frozen=True)
@@ -62,15 +71,24 @@ Header = tuple[int, int, bool]  # (width, height, is_colour), width and height u
 
 
 def probe(path: str) -> Header:
-    """Read only the header."""
-    with Image.open(path) as im:
+    """Read only the header; too many pixels (see :func:`check_pixels`) is a :class:`DataError`."""
+    with _open(path) as im:
+        check_pixels(*im.size)
         return _header(im, _orientation(im))
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Refuse an image whose header declares more pixels than :data:`aekit.limits.IMAGE_PIXELS`."""
+    too_many = limits.IMAGE_PIXELS.exceeded(width * height)
+    if too_many:
+        raise DataError(f"{width}x{height} is {too_many}")
 
 
 def decode(path: str, decoding: Decoding) -> tuple[np.ndarray, Header]:
     """Decode ``path`` into ``(C, H, W)`` uint8, ``(C, H, W) = (channels, *reversed(size))``; and its header."""
     plain = png.open_plain(path) if path[-4:].lower() == ".png" else None
-    with plain or Image.open(path) as im:
+    with plain or _open(path) as im:
+        check_pixels(*im.size)
         orientation = _orientation(im)
         header = _header(im, orientation)
         if im.format == "JPEG":
@@ -85,6 +103,8 @@ def decode(path: str, decoding: Decoding) -> tuple[np.ndarray, Header]:
 
 def failure_reason(path: str, e: BaseException) -> str:
     """A few words on why ``path`` could not be decoded, for the skipped-files list."""
+    if isinstance(e, AekitError):  # aekit's own words: too many pixels, or a limit set wrongly
+        return str(e)
     if isinstance(e, PermissionError):
         return "permission denied"
     if isinstance(e, FileNotFoundError):
@@ -100,6 +120,16 @@ def failure_reason(path: str, e: BaseException) -> str:
     if "truncated" in str(e).lower():
         return "truncated file"
     return f"{type(e).__name__}: {e}"
+
+
+def _open(path: str) -> Image.Image:
+    """``Image.open`` without Pillow's warning above 89 megapixels: :func:`check_pixels` decides.
+
+    Pillow's own error, at twice that, still stands above a raised limit.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def _header(im: Image.Image, orientation: int) -> Header:
@@ -145,15 +175,27 @@ def _to_channels(im: Image.Image, channels: int, background: int) -> Image.Image
 
 
 def _deep_to_grey(im: Image.Image) -> Image.Image:
-    """16/32-bit or float grey -> ``L``, scaled (see the module docstring), never clipped."""
-    a = np.nan_to_num(np.asarray(im).astype(np.float64))
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    """16/32-bit or float grey -> ``L``, scaled (see the module docstring), never clipped.
+
+    Done a block of rows at a time: float64 keeps the arithmetic exact for 32-bit
+    values, and a block bounds what it costs.
+    """
+    a = np.asarray(im)  # (H, W) uint16, int32 or float32
+    rows = max(1, _BLOCK_PIXELS // max(a.shape[1], 1))
+    blocks = [slice(i, i + rows) for i in range(0, a.shape[0], rows)]
+    lo, hi = 0.0, 0.0
+    if a.size:
+        ranges = [(float(b.min()), float(b.max())) for b in (np.nan_to_num(a[s].astype(np.float64)) for s in blocks)]
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
     if im.mode == "F" and lo >= 0 and hi <= 1:
         lo, hi = 0.0, 1.0
     elif im.mode != "F" and lo >= 0 and hi <= 65535:
         lo, hi = 0.0, 65535.0
-    scaled = np.rint((a - lo) * (255 / max(hi - lo, 1e-12)))
-    return Image.fromarray(scaled.clip(0, 255).astype(np.uint8))
+    out = np.empty(a.shape, np.uint8)
+    for s in blocks:
+        scaled = np.rint((np.nan_to_num(a[s].astype(np.float64)) - lo) * (255 / max(hi - lo, 1e-12)))
+        out[s] = scaled.clip(0, 255)
+    return Image.fromarray(out)
 
 
 def _flatten(im: Image.Image, background: int) -> Image.Image:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit import limits
 from aekit.config import COLOR_MODES, parse_image_size  # noqa: F401 - parse_image_size re-exported
 from aekit.data import packed
 from aekit.data.cache import default_cache_dir
@@ -40,7 +41,7 @@ from aekit.data.imagedata import ImageData
 from aekit.data.packing import decode_files, default_workers, unreadable
 from aekit.data.split import SPLIT_SEED, stratified_split
 from aekit.errors import ConfigError, DataError
-from aekit.io import Log
+from aekit.io import Log, printable
 from aekit.io import log as log_to_stderr
 
 DEFAULT_TEST_FRACTION = 0.1
@@ -163,7 +164,9 @@ def _listing(layout: Layout) -> str:
 
 
 def _entry(folder: str, options: FolderOptions, listing: str) -> Path:
-    settings = json.dumps([_KEY_VERSION, asdict(options), SPLIT_SEED])
+    pixels = limits.IMAGE_PIXELS.value()  # a raised limit re-packs the files it skipped; the default keeps old keys
+    extra = [] if pixels == limits.IMAGE_PIXELS.default else [pixels]
+    settings = json.dumps([_KEY_VERSION, asdict(options), SPLIT_SEED, *extra])
     return default_cache_dir() / "folders" / f"{_name(folder)}-{_digest(folder)}-{_digest(settings + listing)}"
 
 
@@ -344,7 +347,8 @@ def _order(layout: Layout, test_fraction: float) -> tuple[np.ndarray, int]:
 
 def _skipped_line(root: Path, data: ImageData) -> str:
     n = len(data.skipped)
-    shown = ", ".join(f"{Path(path).relative_to(root)} ({reason})" for path, reason in data.skipped[:_SHOWN])
+    shown = ", ".join(f"{printable(str(Path(path).relative_to(root)))} ({reason})"
+                      for path, reason in data.skipped[:_SHOWN])
     more = f" and {n - _SHOWN} more" if n > _SHOWN else ""
     total = n + len(data.x_train) + len(data.x_test)
     return f"{root}: skipped {n} of {total} image files that could not be read: {shown}{more}"

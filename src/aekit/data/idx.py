@@ -9,17 +9,21 @@ about as long as gunzip does.
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from aekit import limits
 from aekit.data.arrays import check_counts
 from aekit.data.imagedata import ImageData
 from aekit.errors import DataError
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (N, H, W)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (N,)
+_GUNZIP_PART = 1 << 24  # bytes gunzipped at a time, so the total can be checked as it grows
 
 # The four files of a set, by role, under their standard names without ".gz".
 STANDARD_NAMES = {
@@ -34,7 +38,8 @@ def read_bytes(path: Path) -> bytes:
     """Read a file, gunzipping it when it starts with the gzip magic bytes.
 
     The magic bytes decide, not the suffix, because copies get renamed (and
-    some tools gunzip in place but keep ``.gz``).
+    some tools gunzip in place but keep ``.gz``). Gunzipping stops past this
+    machine's memory: a few megabytes of gzip can expand a thousandfold.
     """
     try:
         raw = path.read_bytes()
@@ -42,10 +47,17 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from e
     if raw[:2] != b"\x1f\x8b":
         return raw
+    cap, parts, total = limits.ram_bytes(), [], 0
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            while part := f.read(_GUNZIP_PART):
+                total += len(part)
+                if total > cap:
+                    raise DataError(f"{path}: gunzips to more than this machine's memory ({cap:,} bytes)")
+                parts.append(part)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: corrupt gzip data ({e})") from e
+    return b"".join(parts)
 
 
 def images_bytes(x: np.ndarray) -> bytes:
@@ -65,6 +77,9 @@ def _header(magic: int, shape: tuple[int, ...]) -> bytes:
 def parse_images(buf: bytes, where: str) -> np.ndarray:
     """Decode an IDX image file's bytes into ``(N, 1, H, W)`` uint8."""
     n, h, w = _parse_header(buf, where, IMAGES_MAGIC, "image")
+    too_many = limits.IMAGE_PIXELS.exceeded(h * w)
+    if too_many:
+        raise DataError(f"{where}: images of {w}x{h} are {too_many}")
     body = np.frombuffer(buf, dtype=np.uint8, offset=16)
     return body.reshape(n, 1, h, w).copy()  # copy: frombuffer over bytes is read-only
 
@@ -89,7 +104,7 @@ def _parse_header(buf: bytes, where: str, magic: int, kind: str) -> tuple[int, .
     if len(buf) < header_len:
         raise DataError(f"{where}: truncated (expected at least {header_len} bytes of header, found {len(buf)})")
     dims = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
-    expected = header_len + int(np.prod(dims, dtype=np.int64))
+    expected = header_len + math.prod(dims)  # a Python int: three uint32s overflow int64
     if len(buf) < expected:
         raise DataError(f"{where}: truncated (expected {expected} bytes, found {len(buf)})")
     if len(buf) > expected:

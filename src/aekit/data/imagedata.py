@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from aekit import limits
+from aekit.errors import DataError
+from aekit.io import printable
+
 
 @dataclass
 class ImageData:
@@ -19,7 +23,8 @@ class ImageData:
 
     Labels are ``int64`` with shape ``(N,)``, or ``None`` for both splits when
     the set is unlabeled (a flat image folder, an ``.npy`` of images); then
-    ``class_names`` is empty and :attr:`labeled` is false.
+    ``class_names`` is empty and :attr:`labeled` is false. Bytes of a class name
+    that are not UTF-8 (a folder so named) are kept as backslash escapes, ``\xff``.
 
     ``skipped`` lists the ``(path, reason)`` of files that could not be read
     and were left out (image folders only).
@@ -57,6 +62,8 @@ class ImageData:
             )
         if (self.y_train is None) != (self.y_test is None):
             raise ValueError("ImageData: either both splits have labels or neither has")
+        # a folder's name that is not UTF-8 gives lone surrogates, which no JSON, picture or page takes
+        self.class_names = [printable(name) for name in self.class_names]
         if not self.labeled:
             if self.class_names:
                 raise ValueError("ImageData: class_names given for an unlabeled set")
@@ -65,6 +72,9 @@ class ImageData:
             raise ValueError("ImageData: image and label counts differ")
         if not self.class_names:
             n = int(max(self.y_train.max(initial=0), self.y_test.max(initial=0))) + 1
+            too_many = limits.CLASSES.exceeded(n)
+            if too_many:  # each loader checks its labels; this keeps any other source from 10**12 names
+                raise DataError(f"{self.origin or self.name}: labels go up to {n - 1}: {too_many}")
             self.class_names = [str(i) for i in range(n)]
 
     def _check_paths(self) -> None:

@@ -11,16 +11,21 @@ the channels is read from the shape), or ``(N, H*W)`` for square grey images.
 An optional ``class_names`` array of strings names the labels.
 
 Loaded with ``allow_pickle=False``: an archive is data, and unpickling would
-run whatever code it carries.
+run whatever code it carries. Each array's header is read first: an array that
+declares more bytes than the file holds (a few bytes can declare a terabyte) is
+refused before numpy allocates it.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from aekit import limits
 from aekit.data.arrays import check_counts, images_from_array, labels_from_array
 from aekit.data.imagedata import ImageData
 from aekit.data.split import stratified_split
@@ -54,7 +59,11 @@ def load_npz(path: Path, name: str | None = None, origin: str | None = None,
 def load_npy(path: Path, test_fraction: float = DEFAULT_TEST_FRACTION) -> ImageData:
     """Load an ``.npy`` of images as an unlabeled set, split seeded by ``test_fraction``."""
     try:
+        with open(path, "rb") as f:
+            _check_fits(path, _declared_size(f, path.stat().st_size, str(path)))
         x = np.load(path, allow_pickle=False)
+    except MemoryError:
+        raise DataError(f"{path}: too large to load into this machine's memory") from None
     except (ValueError, OSError, EOFError) as e:
         raise _unreadable(path, e, "not a readable .npy file") from e
     return ImageData(name=path.stem, origin=str(path), **_split(images(x, str(path)), None, test_fraction, path))
@@ -78,11 +87,47 @@ def images(x: np.ndarray, where: str) -> np.ndarray:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
+            declared = 0
+            for info in archive.zip.infolist():
+                with archive.zip.open(info) as f:
+                    declared += _declared_size(f, info.file_size, f"{path} ({info.filename})")
+            _check_fits(path, declared)
             return {key: archive[key] for key in archive.files}
+    except MemoryError:
+        raise DataError(f"{path}: too large to load into this machine's memory") from None
     except ValueError as e:
         raise _unreadable(path, e, "cannot read") from e
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: corrupt .npz archive ({e})") from e
+
+
+def _declared_size(f: IO[bytes], size: int, where: str) -> int:
+    """The bytes an ``.npy`` stream's header declares; refused when more than the ``size`` bytes it has.
+
+    numpy allocates the declared shape before reading; a zip member cannot give more
+    than its stated ``file_size``, so this bounds the memory by the data really there.
+    A header numpy cannot parse counts 0 and is left for ``np.load`` to report.
+    """
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
+    except (ValueError, OSError, EOFError, TypeError, SyntaxError):
+        return 0
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > size - f.tell():
+        dims = "x".join(map(str, shape)) or "a scalar"
+        raise DataError(f"{where}: its header declares a {dims} {dtype} array ({declared:,} bytes), but the "
+                        f"file holds {max(size - f.tell(), 0):,} bytes after it; truncated or crafted")
+    return declared
+
+
+def _check_fits(path: Path, declared: int) -> None:
+    """Refuse arrays larger than this machine's memory (a compressed .npz can declare them honestly)."""
+    if declared > limits.ram_bytes():
+        raise DataError(f"{path}: its arrays take {declared:,} bytes, more than this machine's memory "
+                        f"({limits.ram_bytes():,} bytes)")
 
 
 def _unreadable(path: Path, e: Exception, problem: str) -> DataError:

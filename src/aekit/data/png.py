@@ -16,6 +16,8 @@ import struct
 
 from PIL import Image
 
+from aekit import limits
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MODES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # PNG colour type -> Pillow mode (and raw mode), at 8 bits
 _SPECIAL = {b"PLTE", b"tRNS"}  # chunks that change what the pixels mean: leave those files to Pillow
@@ -30,8 +32,8 @@ def open_plain(path: str) -> Image.Image | None:
     width, height, depth, colour, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
     if data[12:16] != b"IHDR" or depth != 8 or interlace or colour not in _MODES:
         return None
-    if not 0 < width * height <= Image.MAX_IMAGE_PIXELS:
-        return None
+    if not 0 < width * height <= min(Image.MAX_IMAGE_PIXELS or width * height, limits.IMAGE_PIXELS.value()):
+        return None  # the ordinary path refuses too many pixels, by name
     idat = _image_data(data)
     if idat is None:
         return None

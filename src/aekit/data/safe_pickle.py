@@ -6,7 +6,9 @@ unpickler resolves exactly the names numpy's array pickles use
 (``_reconstruct``, ``ndarray``, ``dtype``, and ``_codecs.encode`` for bytes,
 limited to latin-1) and refuses every other, so the
 result can only be built from numpy arrays and plain containers (dicts,
-lists, tuples, bytes, str, int, float). Object arrays are refused too.
+lists, tuples, bytes, str, int, float). Object arrays are refused too, and so
+is nesting deeper than :data:`aekit.limits.PICKLE_DEPTH`; the check visits each
+container once, however often the pickle refers to it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pickle
 
 import numpy as np
 
+from aekit import limits
 from aekit.errors import DataError
 
 # numpy's own reconstructor, under both module names it has pickled with (numpy 2 renamed core to _core).
@@ -73,13 +76,23 @@ def loads(data: bytes, where: str):
 
 
 def _check_no_objects(obj, where: str) -> None:
-    """Refuse arrays of Python objects: plain data must be numbers."""
-    stack = [obj]
+    """Refuse arrays of Python objects, and containers nested deeper than plain data ever is.
+
+    A pickle can hold one list many times over (its memo shares references): a list
+    of two references to a list of two references, forty levels down, is 2**40 visits
+    for a walk that does not remember what it has seen, and a list may even hold
+    itself. Each container is visited once, so the walk is linear in the pickle's size.
+    """
+    seen: set[int] = set()
+    stack = [(obj, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, np.ndarray) and item.dtype.hasobject:
             raise DataError(f"{where}: refused to unpickle: it holds an array of Python objects")
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+        if not isinstance(item, (dict, list, tuple)) or id(item) in seen:
+            continue
+        if depth >= limits.PICKLE_DEPTH:
+            raise DataError(f"{where}: refused to unpickle: containers nested more than {limits.PICKLE_DEPTH} "
+                            "deep, which no dataset needs")
+        seen.add(id(item))
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aekit import limits
 from aekit.config import ModelConfig, rule
 from aekit.errors import ConfigError
 
@@ -26,8 +27,8 @@ SPARSITY_WEIGHTS = {"l1": 0.1, "kl": 3.0}  # the default weight of each sparsity
 
 
 def channels_rule():
-    return rule((32, 64), item_min=1, help="conv: channels of each stride-2 convolution, input side "
-                "first (each halves height and width); the decoder mirrors them")
+    return rule((32, 64), item_min=1, item_max=limits.MAX_WIDTH, help="conv: channels of each stride-2 "
+                "convolution, input side first (each halves height and width); the decoder mirrors them")
 
 
 def conv_decoder_rule():
@@ -105,7 +106,7 @@ class VAEConfig(ArchConfig):
 
 @dataclass
 class StackedConfig(ModelConfig):
-    pretrain_epochs: int = rule(1, min=0, help="epochs of greedy pre-training per layer before "
+    pretrain_epochs: int = rule(1, min=0, max=limits.MAX_EPOCHS, help="epochs of greedy pre-training per layer before "
                                 "fine-tuning the whole stack (0: none)")
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 
+from aekit import limits
 from aekit.config import ModelConfig, build_section
+from aekit.errors import ConfigError
 from aekit.models.configs import MODEL_CONFIGS, get_config_class, list_models
 
 _REGISTRY: dict[str, type] = {}
@@ -60,7 +62,26 @@ def create_model(config: ModelConfig | str, input_shape=(1, 28, 28), **fields):
         config = build_section(get_config_class(config), {"model": config, **fields}, "model")
     elif fields:
         raise TypeError("create_model: pass fields only with a model name, not with a config object")
-    return get_model_class(config.model)(config, tuple(input_shape))
+    cls, input_shape = get_model_class(config.model), tuple(input_shape)
+    _check_size(cls, config, input_shape)
+    return cls(config, input_shape)
+
+
+def _check_size(cls, config: ModelConfig, input_shape: tuple[int, int, int]) -> None:
+    """Refuse a model over :data:`aekit.limits.PARAMETERS`, counted on torch's meta device.
+
+    A model built there has shapes but no storage, so a crafted config or checkpoint
+    (1x20000x20000 images into a dense layer) is refused before anything is allocated.
+    """
+    import torch
+
+    with torch.device("meta"):
+        model = cls(config, input_shape)
+    n = sum(t.numel() for t in (*model.parameters(), *model.buffers()))
+    too_many = limits.PARAMETERS.exceeded(n)
+    if too_many:
+        raise ConfigError(f"model: {config.model} for {'x'.join(map(str, input_shape))} images would have "
+                          f"{too_many}; or lower model.latent_dim, model.hidden, model.channels or the image size")
 
 
 __all__ = ["create_model", "get_config_class", "get_model_class", "list_models", "register_model"]

@@ -14,7 +14,6 @@ the same batches in the same order, so a run is the same either way, to the bit.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 from typing import Callable, Iterator
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from aekit.config import parse_bytes
+from aekit.limits import ram_bytes
 from aekit.training.trainer import Resident
 
 CHUNK_BYTES = 4 << 20  # read per gather: enough rows to sort for locality, little enough to stay in cache
@@ -159,19 +159,12 @@ def memory_budget(max_memory: str, device: torch.device) -> tuple[int, str]:
     given = parse_bytes(max_memory, "data.max_memory")
     if given is not None:
         return given, f"--max-memory {max_memory}"
-    budget, what = int(AUTO_SHARE * _ram_bytes()), "the RAM"
+    budget, what = int(AUTO_SHARE * ram_bytes()), "the RAM"
     if device.type == "cuda":
         gpu = int(AUTO_SHARE * torch.cuda.get_device_properties(device).total_memory)
         if gpu < budget:
             budget, what = gpu, "the GPU's memory"
     return budget, f"auto: {AUTO_SHARE:.0%} of {what}; set it with --max-memory"
-
-
-def _ram_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no limit known
-        return 1 << 62
 
 
 def data_sources(data, device: torch.device, max_memory: str = "auto",

@@ -164,9 +164,8 @@ def _listing(layout: Layout) -> str:
 
 
 def _entry(folder: str, options: FolderOptions, listing: str) -> Path:
-    pixels = limits.IMAGE_PIXELS.value()  # a raised limit re-packs the files it skipped; the default keeps old keys
-    extra = [] if pixels == limits.IMAGE_PIXELS.default else [pixels]
-    settings = json.dumps([_KEY_VERSION, asdict(options), SPLIT_SEED, *extra])
+    pixels = _changed_pixel_limit()
+    settings = json.dumps([_KEY_VERSION, asdict(options), SPLIT_SEED, *([] if pixels is None else [pixels])])
     return default_cache_dir() / "folders" / f"{_name(folder)}-{_digest(folder)}-{_digest(settings + listing)}"
 
 
@@ -201,6 +200,14 @@ def _reuse(entry: Path, options: FolderOptions, listing: str) -> ImageData | Non
     return None
 
 
+def _changed_pixel_limit() -> int | None:
+    """The pixel limit when it is not the default: a changed limit re-packs the files it skipped or would skip;
+    the default keeps the keys of entries packed before there was a limit.
+    """
+    pixels = limits.IMAGE_PIXELS.value()
+    return None if pixels == limits.IMAGE_PIXELS.default else pixels
+
+
 def _same_images(meta: dict, options: FolderOptions, listing: str) -> bool:
     """Whether the entry of ``meta`` is what ``options`` would pack from the folder listed as ``listing``.
 
@@ -211,6 +218,8 @@ def _same_images(meta: dict, options: FolderOptions, listing: str) -> bool:
     key = meta.get("key")
     try:
         if (key["version"], key["listing"], key["test_fraction"]) != (_KEY_VERSION, listing, options.test_fraction):
+            return False
+        if key.get("max_image_pixels") != _changed_pixel_limit():
             return False
         natural = key["natural"]
         wanted = _decoding(options, tuple(natural["size"]), natural["channels"])
@@ -283,7 +292,8 @@ class _Packer:
             class_names=layout.class_names, skipped=[(paths[i], reason) for i, reason in failures],
             settings=_settings(settled), files=[layout.files[i] for i in kept],
             key={"version": _KEY_VERSION, "listing": self.listing, "test_fraction": self.options.test_fraction,
-                 "natural": {"size": list(common.size), "channels": common.channels}},
+                 "natural": {"size": list(common.size), "channels": common.channels},
+                 **({} if _changed_pixel_limit() is None else {"max_image_pixels": _changed_pixel_limit()})},
         )
 
     def _decode(self, directory: Path, paths: list[str], slots: np.ndarray, decoding: Decoding):

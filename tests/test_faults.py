@@ -221,6 +221,22 @@ def test_metrics_and_skipped_lists_that_are_not_utf8_are_read_tolerantly(copied_
     assert [m["epoch"] for m in run.metrics] == [1, 2]
 
 
+def test_a_run_in_a_folder_whose_name_is_not_utf8_works_and_prints_its_name_as_bytes(copied_run):
+    import json
+
+    run = copied_run.rename(copied_run.parent / os.fsdecode(b"run\xff"))
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["dataset"] = os.fsdecode(b"/data/caf\xe9")  # trained on a folder so named: kept as escapes
+    (run / "config.json").write_text(json.dumps(config))
+    assert RunDir(run).read_config()["data"]["dataset"] == os.fsdecode(b"/data/caf\xe9")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}  # strict, as where the locale is UTF-8
+    for command in (["compare", run], ["plot", run, "--what", "loss"]):
+        res = subprocess.run([sys.executable, "-m", "aekit", *map(str, command)], capture_output=True, env=env,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr.decode(errors="replace")
+        assert b"run\xff" in res.stdout and b"Traceback" not in res.stderr
+
+
 def test_a_non_utf8_eval_json_is_a_note_in_the_report_not_a_traceback(copied_run):
     from aekit.visualization.report import ReportInputs, evaluation_section, json_table_section
 

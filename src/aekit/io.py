@@ -65,8 +65,11 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    """Write ``text`` to ``path`` as UTF-8, atomically (see :func:`atomic_write`).
+
+    A file name that is not UTF-8 (held as surrogate escapes) is written as its own bytes.
+    """
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", errors="surrogateescape"))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -254,7 +257,8 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         raise RunError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     try:
         obj = json.loads(data.decode("utf-8"))
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # a lone surrogate would break every later print
+        # a lone surrogate would break every later print; one that stands for a byte of a file name is fine
+        json.dumps(obj, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
     except UnicodeError as exc:
         raise RunError(f"{path}: the {what} {_bad_text(exc)}") from None
     except json.JSONDecodeError as exc:

@@ -380,14 +380,19 @@ class RunDir:
     def load_checkpoint(self, which: str = "checkpoint", device="cpu") -> tuple[dict, dict[str, Any]]:
         """``(tensors, meta)`` of checkpoint ``which``; the model's weights are the tensors named ``model/...``."""
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.torch import load, load_file
 
         meta = self.read_checkpoint_meta(which)
         path = self.checkpoint(which)
         try:
-            tensors = load_file(str(path), device=str(device))
+            if _is_utf8(os.fsencode(path)):
+                tensors = load_file(str(path), device=str(device))
+            else:  # safetensors opens only UTF-8 paths; a run may sit in a folder named otherwise
+                tensors = {k: v.to(device) for k, v in load(path.read_bytes()).items()}
         except FileNotFoundError:
             raise RunError(f"{path}: checkpoint weights missing") from None
+        except OSError as exc:
+            raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except SafetensorError as exc:
             raise RunError(f"{path}: corrupt checkpoint ({exc})") from None
         if meta["format"] == OLD_CHECKPOINT_FORMAT:
@@ -456,6 +461,14 @@ def _may_exist(path: Path) -> bool:
         return False
     except OSError as exc:
         return exc.errno != errno.ENAMETOOLONG
+    return True
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
     return True
 
 

@@ -74,10 +74,11 @@ def test_out_may_be_empty_or_hold_what_a_killed_start_left(tmp_path):
         RunDir(empty).check_new()
 
 
-def test_the_sweep_removes_only_temp_files_aekit_named_of_dead_writers_in_the_run_and_recon(tmp_path):
+def test_the_sweep_removes_only_temp_files_aekit_named_of_dead_writers_in_the_run_and_its_folders(tmp_path):
     run = tmp_path / "run"
     ours = [_old_file(run / f".config.json.{DEAD}.k2j4x9_a.tmp", "half"),
-            _old_file(run / "recon" / f".epoch_001.png.{DEAD}.0a1b2c3d.tmp", "half")]
+            _old_file(run / "recon" / f".epoch_001.png.{DEAD}.0a1b2c3d.tmp", "half"),
+            _old_file(run / "export" / f".encoder.onnx.{DEAD}.k2j4x9_a.tmp", "half")]
     kept = [_old_file(run / ".thesis.tmp", "a user's"),  # no process id: not provably ours, however old
             _old_file(run / "docs" / ".thesis.tmp", "a user's"),
             _old_file(run / "docs" / f".x.png.{DEAD}.k2j4x9_a.tmp", "not in a folder of aekit's"),

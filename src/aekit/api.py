@@ -196,10 +196,14 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     event files (:mod:`aekit.integrations.tensorboard`); ``live`` redraws a matplotlib
     window as training runs, when there is a display (:mod:`aekit.integrations.live`).
 
+    ``out`` must be a new or empty directory (:meth:`RunDir.check_new`); a new run that fails
+    before it saves any weights removes what it wrote there (:meth:`RunDir.writing`).
+
     Raises :class:`~aekit.errors.Diverged` when the loss or weights stop being finite
     numbers (the last good checkpoint is kept), :class:`~aekit.errors.Interrupted` on
     Ctrl-C (after saving a checkpoint), :class:`~aekit.errors.WriteError` when the disk
-    refuses a file, :class:`~aekit.errors.RunError` when another process writes the run.
+    refuses a file, :class:`~aekit.errors.RunError` when another process writes the run,
+    :class:`~aekit.errors.ConfigError` when ``out`` holds a run or other files.
 
     >>> run = aekit.train("classic-2d-relu", dataset="mnist-sample", epochs=1, out="runs/demo")  # doctest: +SKIP
     >>> run.model.encode(x).shape  # doctest: +SKIP

@@ -11,6 +11,7 @@
       eval.json                from ``aekit eval``
       skipped.txt              the data files that could not be read and were left out (only when some were)
       tensorboard/             TensorBoard event files (``--tensorboard`` without a directory)
+      export/                  ONNX or TorchScript files (``aekit export``)
       .lock                    held by the one process that writes the run
 
 :class:`RunDir` knows the paths and reads and writes these files: the API, the
@@ -60,6 +61,7 @@ class RunDir:
     RECON = "recon"
     SKIPPED = "skipped.txt"
     TENSORBOARD = "tensorboard"
+    EXPORT = "export"  # aekit export's default --out
     LOCK = ".lock"
 
     def __init__(self, path: str | Path):
@@ -226,12 +228,14 @@ class RunDir:
         raise RunError(f"{path}: could not take the run's lock")
 
     def remove_stale_temp_files(self) -> list[Path]:
-        """Remove the temp files of aekit writers that were killed, in the run's top level and its ``recon/``.
+        """Remove the temp files of aekit writers that were killed, in the run's top level and its own folders
+        (``recon/``, ``export/``).
 
         Only files named as aekit names its temp files, by a process that no longer runs
         (see :func:`aekit.io.remove_stale_temp_files`); nothing in any other folder.
         """
-        return [*io.remove_stale_temp_files(self.path), *io.remove_stale_temp_files(self.path / self.RECON)]
+        return [removed for folder in (self.path, self.path / self.RECON, self.path / self.EXPORT)
+                for removed in io.remove_stale_temp_files(folder)]
 
     def discard(self) -> bool:
         """Undo a new run that failed before it saved any weights; ``False`` (nothing done) when it saved some.

@@ -149,6 +149,14 @@ def test_a_path_the_system_cannot_name_is_one_line(tmp_path, monkeypatch, capsys
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_nul_byte_in_a_path_from_python_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="--out: the path holds a NUL byte"):
+        aekit.train(out=tmp_path / "a\0b", dataset="mnist-sample", verbose=False)
+    with pytest.raises(ConfigError, match="run directory: the path holds a NUL byte"):
+        aekit.load_run("run\0")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_path_too_long_for_the_run_files_is_one_line_and_its_directories_go(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     out = "a/" * 2040 + "run"  # 4083 bytes: the directories can be made, not run/.config.json.<pid>.<random>.tmp

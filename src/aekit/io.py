@@ -193,7 +193,7 @@ def check_path(path: str | Path, what: str) -> Path:
 
     A component over :data:`NAME_MAX` bytes, a path of :data:`PATH_MAX` bytes or more, or
     a NUL byte would make every file call fail with ``ENAMETOOLONG`` or ``ValueError``.
-    ``what`` names the path in the message (``"--out"``, ``"RUN"``).
+    ``what`` names the path in the message (``"--out"``, ``"run directory"``).
     """
     text = os.fspath(path)
     if "\0" in text:

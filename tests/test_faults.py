@@ -203,16 +203,14 @@ def copied_run(sample_run, tmp_path):
 @pytest.mark.parametrize("content, needle", [
     (b'{"preset": "classic-3d-tanh\xff"}', "is not UTF-8 text (byte 0xff at offset 27)"),
     (b'{"preset": "\\ud800"}', "holds a string that is not valid Unicode (a lone surrogate escape)"),
-    (b"[" * 100_000 + b"]" * 100_000, "is not valid JSON (nested too deeply)"),
+    (b"[" * 100_000 + b"]" * 100_000, "is nested too deep to be one aekit wrote"),
 ])
 def test_a_config_json_that_is_not_text_is_one_line_naming_it(copied_run, capsys, content, needle):
     (copied_run / "config.json").write_bytes(content)
     assert main(["compare", str(copied_run)]) == 2
     config = copied_run / "config.json"
     assert _one_line(capsys, "compare") == f"aekit compare: error: {config}: the run config {needle}"
-    assert main(["train", "--config", str(config), "--out", str(copied_run.parent / "x")]) == 2
-    assert _one_line(capsys, "train") == f"aekit train: error: --config {config}: the config {needle}"
-    with pytest.raises(RunError, match="Unicode|UTF-8|JSON"):
+    with pytest.raises(RunError, match=needle.split(" (")[0]):
         RunDir(copied_run).read_config()
 
 

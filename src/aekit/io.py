@@ -264,7 +264,7 @@ def read_json(path: str | Path, what: str = "file") -> Any:
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: the {what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except RecursionError:
-        raise RunError(f"{path}: the {what} is not valid JSON (nested too deeply)") from None
+        raise RunError(f"{path}: the {what} is nested too deep to be one aekit wrote") from None
     return obj
 
 

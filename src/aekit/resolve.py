@@ -12,6 +12,7 @@ a guess.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,7 @@ from aekit.config import (
     check_sections,
     field_names,
 )
-from aekit.errors import ConfigError, RunError
-from aekit.io import read_json
+from aekit.errors import ConfigError
 from aekit.models.configs import get_config_class
 from aekit.presets import DEFAULT_PRESET, get_preset
 
@@ -56,9 +56,13 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """A config file's sections as a dict (checked for shape, not yet for values)."""
     path = Path(path)
     try:
-        data = read_json(path, "config")
-    except RunError as exc:  # missing, unreadable, not UTF-8, not JSON
-        raise ConfigError(f"--config {exc}") from None
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object with data/model/train sections")
     for key in data:

@@ -321,3 +321,13 @@ def test_report_finishes_it_and_the_next_command_removes_an_interrupted_reports_
     res = _aekit("report", run)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(run / "report.html") and _temp_files(run) == []
+
+
+def test_resume_draws_nothing_for_a_run_trained_without_pictures(tmp_path):
+    run = tmp_path / "run"
+    aekit.train(out=run, dataset="mnist-sample", epochs=1, model="mlp", hidden=(16,), verbose=False, progress=False,
+                plots=False)
+    notes = []
+    aekit.train(resume=run, log=notes.append)  # plots on: still nothing to draw for a --no-plots run
+    assert len(notes) == 1 and "nothing to do" in notes[0]
+    assert not (run / "report.html").exists() and not (run / "loss.png").exists()

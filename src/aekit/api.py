@@ -300,13 +300,16 @@ class _AlreadyDone(Exception):
 def _finish(done: _AlreadyDone, plots: bool, log: Log) -> Run:
     """A run that trained all its epochs, with the finishing steps a kill may have cut short done now.
 
-    Training ends by drawing the pictures and then ``report.html``; a run without the
-    report was stopped in between, and gets them (and loses its killed writers' temp files).
+    Training with pictures writes snapshots to ``recon/`` and ends by drawing the pictures,
+    then ``report.html``; a run with the one and not the other was stopped in between, and
+    gets them now (and loses its killed writers' temp files). A run trained with
+    ``--no-plots`` has no ``recon/`` and stays without pictures.
     """
     from aekit.training.distributed import env_world
 
     run_dir = done.run_dir
-    if not plots or run_dir.file(RunDir.REPORT) or not env_world().main:
+    unfinished = (run_dir / RunDir.RECON).is_dir() and not run_dir.file(RunDir.REPORT)
+    if not plots or not unfinished or not env_world().main:
         log(str(done))
         return load_run(run_dir.path)
     with run_dir.writing():

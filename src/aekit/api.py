@@ -12,7 +12,6 @@ parses flags, calls these functions and prints.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -199,10 +198,14 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     event files (:mod:`aekit.integrations.tensorboard`); ``live`` redraws a matplotlib
     window as training runs, when there is a display (:mod:`aekit.integrations.live`).
 
+    ``out`` must be a new or empty directory (:meth:`RunDir.check_new`); a new run that fails
+    before it saves any weights removes what it wrote there (:meth:`RunDir.writing`).
+
     Raises :class:`~aekit.errors.Diverged` when the loss or weights stop being finite
     numbers (the last good checkpoint is kept), :class:`~aekit.errors.Interrupted` on
     Ctrl-C (after saving a checkpoint), :class:`~aekit.errors.WriteError` when the disk
-    refuses a file, :class:`~aekit.errors.RunError` when another process writes the run.
+    refuses a file, :class:`~aekit.errors.RunError` when another process writes the run,
+    :class:`~aekit.errors.ConfigError` when ``out`` holds a run or other files.
 
     >>> run = aekit.train("classic-2d-relu", dataset="mnist-sample", epochs=1, out="runs/demo")  # doctest: +SKIP
     >>> run.model.encode(x).shape  # doctest: +SKIP
@@ -221,8 +224,7 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
         try:
             run_dir, cfg, meta = _resume_plan(resume, overrides)
         except _AlreadyDone as done:  # a job script that always resumes may run once more than it needs
-            log(str(done))
-            return load_run(done.run_dir.path)
+            return _finish(done, plots, log)
     else:
         cfg = build_config(preset, config, **overrides)
         run_dir, meta = RunDir(RunDir.new_path(out, cfg.preset or cfg.model.model)), None
@@ -234,9 +236,9 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
             run_dir = RunDir(world.gather(str(run_dir.path))[0])  # the name rank 0 chose
         if not world.main:  # rank 0 alone writes files and prints
             log, verbose, progress, plots, callbacks = io.quiet, False, False, False, ()
-        created = not run_dir.path.exists()
-        with run_dir.lock() if world.main else contextlib.nullcontext():  # before the data loads
-            data = _prepare(run_dir, created, cfg, meta, resume is not None, world, progress, log)
+        # before the data loads; a new run that fails before its first checkpoint leaves no directory behind
+        with run_dir.writing(new=resume is None) if world.main else contextlib.nullcontext():
+            data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log)
             state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
             watchers = _watchers(run_dir, data, cfg.data.scale, tensorboard, live, log) if world.main else []
             run = _fit(cfg, run_dir, data, device, state, world, [*watchers, *callbacks], progress, verbose, plots,
@@ -289,42 +291,53 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
 
 
 class _AlreadyDone(Exception):
-    """A resumed run had already trained all its epochs: nothing to do."""
+    """A resumed run had already trained all its epochs: nothing to do but the finishing steps it may lack."""
 
     def __init__(self, run_dir: RunDir, epochs: int):
-        super().__init__(f"{run_dir.path}: already trained all its {epochs} epoch(s); nothing to do (to train on, "
-                         f"give more: --resume {run_dir.path} --epochs {epochs + 10})")
-        self.run_dir = run_dir
+        self.more = f"to train on, give more: --resume {run_dir.path} --epochs {epochs + 10}"
+        super().__init__(f"{run_dir.path}: already trained all its {epochs} epoch(s); nothing to do ({self.more})")
+        self.run_dir, self.epochs = run_dir, epochs
 
 
-def _prepare(run_dir: RunDir, created: bool, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress,
-             log: Log):
-    """Check the run directory, load the data (rank 0 first: it may download or pack), write config.json
-    (and skipped.txt, the data files that could not be read).
+def _finish(done: _AlreadyDone, plots: bool, log: Log) -> Run:
+    """A run that trained all its epochs, with the finishing steps a kill may have cut short done now.
 
-    ``created``: the directory did not exist before this run; if it fails before training,
-    it is removed again.
+    Training with pictures writes snapshots to ``recon/`` and ends by drawing the pictures,
+    then ``report.html``; a run with the one and not the other was stopped in between, and
+    gets them now (and loses its killed writers' temp files). A run trained with
+    ``--no-plots`` has no ``recon/`` and stays without pictures.
     """
-    try:
-        if world.main:
-            if not resuming and run_dir.holds_run():
-                raise ConfigError(f"--out {run_dir.path}: already holds a run; choose another directory, remove "
-                                  f"it, or continue it with --resume {run_dir.path}")
-            if resuming and meta is None:
-                log(f"{run_dir.path}: no checkpoint yet; training it from the start")
-            run_dir.remove_stale_temp_files()
-        data = world.main_first(lambda: _load_training_data(cfg, progress, log))
-        if meta is not None and list(data.image_shape) != meta["input_shape"]:
-            raise RunError(f"{cfg.data.dataset}: its images are {'x'.join(map(str, data.image_shape))} now, but "
-                           f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
-        if world.main:
-            run_dir.write_config(cfg)  # a resume may have changed the epochs
-            run_dir.write_skipped(data.skipped)
-        return data
-    except BaseException:
-        if created and world.main:  # nothing was trained: leave no empty run directory behind
-            shutil.rmtree(run_dir.path, ignore_errors=True)
-        raise
+    from aekit.training.distributed import env_world
+
+    run_dir = done.run_dir
+    unfinished = (run_dir / RunDir.RECON).is_dir() and not run_dir.file(RunDir.REPORT)
+    if not plots or not unfinished or not env_world().main:
+        log(str(done))
+        return load_run(run_dir.path)
+    with run_dir.writing():
+        run = load_run(run_dir.path)
+        log(f"{run_dir.path}: already trained all its {done.epochs} epoch(s) but has no report (its end was "
+            f"interrupted); drawing its pictures and report ({done.more})")
+        _draw_end_of_training(run, None, log)  # loads the data; a failure is one warning: the run is trained
+    return run
+
+
+def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress, log: Log):
+    """Clear the run directory of killed writers' temp files, load the data (rank 0 first: it may download or
+    pack), write config.json (and skipped.txt, the data files that could not be read).
+    """
+    if world.main:
+        if resuming and meta is None:
+            log(f"{run_dir.path}: no checkpoint yet; training it from the start")
+        run_dir.remove_stale_temp_files()
+    data = world.main_first(lambda: _load_training_data(cfg, progress, log))
+    if meta is not None and list(data.image_shape) != meta["input_shape"]:
+        raise RunError(f"{cfg.data.dataset}: its images are {'x'.join(map(str, data.image_shape))} now, but "
+                       f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
+    if world.main:
+        run_dir.write_config(cfg)  # a resume may have changed the epochs
+        run_dir.write_skipped(data.skipped)
+    return data
 
 
 def _load_training_data(cfg: RunConfig, progress, log: Log):
@@ -431,11 +444,13 @@ def load_run(path: str | Path, which: str = "checkpoint", device: str = "cpu") -
     """Reload a run directory: ``which`` is ``checkpoint`` (the last saved state) or ``best``.
 
     ``Run.metrics`` is the history the checkpoint holds (a ``metrics.jsonl`` line written
-    after it, by a run that was then killed, is not part of it).
+    after it, by a run that was then killed, is not part of it). Temp files that killed
+    aekit writers left in the run are removed (only those: see :meth:`RunDir.remove_stale_temp_files`).
     """
     from aekit.models import create_model
 
     run_dir = RunDir.open(path)
+    run_dir.remove_stale_temp_files()  # an interrupted `aekit report` or end of training: the next command tidies
     meta = run_dir.read_checkpoint_meta(which)
     cfg = build_config(config=saved_config(meta["config"]))
     model = create_model(cfg.model, tuple(meta["input_shape"]))

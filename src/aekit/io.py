@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable
 
-from aekit.errors import RunError, WriteError
+from aekit.errors import ConfigError, RunError, WriteError
 
 Log = Callable[[str], None]
 
@@ -57,7 +57,7 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     path = Path(path)
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
         os.close(fd)
         write(tmp)
@@ -74,8 +74,11 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    """Write ``text`` to ``path`` as UTF-8, atomically (see :func:`atomic_write`).
+
+    A file name that is not UTF-8 (held as surrogate escapes) is written as its own bytes.
+    """
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", errors="surrogateescape"))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -99,7 +102,7 @@ def check_writable(directory: str | Path) -> None:
     """Raise :class:`WriteError` now if files cannot be made in ``directory`` (before slow work, not after)."""
     directory = Path(directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         fd, probe = tempfile.mkstemp(prefix=f".probe.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=directory)
         os.close(fd)
         os.unlink(probe)
@@ -107,39 +110,39 @@ def check_writable(directory: str | Path) -> None:
         raise WriteError(f"{directory}: cannot write ({exc.strerror or exc})") from None
 
 
-def remove_stale_temp_files(directory: str | Path, suffixes: tuple[str, ...] = (TEMP_SUFFIX,),
-                            recursive: bool = False) -> list[Path]:
-    """Remove the temp files a killed writer left in ``directory``; returns what was removed.
+def remove_stale_temp_files(directory: str | Path, suffixes: tuple[str, ...] = (TEMP_SUFFIX,)) -> list[Path]:
+    """Remove the temp files a killed aekit writer left in ``directory`` (not below it); returns what was removed.
 
-    A temp file is hidden (``.name.PID.xxxx.tmp``); it is stale when the process that
-    made it no longer runs. One without a process id (an older aekit's) is stale after
-    an hour.
+    Only a file aekit can tell is its own goes: named as :func:`atomic_write` names
+    them (``.<name>.<pid>.<8 random characters><suffix>``) by a process that no
+    longer runs. Anything else, a user's ``.thesis.tmp`` included, is left alone,
+    however old.
     """
     directory = Path(directory)
-    if not directory.is_dir():
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:  # missing, or not ours to read: nothing to remove
         return []
     removed = []
-    files = directory.rglob(".*") if recursive else directory.glob(".*")
-    for path in files:
-        if not path.is_file() or not path.name.endswith(suffixes) or not _stale(path):
+    for entry in entries:
+        pid = temp_file_pid(entry.name, suffixes)
+        if pid is None or pid_alive(pid) or not entry.is_file(follow_symlinks=False):
             continue
         try:
-            path.unlink()
-            removed.append(path)
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
         except OSError:
             pass  # a read-only directory: leave it, it harms nothing
     return removed
 
 
-def _stale(path: Path) -> bool:
-    parts = path.name.split(".")  # ".name.PID.random.tmp": the random part has no dot
-    pid = int(parts[-3]) if len(parts) >= 5 and parts[-3].isdigit() else None
-    if pid is None:
-        try:
-            return time.time() - path.stat().st_mtime > 3600
-        except OSError:
-            return False
-    return not pid_alive(pid)
+_TEMP_NAME = re.compile(r"\..+\.(\d+)\.[a-z0-9_]{8}(\.[a-z]+)")  # mkstemp's random part: 8 of [a-z0-9_]
+
+
+def temp_file_pid(name: str, suffixes: tuple[str, ...] = (TEMP_SUFFIX,)) -> int | None:
+    """The id of the process that made temp file ``name``, if aekit named it (:func:`atomic_write`); else ``None``."""
+    match = _TEMP_NAME.fullmatch(name)
+    return int(match.group(1)) if match and match.group(2) in suffixes else None
 
 
 def pid_alive(pid: int) -> bool:
@@ -148,7 +151,7 @@ def pid_alive(pid: int) -> bool:
         return True
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a number no process id can be
         return False
     except (PermissionError, OSError):
         return True  # it exists, owned by someone else
@@ -188,26 +191,116 @@ def _umask() -> int:
     return mask
 
 
+# --------------------------------------------------------------------------- paths
+
+NAME_MAX = 255  # bytes in one path component, on every common Linux and macOS filesystem
+PATH_MAX = 4096  # bytes in a whole path, its final NUL included (Linux)
+
+
+def check_path(path: str | Path, what: str) -> Path:
+    """``path`` as a :class:`Path` if the system can name it, else a :class:`ConfigError` that says why.
+
+    A component over :data:`NAME_MAX` bytes, a path of :data:`PATH_MAX` bytes or more, or
+    a NUL byte would make every file call fail with ``ENAMETOOLONG`` or ``ValueError``.
+    ``what`` names the path in the message (``"--out"``, ``"run directory"``).
+    """
+    text = os.fspath(path)
+    if "\0" in text:
+        raise ConfigError(f"{what}: the path holds a NUL byte, which no file name can")
+    size = len(os.fsencode(text))
+    if size >= PATH_MAX:
+        raise ConfigError(f"{what}: the path is {size} bytes long ({_clip(text)}); the system allows at most "
+                          f"{PATH_MAX - 1}")
+    for part in Path(text).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise ConfigError(f"{what}: a part of the path is {len(os.fsencode(part))} bytes long ({_clip(part)}); "
+                              f"a file or directory name can have at most {NAME_MAX}")
+    return Path(text)
+
+
+def missing_dirs(path: str | Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first: what making it will create."""
+    path, missing = Path(path), []
+    try:
+        while not path.exists() and path.parent != path:
+            missing.append(path)
+            path = path.parent
+    except OSError:  # a parent we may not look into: making the path will fail there
+        pass
+    return missing
+
+
+def make_dirs(path: str | Path) -> None:
+    """Make directory ``path`` and its missing parents; an :class:`OSError` when the system refuses one.
+
+    ``Path.mkdir(parents=True)`` recurses once per missing level, and a legal path can
+    have 2,000 of them.
+    """
+    for directory in reversed(missing_dirs(path)):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+
+
+def _clip(text: str, keep: int = 40) -> str:
+    return text if len(text) <= 2 * keep else f"{text[:keep]}...{text[-keep:]}"
+
+
 # --------------------------------------------------------------------------- reading
 
 def read_json(path: str | Path, what: str = "file") -> Any:
     """The JSON value in ``path``; a missing or unreadable file or bad JSON is a :class:`RunError`.
 
     ``what`` names the file's role in the message (``"run config"``, ``"evaluation"``).
+    Bytes that are not UTF-8, strings that are not valid Unicode (a lone surrogate escape) and
+    nesting too deep for the parser are bad JSON too.
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RunError(f"{path}: no {what} here") from None
     except OSError as exc:
         raise RunError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     try:
-        return json.loads(text)
+        obj = json.loads(data.decode("utf-8"))
+        # a lone surrogate would break every later print; one that stands for a byte of a file name is fine
+        json.dumps(obj, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
+    except UnicodeError as exc:
+        raise RunError(f"{path}: the {what} {_bad_text(exc)}") from None
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: the {what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    except RecursionError:  # thousands of nested brackets: no file aekit writes is deeper than a few
+    except RecursionError:
         raise RunError(f"{path}: the {what} is nested too deep to be one aekit wrote") from None
+    return obj
+
+
+def _bad_text(exc: UnicodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    return "holds a string that is not valid Unicode (a lone surrogate escape)"
+
+
+def read_lines(path: str | Path) -> list[str | None]:
+    """The lines of a text file, each decoded alone: a line that is not UTF-8 is ``None``, the others unharmed.
+
+    A missing file has no lines; one that cannot be read is a :class:`RunError`.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    lines = []
+    for raw in data.splitlines():
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(None)
+    return lines
 
 
 def read_json_object(path: str | Path, what: str = "file", required: dict[str, type | tuple] | None = None) -> dict:

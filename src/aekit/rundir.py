@@ -10,6 +10,8 @@
       recon/, *.png, *.html    pictures (:mod:`aekit.visualization`)
       eval.json                from ``aekit eval``
       skipped.txt              the data files that could not be read and were left out (only when some were)
+      tensorboard/             TensorBoard event files (``--tensorboard`` without a directory)
+      export/                  ONNX or TorchScript files (``aekit export``)
       .lock                    held by the one process that writes the run
 
 :class:`RunDir` knows the paths and reads and writes these files: the API, the
@@ -25,8 +27,11 @@ history wins.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import shutil
 import struct
 import time
 from pathlib import Path
@@ -55,6 +60,8 @@ class RunDir:
     REPORT = "report.html"
     RECON = "recon"
     SKIPPED = "skipped.txt"
+    TENSORBOARD = "tensorboard"
+    EXPORT = "export"  # aekit export's default --out
     LOCK = ".lock"
 
     def __init__(self, path: str | Path):
@@ -69,8 +76,12 @@ class RunDir:
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
         """An existing run directory; a missing one is a :class:`RunError`."""
-        path = Path(path)
-        if not path.is_dir():
+        path = io.check_path(path, "run directory")
+        try:
+            found = path.is_dir()
+        except OSError as exc:  # a parent we may not enter, a loop of links
+            raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        if not found:
             raise RunError(f"{path}: no such run directory")
         return cls(path)
 
@@ -86,10 +97,47 @@ class RunDir:
             return path
         if not str(out).strip():
             raise ConfigError("--out: an empty path; give the run directory a name")
-        path = Path(out)
-        if path.exists() and not path.is_dir():
+        path = io.check_path(out, "--out")
+        if os.path.lexists(path) and not os.path.isdir(path):
             raise ConfigError(f"--out {path}: exists and is not a directory")
         return path
+
+    def check_new(self) -> None:
+        """Refuse to start a new run here unless the directory is missing or empty.
+
+        Empty also when all it holds is what a killed aekit start left (its ``.lock``, its
+        temp files): aekit writes a run only where it can never overwrite, mix with or
+        later sweep up a file it did not write.
+        """
+        where = f"--out {self.path}"
+        try:
+            entries = list(os.scandir(self.path))
+        except FileNotFoundError:
+            return
+        except NotADirectoryError:
+            raise ConfigError(f"{where}: exists and is not a directory") from None
+        except OSError as exc:
+            raise io.WriteError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
+        if self.holds_run():
+            raise ConfigError(f"{where}: already holds a run; choose another directory, remove it, or continue "
+                              f"it with --resume {self.path}")
+        others = sorted(e.name for e in entries if not self._left_by_aekit(e))
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise ConfigError(f"{where}: holds other files ({shown}) and is not an aekit run; a run goes into a new "
+                              f"or empty directory, such as {self.path / 'run'}")
+
+    def _left_by_aekit(self, entry: os.DirEntry) -> bool:
+        """A killed aekit's leftover: a temp file it named, or a lock file holding nothing but a process id."""
+        if io.temp_file_pid(entry.name) is not None:
+            return True
+        if entry.name != self.LOCK or not entry.is_file(follow_symlinks=False):
+            return False
+        try:
+            with open(entry.path, "rb") as f:
+                return re.fullmatch(rb"(\d+\n)?", f.read(32)) is not None
+        except OSError:
+            return False
 
     def holds_run(self) -> bool:
         return (self.path / self.CONFIG).exists()
@@ -100,6 +148,35 @@ class RunDir:
         return path if path.is_file() else None
 
     # ----------------------------------------------------------------- one writer
+
+    @contextlib.contextmanager
+    def writing(self, new: bool = False) -> Iterator["RunDir"]:
+        """Hold the run's lock (:meth:`lock`) to write it; with ``new``, a new run starts here.
+
+        A new run goes only into a missing or empty directory (:meth:`check_new`); if it
+        fails before it saved any weights, what it wrote is removed (:meth:`discard`) with
+        the directories it made, so the same ``--out`` works again.
+        """
+        made = io.missing_dirs(self.path) if new else []
+        if new:
+            self.check_new()  # before the lock, which would truncate a user's own .lock
+        try:
+            with self.lock():
+                if new:
+                    self.check_new()  # again: another process may have started a run here meanwhile
+                try:
+                    yield self
+                except BaseException:
+                    if new:
+                        self.discard()
+                    raise
+        except BaseException:
+            for directory in made:  # deepest first, each only while empty: nothing of anyone else's goes
+                try:
+                    directory.rmdir()
+                except OSError:
+                    break
+            raise
 
     @contextlib.contextmanager
     def lock(self) -> Iterator["RunDir"]:
@@ -117,8 +194,11 @@ class RunDir:
         path = self.path / self.LOCK
         fd = self._locked_fd(path, fcntl)
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            except OSError as exc:  # a full disk has room for the file's name, not for its 8 bytes
+                raise io.WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
             yield self
         finally:
             with contextlib.suppress(OSError):
@@ -128,7 +208,7 @@ class RunDir:
     def _locked_fd(self, path: Path, fcntl) -> int:
         for _ in range(100):
             try:
-                self.path.mkdir(parents=True, exist_ok=True)
+                io.make_dirs(self.path)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise io.WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
@@ -148,8 +228,31 @@ class RunDir:
         raise RunError(f"{path}: could not take the run's lock")
 
     def remove_stale_temp_files(self) -> list[Path]:
-        """Temp files of writers that were killed (in the run and its ``recon/``)."""
-        return io.remove_stale_temp_files(self.path, recursive=True)
+        """Remove the temp files of aekit writers that were killed, in the run's top level and its own folders
+        (``recon/``, ``export/``).
+
+        Only files named as aekit names its temp files, by a process that no longer runs
+        (see :func:`aekit.io.remove_stale_temp_files`); nothing in any other folder.
+        """
+        return [removed for folder in (self.path, self.path / self.RECON, self.path / self.EXPORT)
+                for removed in io.remove_stale_temp_files(folder)]
+
+    def discard(self) -> bool:
+        """Undo a new run that failed before it saved any weights; ``False`` (nothing done) when it saved some.
+
+        Removes what a run writes before its first checkpoint: config, metrics, the skipped
+        list, the snapshot and TensorBoard folders and aekit's stale temp files. Only for a
+        run that holds the lock on a directory :meth:`check_new` found empty.
+        """
+        if any(_may_exist(self.checkpoint(which)) for which in WHICH):
+            return False
+        for name in (self.CONFIG, self.METRICS, self.SKIPPED):
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()
+        for name in (self.RECON, self.TENSORBOARD):
+            shutil.rmtree(self.path / name, ignore_errors=True)
+        self.remove_stale_temp_files()
+        return True
 
     # ----------------------------------------------------------------- config
 
@@ -182,11 +285,12 @@ class RunDir:
     def read_skipped(self) -> list[tuple[str, str]]:
         """``skipped.txt`` as ``(path, reason)`` pairs; empty when the run skipped nothing."""
         try:
-            text = (self.path / self.SKIPPED).read_text()
+            text = (self.path / self.SKIPPED).read_bytes().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return []
         except OSError as exc:
             raise RunError(f"{self.path / self.SKIPPED}: cannot read ({exc.strerror or exc})") from None
+        # bytes that are not UTF-8 show as U+FFFD: the list is for reading, and one odd name must not hide the rest
         return [tuple(line.split("\t", 1)) if "\t" in line else (line, "") for line in text.splitlines() if line]
 
     # ----------------------------------------------------------------- metrics
@@ -202,7 +306,7 @@ class RunDir:
     def read_metrics(self, log: io.Log | None = None) -> list[dict[str, Any]]:
         """Every epoch's metrics, in order: the checkpoint's history where it has one, else ``metrics.jsonl``.
 
-        A damaged line of ``metrics.jsonl`` is skipped with a warning through ``log``.
+        A damaged line of ``metrics.jsonl`` (not JSON, not UTF-8) is skipped with a warning through ``log``.
         """
         rows = self._metrics_file(log or io.log)
         try:
@@ -213,19 +317,13 @@ class RunDir:
 
     def _metrics_file(self, log: io.Log) -> list[dict[str, Any]]:
         path = self.path / self.METRICS
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
         rows, damaged = [], []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
+        for number, line in enumerate(io.read_lines(path), 1):
+            if line is not None and not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
+                row = json.loads(line) if line is not None else None
+            except (json.JSONDecodeError, RecursionError):
                 row = None
             if isinstance(row, dict) and isinstance(row.get("epoch"), int):
                 rows.append(row)
@@ -286,14 +384,19 @@ class RunDir:
     def load_checkpoint(self, which: str = "checkpoint", device="cpu") -> tuple[dict, dict[str, Any]]:
         """``(tensors, meta)`` of checkpoint ``which``; the model's weights are the tensors named ``model/...``."""
         from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        from safetensors.torch import load, load_file
 
         meta = self.read_checkpoint_meta(which)
         path = self.checkpoint(which)
         try:
-            tensors = load_file(str(path), device=str(device))
+            if _is_utf8(os.fsencode(path)):
+                tensors = load_file(str(path), device=str(device))
+            else:  # safetensors opens only UTF-8 paths; a run may sit in a folder named otherwise
+                tensors = {k: v.to(device) for k, v in load(path.read_bytes()).items()}
         except FileNotFoundError:
             raise RunError(f"{path}: checkpoint weights missing") from None
+        except OSError as exc:
+            raise RunError(f"{path}: cannot read ({exc.strerror or exc})") from None
         except SafetensorError as exc:
             raise RunError(f"{path}: corrupt checkpoint ({exc})") from None
         if meta["format"] == OLD_CHECKPOINT_FORMAT:
@@ -352,6 +455,25 @@ class RunDir:
         return {"run": str(self.path), "preset": config.get("preset"), "model": model.get("model"),
                 "latent_dim": model.get("latent_dim"), "epochs": last.get("epoch"), "dataset": data.get("dataset"),
                 "train_test_mse": last.get("test_mse"), "eval": self.read_eval()}
+
+
+def _may_exist(path: Path) -> bool:
+    """Whether ``path`` exists, or may: only a missing file or a name too long to be one says no."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        return exc.errno != errno.ENAMETOOLONG
+    return True
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _one_line(text) -> str:

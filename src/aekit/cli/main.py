@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     command = "aekit"
+    _print_names_as_bytes()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -64,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _print_names_as_bytes() -> None:
+    """A file name that is not UTF-8 reaches Python as surrogate escapes: print it as its own bytes, as ``ls``
+    does, instead of failing with a ``UnicodeEncodeError`` (the default where the locale is UTF-8).
+    """
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
 
 
 def _import_torch() -> None:

@@ -49,7 +49,8 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default=None, help=f"a name from 'aekit presets' [default: {DEFAULT_PRESET}]")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="a run's config.json (or any JSON with data/model/train sections) to re-run")
-    p.add_argument("--out", default=None, help="run directory [default: runs/<preset>-<time>]")
+    p.add_argument("--out", default=None, help="run directory, new or empty (one holding other files is refused) "
+                   "[default: runs/<preset>-<time>]")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue a stopped run exactly where its "
                    "checkpoint left off; with --epochs N, train a finished run on to N epochs")
     p.add_argument("--nproc", type=int, default=None, metavar="N", help="train with N processes on this machine "

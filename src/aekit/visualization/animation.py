@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
 from aekit.errors import RunError
-from aekit.io import atomic_write
+from aekit.io import atomic_write, read_json
 from aekit.visualization.images import with_caption
 from aekit.visualization.snapshots import FRAMES_INDEX
 
@@ -23,10 +22,7 @@ def read_frames(recon_dir: str | Path) -> list[dict]:
     recon_dir = Path(recon_dir)
     index = recon_dir / FRAMES_INDEX
     if index.exists():
-        try:
-            frames = json.loads(index.read_text())
-        except json.JSONDecodeError as exc:
-            raise RunError(f"{index}: not valid JSON ({exc.msg})") from None
+        frames = read_json(index, "snapshot index")
     else:
         frames = [{"file": p.name, "epoch": int(m.group(1)), "step": None}
                   for p in sorted(recon_dir.glob("epoch_*.png")) if (m := re.fullmatch(r"epoch_(\d+)\.png", p.name))]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aekit.errors import RunError
-from aekit.io import atomic_write_text
+from aekit.io import atomic_write_text, read_json
 from aekit.rundir import RunDir
 
 
@@ -206,9 +206,9 @@ def json_table_section(filename: str, title: str) -> SectionMaker:
         if path is None:
             return None
         try:
-            obj = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            return Section(title, f'<p class="note">{html.escape(filename)} is not valid JSON ({exc.msg}).</p>')
+            obj = read_json(path)
+        except RunError as exc:  # not JSON, not UTF-8, unreadable: say so in the page, draw the rest
+            return Section(title, f'<p class="note">{html.escape(str(exc))}.</p>')
         return Section(title, f'<div class="scroll">{json_table(obj)}</div>', Path(filename).stem)
 
     return make

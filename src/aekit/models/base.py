@@ -38,6 +38,20 @@ class PretrainingStage:
     epochs: int
 
 
+def binary_cross_entropy(recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``F.binary_cross_entropy(recon_x, x)`` (mean), except that a NaN in ``recon_x`` gives a NaN loss.
+
+    The kernel refuses any input outside [0, 1], a NaN included (on the CPU a RuntimeError,
+    on CUDA a device-side assert that ends the process), and a diverging model's sigmoid
+    outputs NaN. Masked this way the NaN reaches the trainer's divergence check and
+    ``--on-nan skip`` like any other non-finite loss, with no host sync; where nothing is
+    NaN the loss and its gradient are the kernel's, bit for bit.
+    """
+    bad = torch.isnan(recon_x)
+    loss = F.binary_cross_entropy(recon_x.masked_fill(bad, 0.5), x)
+    return torch.where(bad.any(), torch.nan, loss)
+
+
 def make_activation(name: str) -> nn.Module:
     return {
         "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity,
@@ -194,7 +208,7 @@ class AutoEncoder(nn.Module):
         with torch.autocast(recon_x.device.type, enabled=False):
             recon_x, x = recon_x.float(), x.float()
             if self.config.loss == "bce":
-                loss = F.binary_cross_entropy(recon_x, x)
+                loss = binary_cross_entropy(recon_x, x)
             else:
                 loss = F.mse_loss(recon_x, x)
         return self.config.loss_scale * loss

@@ -1,4 +1,6 @@
-"""Divergence: BCE models diverge like any other."""
+"""Divergence and runs that cannot learn: BCE models diverge like any other, data too small to score is
+refused before training, and a run that ended without learning says so.
+"""
 
 import numpy as np
 import pytest
@@ -7,10 +9,10 @@ import torch.nn.functional as F
 
 import aekit
 from aekit.config import TrainConfig
-from aekit.errors import Diverged
+from aekit.errors import DataError, Diverged
 from aekit.models import create_model
 from aekit.models.base import binary_cross_entropy
-from aekit.training import Trainer
+from aekit.training import LearningCheck, Trainer
 
 FAST = dict(dataset="mnist-sample", device="cpu", verbose=False, progress=False, plots=False)
 
@@ -142,3 +144,90 @@ def test_on_nan_skip_cannot_save_weights_past_saving_and_says_so(tmp_path, capsy
     assert code == 3 and len(err) == 1, err
     assert err[0].startswith("aekit train: error: epoch 1: the test loss is not finite (nan); ")
     assert "31 of 32 steps were skipped" in err[0] and "lower --lr (now 1e+06)" in err[0]
+
+
+# --------------------------------------------------------------------------- data too small
+
+
+def _npz(path, n, **arrays):
+    x = np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    np.savez(path, **(arrays or {"x": x}))
+    return path
+
+
+@pytest.mark.parametrize("n, flags, says", [
+    (1, [], "holds 1 image(s); training needs at least 2, one to train on and one to test on"),
+    (5, [], "the test split is empty (5 training images, none to test on)"),  # 5 x 0.1 rounds to 0
+    (50, ["--test-fraction", "0"], "give a larger --test-fraction (now 0.0)"),
+])
+def test_a_set_too_small_to_score_is_refused_before_training(tmp_path, capsys, n, flags, says):
+    out = tmp_path / "run"
+    code, err = _main(["train", "--dataset", str(_npz(tmp_path / "x.npz", n)), *flags, "--epochs", "1",
+                       "--device", "cpu", "--quiet", "--no-plots", "--out", str(out)], capsys)
+    assert code == 2 and len(err) == 1, err
+    assert says in err[0] and "--lr" not in err[0]
+    assert not out.exists()  # nothing left that blocks the next command
+
+
+def test_an_empty_test_split_of_its_own_is_refused(tmp_path):
+    x = np.zeros((20, 28, 28), np.uint8)
+    path = _npz(tmp_path / "x.npz", 0, x_train=x, y_train=np.zeros(20, np.int64), x_test=x[:0],
+                y_test=np.zeros(0, np.int64))
+    with pytest.raises(DataError, match="the test split is empty"):
+        aekit.train(dataset=str(path), epochs=1, device="cpu", out=tmp_path / "run", verbose=False,
+                    progress=False, plots=False)
+
+
+# --------------------------------------------------------------------------- no learning
+
+
+def test_a_run_that_did_not_learn_warns_naming_the_lr(tmp_path, capsys):
+    code, err = _main(["train", "--dataset", "mnist-sample", "--epochs", "1", "--lr", "1e6", "--device", "cpu",
+                       "--quiet", "--no-plots", "--out", str(tmp_path / "run")], capsys)
+    assert code == 0 and len(err) == 1, err  # --quiet keeps the warning
+    assert err[0].startswith("warning: the model did not learn: its test reconstruction loss (")
+    assert "no better than the mean test image's" in err[0] and "its training loss did not fall" in err[0]
+    assert err[0].endswith("try a lower --lr (now 1e+06)")
+    assert (tmp_path / "run" / "checkpoint.safetensors").exists()  # the run is kept
+
+
+def test_a_short_run_that_is_learning_gets_no_warning(tmp_path):
+    """One epoch of classic-30-bce is still worse than the mean image, but its loss is falling."""
+    lines = []
+    run = aekit.train("classic-30-bce", epochs=1, out=tmp_path / "run", log=lines.append, **FAST)
+    assert run.metrics[-1]["test_recon_loss"] > 0.26  # the mean test image's BCE on mnist-sample: 0.2639
+    assert not [line for line in lines if line.startswith("warning")]
+
+
+def _history(*test_losses, train_loss=0.1):
+    return [{"epoch": i + 1, "train_loss": train_loss, "test_loss": t, "test_recon_loss": t}
+            for i, t in enumerate(test_losses)]
+
+
+class _Done:
+    """What LearningCheck reads of a trainer that finished."""
+
+    def __init__(self, model, history, lr=1.0):
+        self.model, self.history, self.finished, self.config = model, history, True, TrainConfig(lr=lr)
+
+
+@pytest.mark.parametrize("first_loss, history, warns", [
+    (0.2, _history(0.5, train_loss=0.3), True),  # the training loss rose from the first step
+    (0.2, _history(0.5, 0.5), True),  # two epochs, the test loss flat
+    (0.2, _history(0.6, 0.5), False),  # falling: only short
+    (0.2, _history(0.01, 0.01), False),  # better than the mean image
+    (None, _history(0.5), False),  # nothing to compare with
+])
+def test_learning_check_warns_only_when_no_better_than_the_mean_image_and_not_falling(first_loss, history, warns):
+    torch.manual_seed(0)
+    model = create_model("mlp", hidden=(8,))
+    x_test = np.random.default_rng(0).integers(0, 256, (30, 1, 28, 28), dtype=np.uint8)
+    lines = []
+    check = LearningCheck(x_test, "unit", lines.append)
+    check.load_state_dict({"first_loss": first_loss})
+    constant = check.constant_image_loss(model)
+    mean = torch.from_numpy(x_test).float().div(255)
+    assert constant == pytest.approx(float(((mean - mean.mean(0)) ** 2).mean()), rel=1e-6)
+    assert 0.01 < constant < 0.5
+    check.on_fit_end(_Done(model, history))
+    assert len(lines) == warns

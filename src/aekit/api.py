@@ -343,7 +343,27 @@ def _load_training_data(cfg: RunConfig, progress, log: Log):
         cfg.data.dataset = str(Path(cfg.data.dataset).expanduser().resolve())
     if cfg.data.data_dir is not None:
         cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
+    _check_sizes(data, cfg)
     return data
+
+
+def _check_sizes(data, cfg: RunConfig) -> None:
+    """Refuse, before training, a set too small to train on and score: every epoch is scored on the test
+    split, whose mean over no images would be NaN and read as divergence.
+    """
+    n_train, n_test = len(data.x_train), len(data.x_test)
+    if n_train + n_test < 2:
+        raise DataError(f"{cfg.data.dataset}: holds {n_train + n_test} image(s); training needs at least 2, one "
+                        "to train on and one to test on; add images")
+    if n_test == 0:
+        fraction = cfg.data.test_fraction
+        fraction = "unset: 0.1, or 1/6 for a single CSV" if fraction is None else fraction
+        raise DataError(f"{cfg.data.dataset}: the test split is empty ({n_train} training images, none to test "
+                        f"on) and every epoch is scored on it; give a larger --test-fraction (now {fraction}) "
+                        "or, for a set with a split of its own, test images")
+    if n_train == 0:
+        raise DataError(f"{cfg.data.dataset}: the training split is empty ({n_test} test images); give a "
+                        "smaller --test-fraction or add training images")
 
 
 def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks, progress, verbose, plots,
@@ -352,7 +372,7 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
     import torch
 
     from aekit.models import create_model
-    from aekit.training import Checkpointer, EpochPrinter, MetricsLogger, ProgressBar, Trainer
+    from aekit.training import Checkpointer, EpochPrinter, LearningCheck, MetricsLogger, ProgressBar, Trainer
     from aekit.training.streaming import data_sources
     from aekit.visualization.snapshots import ReconSnapshots, snapshot_indices
 
@@ -366,6 +386,8 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
             "data_origin": data.origin}
     checkpointer = Checkpointer(run_dir, meta, every=cfg.train.checkpoint_every * 60)
     cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer] if world.main else [checkpointer]
+    if world.main:
+        cbs.append(LearningCheck(data.x_test, cfg.data.scale, log))
     if plots:
         snaps = torch.from_numpy(data.x_test[snapshot_indices(data, cfg.train.snapshot_images)]).to(device)
         cbs.append(ReconSnapshots(snaps, run_dir / RunDir.RECON, cfg.data.scale, log=log))

@@ -189,3 +189,80 @@ class Checkpointer(Callback):
             self.run_dir.save_checkpoint("best", weights, {**self.meta, "kind": "weights", "epoch": metrics["epoch"],
                                                            "metrics": metrics})
             self._pending_best = None
+
+
+class LearningCheck(Callback):
+    """One warning line when a run that ended without error did not learn.
+
+    Two things must both hold. The final test reconstruction loss is no better than a
+    constant image's (the mean test image, scored by the model's own loss). And the loss
+    did not fall: the last epoch's training loss is no lower than the first step's, when
+    the model was untrained, or (two epochs or more) the final test loss is no lower than
+    the first epoch's. That is what a learning rate far too high leaves: weights thrown so
+    far that the outputs saturate, finite, so no divergence check fires. A run that is
+    merely short (the seed presets can take three epochs of ``mnist-sample`` to beat the
+    mean image) has a falling loss and gets no warning. The run is kept and the exit
+    status stays 0: its numbers are real, only not useful; a non-finite loss is the
+    trainer's :class:`~aekit.errors.Diverged` instead.
+
+    ``x_test``: the test images ``(N, C, H, W)`` uint8 (an array or memory map), read in
+    chunks at the end; ``scale``: the run's pixel scale; ``log``: where the line goes.
+    """
+
+    chunk = 4096  # test images per pass through the loss
+
+    def __init__(self, x_test, scale: str, log: Callable[[str], None]):
+        self.x_test, self.scale, self.log = x_test, scale, log
+        self.first_loss: float | None = None  # the first finite training-step loss of the main run
+
+    def state_dict(self):
+        return {"first_loss": self.first_loss}
+
+    def load_state_dict(self, state):
+        self.first_loss = state.get("first_loss")
+
+    def on_step_end(self, trainer, loss):
+        if self.first_loss is None and trainer.phase.main:
+            value = float(loss)  # one host sync, at the first step only
+            self.first_loss = value if math.isfinite(value) else None
+
+    def on_fit_end(self, trainer):
+        if not trainer.finished or not trainer.history:
+            return
+        stalled = self._stalled(trainer.history)
+        if stalled is None:
+            return
+        final = trainer.history[-1]["test_recon_loss"]
+        constant = self.constant_image_loss(trainer.model)
+        if final >= constant:
+            self.log(f"warning: the model did not learn: its test reconstruction loss ({final:.5g}) is no better "
+                     f"than the mean test image's ({constant:.5g}) and {stalled}; the learning rate is likely "
+                     f"too high: try a lower --lr (now {trainer.config.lr:g})")
+
+    def _stalled(self, history: list[dict]) -> str | None:
+        """How the loss did not fall, in words; ``None`` when it fell."""
+        first, last = history[0], history[-1]
+        if self.first_loss is not None and last["train_loss"] >= self.first_loss:
+            return (f"its training loss did not fall ({self.first_loss:.5g} at the first step, "
+                    f"{last['train_loss']:.5g} in the last epoch)")
+        if len(history) >= 2 and last["test_loss"] >= first["test_loss"]:
+            return (f"its test loss did not fall after the first epoch ({first['test_loss']:.5g}, then "
+                    f"{last['test_loss']:.5g} at epoch {last['epoch']})")
+        return None
+
+    def constant_image_loss(self, model) -> float:
+        """The model's reconstruction loss on the test images when every reconstruction is their mean image."""
+        import torch
+
+        from aekit.pixels import to_model
+
+        device = next(model.parameters()).device
+        chunks = range(0, len(self.x_test), self.chunk)
+        total = sum(to_model(self.x_test[i:i + self.chunk], self.scale).double().sum(0) for i in chunks)
+        mean = (total / len(self.x_test)).float().to(device)  # (C, H, W)
+        loss = 0.0
+        with torch.no_grad():
+            for i in chunks:
+                x = to_model(self.x_test[i:i + self.chunk], self.scale).to(device)
+                loss += float(model.reconstruction_loss(mean.expand_as(x), x)) * len(x)
+        return loss / len(self.x_test)

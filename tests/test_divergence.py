@@ -186,9 +186,16 @@ def test_a_run_that_did_not_learn_warns_naming_the_lr(tmp_path, capsys):
                        "--quiet", "--no-plots", "--out", str(tmp_path / "run")], capsys)
     assert code == 0 and len(err) == 1, err  # --quiet keeps the warning
     assert err[0].startswith("warning: the model did not learn: its test reconstruction loss (")
-    assert "no better than the mean test image's" in err[0] and "its training loss did not fall" in err[0]
-    assert err[0].endswith("try a lower --lr (now 1e+06)")
+    assert "no better than the mean test image's" in err[0] and "its training loss rose" in err[0]
+    assert err[0].endswith("the learning rate is likely too high: try a lower --lr (now 1e+06)")
     assert (tmp_path / "run" / "checkpoint.safetensors").exists()  # the run is kept
+
+
+def test_a_learning_rate_far_too_low_is_named_as_such(tmp_path):
+    lines = []
+    aekit.train(epochs=1, lr=1e-9, out=tmp_path / "run", log=lines.append, **FAST)
+    assert len(lines) == 1 and "its training loss barely moved from the untrained model's" in lines[0]
+    assert lines[0].endswith("too low: try a higher --lr (now 1e-09) or more --epochs")
 
 
 def test_a_short_run_that_is_learning_gets_no_warning(tmp_path):
@@ -211,14 +218,16 @@ class _Done:
         self.model, self.history, self.finished, self.config = model, history, True, TrainConfig(lr=lr)
 
 
-@pytest.mark.parametrize("first_loss, history, warns", [
-    (0.2, _history(0.5, train_loss=0.3), True),  # the training loss rose from the first step
-    (0.2, _history(0.5, 0.5), True),  # two epochs, the test loss flat
-    (0.2, _history(0.6, 0.5), False),  # falling: only short
-    (0.2, _history(0.01, 0.01), False),  # better than the mean image
-    (None, _history(0.5), False),  # nothing to compare with
+@pytest.mark.parametrize("first_loss, history, advice", [
+    (0.2, _history(0.5, train_loss=0.3), "lower"),  # the training loss rose from the first step's
+    (0.2, _history(0.5, train_loss=0.205), "higher"),  # it barely moved, either way
+    (0.2, _history(0.5, train_loss=0.195), "higher"),
+    (0.2, _history(0.5, 0.5), "lower"),  # it fell, then the test loss stopped falling: a plateau
+    (0.2, _history(0.6, 0.5), None),  # still falling: only short
+    (0.2, _history(0.01, 0.01, train_loss=0.3), None),  # better than the mean image
+    (None, _history(0.5), None),  # nothing to compare with
 ])
-def test_learning_check_warns_only_when_no_better_than_the_mean_image_and_not_falling(first_loss, history, warns):
+def test_learning_check_warns_only_when_no_better_than_the_mean_image_and_not_falling(first_loss, history, advice):
     torch.manual_seed(0)
     model = create_model("mlp", hidden=(8,))
     x_test = np.random.default_rng(0).integers(0, 256, (30, 1, 28, 28), dtype=np.uint8)
@@ -230,4 +239,6 @@ def test_learning_check_warns_only_when_no_better_than_the_mean_image_and_not_fa
     assert constant == pytest.approx(float(((mean - mean.mean(0)) ** 2).mean()), rel=1e-6)
     assert 0.01 < constant < 0.5
     check.on_fit_end(_Done(model, history))
-    assert len(lines) == warns
+    assert len(lines) == (advice is not None)
+    if advice:
+        assert f"try a {advice} --lr (now 1)" in lines[0]

@@ -192,24 +192,31 @@ class Checkpointer(Callback):
 
 
 class LearningCheck(Callback):
-    """One warning line when a run that ended without error did not learn.
+    """One warning line, naming ``--lr``, when a run that ended without error did not learn.
 
     Two things must both hold. The final test reconstruction loss is no better than a
     constant image's (the mean test image, scored by the model's own loss). And the loss
-    did not fall: the last epoch's training loss is no lower than the first step's, when
-    the model was untrained, or (two epochs or more) the final test loss is no lower than
-    the first epoch's. That is what a learning rate far too high leaves: weights thrown so
-    far that the outputs saturate, finite, so no divergence check fires. A run that is
-    merely short (the seed presets can take three epochs of ``mnist-sample`` to beat the
-    mean image) has a falling loss and gets no warning. The run is kept and the exit
-    status stays 0: its numbers are real, only not useful; a non-finite loss is the
-    trainer's :class:`~aekit.errors.Diverged` instead.
+    did not fall, in one of three ways, each with its likely cause:
+
+    - it rose: the last epoch's training loss is over ``1 + moved`` times the first
+      step's (the untrained model's). A learning rate far too high throws the weights so
+      far that every output saturates, finite, so no divergence check fires;
+    - it barely moved: within ``moved`` of the first step's either way. The learning
+      rate is too low for the run's length;
+    - it fell, then stopped (two epochs or more): the final test loss is no lower than
+      the first epoch's, a plateau above the mean image. Too high again: saturated.
+
+    A run that is merely short (the seed presets can take three epochs of
+    ``mnist-sample`` to beat the mean image) has a falling loss and gets no warning. The
+    run is kept and the exit status stays 0: its numbers are real, only not useful; a
+    non-finite loss is the trainer's :class:`~aekit.errors.Diverged` instead.
 
     ``x_test``: the test images ``(N, C, H, W)`` uint8 (an array or memory map), read in
     chunks at the end; ``scale``: the run's pixel scale; ``log``: where the line goes.
     """
 
     chunk = 4096  # test images per pass through the loss
+    moved = 0.05  # a last-epoch loss within 5% of the first step's has barely moved
 
     def __init__(self, x_test, scale: str, log: Callable[[str], None]):
         self.x_test, self.scale, self.log = x_test, scale, log
@@ -229,25 +236,34 @@ class LearningCheck(Callback):
     def on_fit_end(self, trainer):
         if not trainer.finished or not trainer.history:
             return
-        stalled = self._stalled(trainer.history)
+        stalled = self.stalled(trainer.history)
         if stalled is None:
             return
         final = trainer.history[-1]["test_recon_loss"]
         constant = self.constant_image_loss(trainer.model)
         if final >= constant:
+            how, advice = stalled
+            lower = advice == "lower"
             self.log(f"warning: the model did not learn: its test reconstruction loss ({final:.5g}) is no better "
-                     f"than the mean test image's ({constant:.5g}) and {stalled}; the learning rate is likely "
-                     f"too high: try a lower --lr (now {trainer.config.lr:g})")
+                     f"than the mean test image's ({constant:.5g}) and {how}; the learning rate is likely too "
+                     f"{'high' if lower else 'low'}: try a {advice} --lr (now {trainer.config.lr:g})"
+                     f"{'' if lower else ' or more --epochs'}")
 
-    def _stalled(self, history: list[dict]) -> str | None:
-        """How the loss did not fall, in words; ``None`` when it fell."""
+    def stalled(self, history: list[dict]) -> tuple[str, str] | None:
+        """How the loss did not fall, in words, and which way ``--lr`` should go (``lower`` or ``higher``);
+        ``None`` when it fell.
+        """
         first, last = history[0], history[-1]
-        if self.first_loss is not None and last["train_loss"] >= self.first_loss:
-            return (f"its training loss did not fall ({self.first_loss:.5g} at the first step, "
-                    f"{last['train_loss']:.5g} in the last epoch)")
+        if self.first_loss is not None and self.first_loss > 0:
+            losses = f"{self.first_loss:.5g} at the first step, {last['train_loss']:.5g} in the last epoch"
+            ratio = last["train_loss"] / self.first_loss
+            if ratio > 1 + self.moved:
+                return f"its training loss rose ({losses})", "lower"
+            if ratio >= 1 - self.moved:
+                return f"its training loss barely moved from the untrained model's ({losses})", "higher"
         if len(history) >= 2 and last["test_loss"] >= first["test_loss"]:
-            return (f"its test loss did not fall after the first epoch ({first['test_loss']:.5g}, then "
-                    f"{last['test_loss']:.5g} at epoch {last['epoch']})")
+            return (f"its test loss stopped falling after the first epoch ({first['test_loss']:.5g}, then "
+                    f"{last['test_loss']:.5g} at epoch {last['epoch']})"), "lower"
         return None
 
     def constant_image_loss(self, model) -> float:

@@ -194,9 +194,11 @@ class Checkpointer(Callback):
 class LearningCheck(Callback):
     """One warning line, naming ``--lr``, when a run that ended without error did not learn.
 
-    Two things must both hold. The final test reconstruction loss is no better than a
-    constant image's (the mean test image, scored by the model's own loss). And the loss
-    did not fall, in one of three ways, each with its likely cause:
+    Two things must both hold. The final test reconstruction loss is clearly worse than a
+    constant image's (over ``1 + moved`` times that of the mean test image, scored by the
+    model's own loss: the plateau at about the mean image that some models cross on their
+    way is not flagged). And the loss did not fall, in one of three ways, each with its
+    likely cause:
 
     - it rose: the last epoch's training loss is over ``1 + moved`` times the first
       step's (the untrained model's). A learning rate far too high throws the weights so
@@ -216,7 +218,7 @@ class LearningCheck(Callback):
     """
 
     chunk = 4096  # test images per pass through the loss
-    moved = 0.05  # a last-epoch loss within 5% of the first step's has barely moved
+    moved = 0.05  # a margin: a loss within 5% of another is not better or worse than it
 
     def __init__(self, x_test, scale: str, log: Callable[[str], None]):
         self.x_test, self.scale, self.log = x_test, scale, log
@@ -241,11 +243,11 @@ class LearningCheck(Callback):
             return
         final = trainer.history[-1]["test_recon_loss"]
         constant = self.constant_image_loss(trainer.model)
-        if final >= constant:
+        if final > (1 + self.moved) * constant:
             how, advice = stalled
             lower = advice == "lower"
-            self.log(f"warning: the model did not learn: its test reconstruction loss ({final:.5g}) is no better "
-                     f"than the mean test image's ({constant:.5g}) and {how}; the learning rate is likely too "
+            self.log(f"warning: the model did not learn: its test reconstruction loss ({final:.5g}) is worse than "
+                     f"the mean test image's ({constant:.5g}) and {how}; the learning rate is likely too "
                      f"{'high' if lower else 'low'}: try a {advice} --lr (now {trainer.config.lr:g})"
                      f"{'' if lower else ' or more --epochs'}")
 

@@ -191,6 +191,14 @@ def test_a_run_that_did_not_learn_warns_naming_the_lr(tmp_path, capsys):
     assert (tmp_path / "run" / "checkpoint.safetensors").exists()  # the run is kept
 
 
+def test_the_first_steps_loss_survives_a_resume(tmp_path):
+    first, again = [], []
+    aekit.train(epochs=1, lr=1e6, out=tmp_path / "run", log=first.append, **FAST)
+    aekit.train(resume=tmp_path / "run", epochs=2, log=again.append, verbose=False, progress=False, plots=False)
+    at_first_step = [line.split("(")[3].split(" at the first step")[0] for line in (*first, *again)]
+    assert len(at_first_step) == 2 and at_first_step[0] == at_first_step[1]  # the untrained model's, both times
+
+
 def test_a_learning_rate_far_too_low_is_named_as_such(tmp_path):
     lines = []
     aekit.train(epochs=1, lr=1e-9, out=tmp_path / "run", log=lines.append, **FAST)

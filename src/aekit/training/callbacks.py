@@ -222,7 +222,7 @@ class LearningCheck(Callback):
 
     def __init__(self, x_test, scale: str, log: Callable[[str], None]):
         self.x_test, self.scale, self.log = x_test, scale, log
-        self.first_loss: float | None = None  # the first finite training-step loss of the main run
+        self.first_loss: float | None = None  # the loss of the main run's first step, the untrained model's
 
     def state_dict(self):
         return {"first_loss": self.first_loss}
@@ -231,7 +231,7 @@ class LearningCheck(Callback):
         self.first_loss = state.get("first_loss")
 
     def on_step_end(self, trainer, loss):
-        if self.first_loss is None and trainer.phase.main:
+        if trainer.phase.main and trainer.step == 1:  # not a later step of a resumed run that had no such state
             value = float(loss)  # one host sync, at the first step only
             self.first_loss = value if math.isfinite(value) else None
 

@@ -208,8 +208,8 @@ class LearningCheck(Callback):
     - it fell, then stopped (two epochs or more): the final test loss is no lower than
       the first epoch's, a plateau above the mean image. Too high again: saturated.
 
-    A run that is merely short (the seed presets can take three epochs of
-    ``mnist-sample`` to beat the mean image) has a falling loss and gets no warning. The
+    A run that is merely short (the default preset takes six epochs of ``mnist-sample``
+    to beat the mean image) has a falling loss and gets no warning. The
     run is kept and the exit status stays 0: its numbers are real, only not useful; a
     non-finite loss is the trainer's :class:`~aekit.errors.Diverged` instead.
 

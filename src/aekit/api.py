@@ -12,6 +12,8 @@ parses flags, calls these functions and prints.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,12 +22,22 @@ import numpy as np
 
 from aekit import io
 from aekit.config import RunConfig
-from aekit.errors import AekitError, ConfigError, DataError, Diverged, Interrupted, RunError
+from aekit.errors import AekitError, ConfigError, DataError, Diverged, InputError, Interrupted, RunError
 from aekit.io import Log
 from aekit.resolve import build_config
 from aekit.rundir import RunDir
 
 SPLITS = ("test", "train", "all")
+MAX_DRAWN = 100_000  # images one sample, interpolate or traverse call may make: about 300 MB of 28x28 floats
+
+
+def _whole(value, name: str) -> int:
+    """``value`` as an int; an :class:`~aekit.errors.InputError` naming ``name`` unless it is an integer
+    (``bool`` is not one here, and neither is ``2.0``).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name}: must be an integer, got {value!r}")
+    return int(value)
 
 
 @dataclass
@@ -108,8 +120,11 @@ class Run:
 
         from aekit.models import get_model_class, list_models
 
-        if n < 1:
-            raise ConfigError(f"--n: must be >= 1, got {n}")
+        n, seed = _whole(n, "n"), _whole(seed, "seed")
+        if not 1 <= n <= MAX_DRAWN:
+            raise ConfigError(f"--n: must be from 1 to {MAX_DRAWN}, got {n}")
+        if not 0 <= seed < 2 ** 63:
+            raise ConfigError(f"--seed: must be from 0 to 2**63 - 1, got {seed}")
         generator = torch.Generator().manual_seed(seed)
         if from_codes:
             data = data if data is not None else self.load_data()
@@ -132,8 +147,8 @@ class Run:
 
         from aekit.pixels import to_model
 
-        if steps < 2:
-            raise ConfigError(f"--steps: must be >= 2, got {steps}")
+        a, b, steps = _whole(a, "a"), _whole(b, "b"), _whole(steps, "steps")
+        _check_steps(steps)
         x = to_model(self.test_images({"--a": a, "--b": b}, data), self.scale).to(self.device)  # (2, C, H, W)
         strip = self.model.interpolate(x[0], x[1], steps)  # (steps, C, H, W)
         return torch.cat([x[:1], strip, x[1:]]).float().cpu().numpy()
@@ -151,13 +166,13 @@ class Run:
 
         from aekit.pixels import to_model
 
-        if steps < 2:
-            raise ConfigError(f"--steps: must be >= 2, got {steps}")
+        image, steps = _whole(image, "image"), _whole(steps, "steps")
+        _check_steps(steps)
         k = self.model.latent_dim
-        dims = list(range(k)) if dims is None else list(dims)
-        for d in dims:
-            if not 0 <= d < k:
-                raise ConfigError(f"--dim {d}: the code has units 0 to {k - 1}")
+        dims = _code_units(dims, k)
+        if len(dims) * steps > MAX_DRAWN:
+            raise ConfigError(f"--steps: {len(dims)} unit(s) x {steps} steps is over {MAX_DRAWN} images")
+        value_range = _value_range(value_range)
         data = data if data is not None else self.load_data()
         if value_range is None and self.model.is_generative:
             value_range = (-3.0, 3.0)
@@ -171,6 +186,39 @@ class Run:
             z = self.model.encode(x)[0]  # (k,)
             rows = [self.model.traverse(z, d, torch.linspace(lo, hi, steps)) for d, (lo, hi) in zip(dims, bounds)]
         return torch.cat(rows).float().cpu().numpy()
+
+
+def _check_steps(steps: int) -> None:
+    if not 2 <= steps <= MAX_DRAWN:
+        raise ConfigError(f"--steps: must be from 2 to {MAX_DRAWN}, got {steps}")
+
+
+def _code_units(dims, k: int) -> list[int]:
+    """``dims`` (``None``: every unit; one integer or a sequence of them) as a checked list of code units."""
+    if dims is None:
+        return list(range(k))
+    if isinstance(dims, numbers.Integral) and not isinstance(dims, bool):
+        dims = [dims]
+    elif isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
+        raise InputError(f"dims: expected a code unit or a list of them (integers), got {dims!r}")
+    units = [_whole(d, "dims") for d in dims]
+    if not units:
+        raise InputError("dims: no code units given; None traverses every unit")
+    for d in units:
+        if not 0 <= d < k:
+            raise ConfigError(f"--dim {d}: the code has units 0 to {k - 1}")
+    return units
+
+
+def _value_range(value_range) -> tuple[float, float] | None:
+    """``None``, or ``(lo, hi)`` as two finite floats; an InputError naming ``value_range`` otherwise."""
+    if value_range is None:
+        return None
+    pair = tuple(value_range) if hasattr(value_range, "__iter__") and not isinstance(value_range, str) else ()
+    if len(pair) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in pair) \
+            or not all(math.isfinite(v) for v in pair):
+        raise InputError(f"value_range: expected two finite numbers (lo, hi), got {value_range!r}")
+    return float(pair[0]), float(pair[1])
 
 
 # --------------------------------------------------------------------------- training
@@ -358,7 +406,27 @@ def _load_training_data(cfg: RunConfig, progress, log: Log):
         cfg.data.dataset = str(Path(cfg.data.dataset).expanduser().resolve())
     if cfg.data.data_dir is not None:
         cfg.data.data_dir = str(Path(cfg.data.data_dir).expanduser().resolve())
+    _check_sizes(data, cfg)
     return data
+
+
+def _check_sizes(data, cfg: RunConfig) -> None:
+    """Refuse, before training, a set too small to train on and score: every epoch is scored on the test
+    split, whose mean over no images would be NaN and read as divergence.
+    """
+    n_train, n_test = len(data.x_train), len(data.x_test)
+    if n_train + n_test < 2:
+        raise DataError(f"{cfg.data.dataset}: holds {n_train + n_test} image(s); training needs at least 2, one "
+                        "to train on and one to test on; add images")
+    if n_test == 0:
+        fraction = cfg.data.test_fraction
+        fraction = "unset: 0.1, or 1/6 for a single CSV" if fraction is None else fraction
+        raise DataError(f"{cfg.data.dataset}: the test split is empty ({n_train} training images, none to test "
+                        f"on) and every epoch is scored on it; give a larger --test-fraction (now {fraction}) "
+                        "or, for a set with a split of its own, test images")
+    if n_train == 0:
+        raise DataError(f"{cfg.data.dataset}: the training split is empty ({n_test} test images); give a "
+                        "smaller --test-fraction or add training images")
 
 
 def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks, progress, verbose, plots,
@@ -367,7 +435,7 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
     import torch
 
     from aekit.models import create_model
-    from aekit.training import Checkpointer, EpochPrinter, MetricsLogger, ProgressBar, Trainer
+    from aekit.training import Checkpointer, EpochPrinter, LearningCheck, MetricsLogger, ProgressBar, Trainer
     from aekit.training.streaming import data_sources
     from aekit.visualization.snapshots import ReconSnapshots, snapshot_indices
 
@@ -381,6 +449,8 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
             "data_origin": data.origin}
     checkpointer = Checkpointer(run_dir, meta, every=cfg.train.checkpoint_every * 60)
     cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer] if world.main else [checkpointer]
+    if world.main:
+        cbs.append(LearningCheck(data.x_test, cfg.data.scale, log))
     if plots:
         snaps = torch.from_numpy(data.x_test[snapshot_indices(data, cfg.train.snapshot_images)]).to(device)
         cbs.append(ReconSnapshots(snaps, run_dir / RunDir.RECON, cfg.data.scale, log=log))

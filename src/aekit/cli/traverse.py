@@ -35,10 +35,14 @@ def _range(text: str | None) -> tuple[float, float] | None:
 
     if text is None:
         return None
+    import math
+
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError:
-        raise ConfigError(f"--range: expected two numbers LO,HI like -3,3, got {text!r}") from None
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ConfigError(f"--range: expected two finite numbers LO,HI like -3,3, got {text!r}")
     return lo, hi
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.config import ModelConfig
+from aekit.errors import InputError
 from aekit.pixels import model_input, to_model
 
 
@@ -36,6 +38,48 @@ class PretrainingStage:
     name: str
     module: nn.Module
     epochs: int
+
+
+def binary_cross_entropy(recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``F.binary_cross_entropy(recon_x, x)`` (mean), except that a NaN in ``recon_x`` gives a NaN loss.
+
+    The kernel refuses any input outside [0, 1], a NaN included (on the CPU a RuntimeError,
+    on CUDA a device-side assert that ends the process), and a diverging model's sigmoid
+    outputs NaN. Masked this way the NaN reaches the trainer's divergence check and
+    ``--on-nan skip`` like any other non-finite loss, with no host sync; where nothing is
+    NaN the loss and its gradient are the kernel's, bit for bit.
+    """
+    bad = torch.isnan(recon_x)
+    loss = F.binary_cross_entropy(recon_x.masked_fill(bad, 0.5), x)
+    return torch.where(bad.any(), torch.nan, loss)
+
+
+def model_codes(z, latent_dim: int) -> np.ndarray:
+    """Check codes handed to the API and return them as float32 ``(N, latent_dim)``.
+
+    Accepted: numbers (numpy arrays, tensors or nested lists) shaped ``(N, latent_dim)``,
+    finite in float32. Anything else is an :class:`~aekit.errors.InputError` naming ``z``:
+    a wrong shape would fail inside the decoder's first layer, and a NaN or infinite code
+    would decode to NaN images without a word.
+    """
+    expected = f"expected (N, {latent_dim}), N codes of the model's {latent_dim} units"
+    try:
+        array = z.detach().cpu().numpy() if hasattr(z, "detach") else np.asarray(z)
+    except (TypeError, ValueError):  # ragged lists, objects numpy cannot hold
+        raise InputError(f"z: not an array of codes (ragged, or not numbers); {expected}") from None
+    if array.dtype == object or array.dtype.kind not in "uif":
+        raise InputError(f"z: expected numbers, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != latent_dim:
+        hint = f"; one code: z[None], shape (1, {latent_dim})" if array.shape == (latent_dim,) else ""
+        raise InputError(f"z: shape {array.shape} does not fit the model's codes; {expected}{hint}")
+    if len(array) == 0:
+        raise InputError(f"z: no codes given (shape {array.shape}); {expected}")
+    with np.errstate(over="ignore"):  # a float64 past float32's range becomes inf, refused just below
+        codes = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(codes).all():
+        where = "" if not np.isfinite(array).all() else " in float32 (beyond its range, about 3.4e38)"
+        raise InputError(f"z: the codes include NaN or infinity{where}")
+    return codes
 
 
 def make_activation(name: str) -> nn.Module:
@@ -165,12 +209,16 @@ class AutoEncoder(nn.Module):
         return self._in_batches(x, scale, batch_size, lambda x: self(x).recon_x, self.input_shape)
 
     def decode_codes(self, z, batch_size: int = 1000) -> np.ndarray:
-        """Images ``(N, C, H, W)`` float32, in the model's pixel range, decoded from codes ``(N, latent_dim)``."""
-        z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+        """Images ``(N, C, H, W)`` float32, in the model's pixel range, decoded from codes ``(N, latent_dim)``
+        (finite numbers: :func:`model_codes`).
+        """
+        z = torch.from_numpy(model_codes(z, self.latent_dim))
         return self._in_batches(z, None, batch_size, self.decode, self.input_shape)
 
     @torch.no_grad()
     def _in_batches(self, inputs, scale: str | None, batch_size: int, fn: Callable, out_shape) -> np.ndarray:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise InputError(f"batch_size: must be a positive integer, got {batch_size!r}")
         device = next(self.parameters()).device
         was_training = self.training
         self.eval()
@@ -194,7 +242,7 @@ class AutoEncoder(nn.Module):
         with torch.autocast(recon_x.device.type, enabled=False):
             recon_x, x = recon_x.float(), x.float()
             if self.config.loss == "bce":
-                loss = F.binary_cross_entropy(recon_x, x)
+                loss = binary_cross_entropy(recon_x, x)
             else:
                 loss = F.mse_loss(recon_x, x)
         return self.config.loss_scale * loss

@@ -60,6 +60,19 @@ def chain_of(*stacks: nn.Sequential) -> list[tuple[nn.Linear, str]] | None:
     return pairs or None
 
 
+def _binary_cross_entropy(h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``F.binary_cross_entropy``, or NaN where ``h`` holds a NaN (a diverged chain): the kernel raises
+    on it. Caught, not masked as ``aekit.models.base.binary_cross_entropy`` does on any device: a
+    chain runs on the CPU only, where the error is an exception, and this keeps the step's ops as they were.
+    """
+    try:
+        return F.binary_cross_entropy(h, target)
+    except RuntimeError:
+        if not bool(torch.isnan(h).any()):
+            raise
+        return h.new_full((), torch.nan)
+
+
 class DenseChain:
     """``x -> ModelOutput`` for a chain of :func:`chain_of` pairs, setting every layer's ``.grad``.
 
@@ -95,8 +108,8 @@ class DenseChain:
                     activate(h)
                 hs.append(h)
             if self.loss == "bce":
-                recon_loss = F.binary_cross_entropy(h, target)
-                g = _aten.binary_cross_entropy_backward(self._scale, h, target, None, _MEAN)
+                recon_loss = _binary_cross_entropy(h, target)
+                g = _aten.binary_cross_entropy_backward(self._scale, h, target, None, _MEAN)  # NaN stays NaN
             else:
                 recon_loss = F.mse_loss(h, target)
                 g = _aten.mse_loss_backward(self._scale, h, target, _MEAN)  # (B, D)

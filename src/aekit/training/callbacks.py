@@ -189,3 +189,98 @@ class Checkpointer(Callback):
             self.run_dir.save_checkpoint("best", weights, {**self.meta, "kind": "weights", "epoch": metrics["epoch"],
                                                            "metrics": metrics})
             self._pending_best = None
+
+
+class LearningCheck(Callback):
+    """One warning line, naming ``--lr``, when a run that ended without error did not learn.
+
+    Two things must both hold. The final test reconstruction loss is clearly worse than a
+    constant image's (over ``1 + moved`` times that of the mean test image, scored by the
+    model's own loss: the plateau at about the mean image that some models cross on their
+    way is not flagged). And the loss did not fall, in one of three ways, each with its
+    likely cause:
+
+    - it rose: the last epoch's training loss is over ``1 + moved`` times the first
+      step's (the untrained model's). A learning rate far too high throws the weights so
+      far that every output saturates, finite, so no divergence check fires;
+    - it barely moved: within ``moved`` of the first step's either way. The learning
+      rate is too low for the run's length;
+    - it fell, then stopped (two epochs or more): the final test loss is no lower than
+      the first epoch's, a plateau above the mean image. Too high again: saturated.
+
+    A run that is merely short (the default preset takes six epochs of ``mnist-sample``
+    to beat the mean image) has a falling loss and gets no warning. The
+    run is kept and the exit status stays 0: its numbers are real, only not useful; a
+    non-finite loss is the trainer's :class:`~aekit.errors.Diverged` instead.
+
+    ``x_test``: the test images ``(N, C, H, W)`` uint8 (an array or memory map), read in
+    chunks at the end; ``scale``: the run's pixel scale; ``log``: where the line goes.
+    """
+
+    chunk = 4096  # test images per pass through the loss
+    moved = 0.05  # a margin: a loss within 5% of another is not better or worse than it
+
+    def __init__(self, x_test, scale: str, log: Callable[[str], None]):
+        self.x_test, self.scale, self.log = x_test, scale, log
+        self.first_loss: float | None = None  # the loss of the main run's first step, the untrained model's
+
+    def state_dict(self):
+        return {"first_loss": self.first_loss}
+
+    def load_state_dict(self, state):
+        self.first_loss = state.get("first_loss")
+
+    def on_step_end(self, trainer, loss):
+        if trainer.phase.main and trainer.step == 1:  # not a later step of a resumed run that had no such state
+            value = float(loss)  # one host sync, at the first step only
+            self.first_loss = value if math.isfinite(value) else None
+
+    def on_fit_end(self, trainer):
+        if not trainer.finished or not trainer.history:
+            return
+        stalled = self.stalled(trainer.history)
+        if stalled is None:
+            return
+        final = trainer.history[-1]["test_recon_loss"]
+        constant = self.constant_image_loss(trainer.model)
+        if final > (1 + self.moved) * constant:
+            how, advice = stalled
+            lower = advice == "lower"
+            self.log(f"warning: the model did not learn: its test reconstruction loss ({final:.5g}) is worse than "
+                     f"the mean test image's ({constant:.5g}) and {how}; the learning rate is likely too "
+                     f"{'high' if lower else 'low'}: try a {advice} --lr (now {trainer.config.lr:g})"
+                     f"{'' if lower else ' or more --epochs'}")
+
+    def stalled(self, history: list[dict]) -> tuple[str, str] | None:
+        """How the loss did not fall, in words, and which way ``--lr`` should go (``lower`` or ``higher``);
+        ``None`` when it fell.
+        """
+        first, last = history[0], history[-1]
+        if self.first_loss is not None and self.first_loss > 0:
+            losses = f"{self.first_loss:.5g} at the first step, {last['train_loss']:.5g} in the last epoch"
+            ratio = last["train_loss"] / self.first_loss
+            if ratio > 1 + self.moved:
+                return f"its training loss rose ({losses})", "lower"
+            if ratio >= 1 - self.moved:
+                return f"its training loss barely moved from the untrained model's ({losses})", "higher"
+        if len(history) >= 2 and last["test_loss"] >= first["test_loss"]:
+            return (f"its test loss stopped falling after the first epoch ({first['test_loss']:.5g}, then "
+                    f"{last['test_loss']:.5g} at epoch {last['epoch']})"), "lower"
+        return None
+
+    def constant_image_loss(self, model) -> float:
+        """The model's reconstruction loss on the test images when every reconstruction is their mean image."""
+        import torch
+
+        from aekit.pixels import to_model
+
+        device = next(model.parameters()).device
+        chunks = range(0, len(self.x_test), self.chunk)
+        total = sum(to_model(self.x_test[i:i + self.chunk], self.scale).double().sum(0) for i in chunks)
+        mean = (total / len(self.x_test)).float().to(device)  # (C, H, W)
+        loss = 0.0
+        with torch.no_grad():
+            for i in chunks:
+                x = to_model(self.x_test[i:i + self.chunk], self.scale).to(device)
+                loss += float(model.reconstruction_loss(mean.expand_as(x), x)) * len(x)
+        return loss / len(self.x_test)

@@ -255,7 +255,10 @@ class Trainer:
         metrics = {"epoch": self.epoch, "step": self.step if phase.main else self.batch,
                    **self._train_means(n), **{f"test_{k}": v for k, v in self.evaluate(test, phase.module).items()}}
         if not all(math.isfinite(v) for k, v in metrics.items() if k.startswith("test_")):
-            raise Diverged(f"epoch {self.epoch}: the test loss is not finite ({metrics['test_loss']}); "
+            skipped = metrics.get("skipped_steps", 0)  # skipping cannot help weights that are finite but make NaN
+            why = f"; {skipped} of {steps} steps were skipped, but the weights now give non-finite outputs" \
+                if skipped else ""
+            raise Diverged(f"epoch {self.epoch}: the test loss is not finite ({metrics['test_loss']}){why}; "
                            f"try a lower --lr (now {self.config.lr:g})")
         metrics["seconds"] = round(time.perf_counter() - start, 4)
         return metrics

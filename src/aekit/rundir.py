@@ -9,6 +9,7 @@
       best.safetensors         weights of the epoch with the lowest test loss
       recon/, *.png, *.html    pictures (:mod:`aekit.visualization`)
       eval.json                from ``aekit eval``
+      cluster/                 from ``aekit cluster``: clusters.json, assignments.csv, members.png, codes.png
       skipped.txt              the data files that could not be read and were left out (only when some were)
       .lock                    held by the one process that writes the run
 
@@ -55,6 +56,9 @@ class RunDir:
     REPORT = "report.html"
     RECON = "recon"
     SKIPPED = "skipped.txt"
+    CLUSTER = "cluster"
+    CLUSTERS = "clusters.json"
+    ASSIGNMENTS = "assignments.csv"
     LOCK = ".lock"
 
     def __init__(self, path: str | Path):
@@ -340,6 +344,23 @@ class RunDir:
             if not isinstance(row, dict):
                 raise RunError(f"{path}: field 'results.{name}' should be an object, got {row!r}")
         return from_json(json.dumps(summary))
+
+    # ----------------------------------------------------------------- clustering
+
+    def cluster_dir(self, out: str | Path | None = None) -> Path:
+        """Where ``aekit cluster`` writes: ``out``, or ``cluster/`` in the run."""
+        return Path(out) if out is not None else self.path / self.CLUSTER
+
+    def write_clusters(self, summary: dict, assignments_csv: str, out: str | Path | None = None) -> list[Path]:
+        """Write a clustering's ``clusters.json`` and ``assignments.csv`` into :meth:`cluster_dir`, atomically."""
+        directory = self.cluster_dir(out)
+        return [io.atomic_write_json(directory / self.CLUSTERS, summary),
+                io.atomic_write_text(directory / self.ASSIGNMENTS, assignments_csv)]
+
+    def read_clusters(self) -> dict | None:
+        """``cluster/clusters.json``, or ``None`` when the run has not been clustered."""
+        path = self.path / self.CLUSTER / self.CLUSTERS
+        return io.read_json_object(path, "clustering") if path.is_file() else None
 
     # ----------------------------------------------------------------- summaries
 

@@ -150,3 +150,46 @@ def test_cluster_errors_are_one_line(sample_run, capsys):
     assert main(["cluster", str(sample_run.path), "--k", "0", "--method", "gmm", "--split", "test"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == "aekit cluster: error: --k: must be between 1 and the number of images (1,000), got 0"
+
+
+def test_the_report_shows_the_runs_own_clustering(sample_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(sample_run.path, run_dir)
+    assert (run_dir / "report.html").exists()
+    assert main(["cluster", str(run_dir), "--method", "gmm", "--k", "4", "--split", "test", "--quiet"]) == 0
+    summary = json.loads((run_dir / "cluster" / "clusters.json").read_text())
+    report = (run_dir / "report.html").read_text()
+    assert '<section id="clusters"><h2>Clusters</h2>' in report
+    assert "1,000 images (test) in 4 clusters by GMM on the codes; k = 4: given." in report
+    acc = summary["scores"]["GMM on the codes"]["acc"]
+    assert f"<td>{acc:.6g}</td>" in report and report.count('alt="each cluster&#x27;s most typical') == 1
+
+
+def test_a_scikit_learn_clusterer_on_the_codes_of_separated_groups():
+    from sklearn.base import clone
+
+    from aekit.sklearn import AutoencoderTransformer, CodeClusterer
+
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(0, 1, (3, 20))
+    X = np.concatenate([c + rng.normal(0, 0.03, (80, 20)) for c in centres])
+    y = np.repeat(np.arange(3), 80)
+    clusterer = CodeClusterer(AutoencoderTransformer(latent_dim=3, hidden=[16], epochs=30, batch_size=32),
+                              method="gmm", k_max=6)
+    labels = clusterer.fit_predict(X)
+    assert clusterer.n_clusters_ == 3 and cluster_accuracy(y, labels) == 1.0
+    assert clusterer.transformer_.n_components_ == 3 and clusterer.probabilities_.shape == (240,)
+    assert clone(clusterer).get_params()["k_max"] == 6 and not hasattr(clone(clusterer), "labels_")
+
+
+def test_members_picture_leaves_blank_cells_for_small_and_empty_clusters():
+    from aekit.visualization.plots import plot_cluster_members
+
+    img = np.full((1, 1, 4, 4), 7, np.uint8)
+    rows = [(np.repeat(img, 3, 0), np.repeat(img, 2, 0)), (np.zeros((0, 1, 4, 4), np.uint8),) * 2, (img, img[:0])]
+    fig = plot_cluster_members(rows, ["0 (5)", "1 (0)", "2 (1)"], 3)
+    grid = fig.axes[0].images[0].get_array()  # 3 rows of 7 cells of 4 px, 2 px apart
+    assert grid.shape == (3 * 6 + 2, 7 * 6 + 2)
+    drawn = [[grid[2 + r * 6, 2 + c * 6] == 7 for c in range(7)] for r in range(3)]
+    assert drawn == [[1, 1, 1, 0, 1, 1, 0], [0] * 7, [1, 0, 0, 0, 0, 0, 0]]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["0 (5)", "1 (0)", "2 (1)"]

@@ -689,7 +689,8 @@ def save_clustering(run: Run, result: ClusterResult, data, out: str | Path | Non
                     projection: str = "pca") -> list[Path]:
     """Write a clustering into ``run``'s ``cluster/`` (or ``out``): ``clusters.json``, ``assignments.csv`` (one
     row per image: ``split,index,file,label,class,cluster,probability,distance``), ``members.png`` and
-    ``codes.png`` (:func:`aekit.visualization.pictures.draw_clusters`). Returns the paths written.
+    ``codes.png`` (:func:`aekit.visualization.pictures.draw_clusters`); into the run's own ``cluster/``, it
+    also refreshes ``report.html`` when the run has one. Returns the paths written.
     """
     from aekit.visualization.pictures import draw_clusters
 
@@ -698,7 +699,12 @@ def save_clustering(run: Run, result: ClusterResult, data, out: str | Path | Non
              f"{found.probabilities_[i]:.6g}", f"{found.distances_[i]:.6g}"] for i in range(len(found.labels_)))
     text = _csv([*CODE_FIELDS, "cluster", "probability", "distance"], rows)
     written = run.dir.write_clusters(result.summary, text, out)
-    return written + draw_clusters(result, data, run.dir.cluster_dir(out), members, projection)
+    written += draw_clusters(result, data, run.dir.cluster_dir(out), members, projection)
+    if out is None and run.dir.file(RunDir.REPORT):  # the report shows the run's own clustering
+        from aekit.visualization.pictures import draw_pictures
+
+        written += draw_pictures(run, data, what=(), report=True)
+    return written
 
 
 CODE_FIELDS = ("split", "index", "file", "label", "class")  # what names each image, before its code

@@ -68,7 +68,7 @@ def run(args) -> int:
                      k_max=args.k_max, log=log, data=data)
     written = save_clustering(run_, result, data, args.out, args.members, args.projection)
     print(_table(result))
-    print(f"\nwrote {out}/: {', '.join(p.name for p in written)}")
+    print(f"\nwrote {out}/: {', '.join(p.name if p.parent == out else str(p) for p in written)}")
     return 0
 
 

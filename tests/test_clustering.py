@@ -75,10 +75,13 @@ def test_bad_k_is_a_config_error(k, k_max, message):
         cluster_codes(blobs()[0], k, method="gmm", k_max=k_max)
 
 
-def test_n2d_without_umap_names_the_extra(sample_run, monkeypatch):
+def test_n2d_without_umap_names_the_extra(sample_run, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "umap", None)  # any 'import umap' now fails
     with pytest.raises(AekitError, match=r"pip install 'aekit\[cluster\]'"):
         aekit.cluster(sample_run, 3)
+    assert main(["cluster", str(sample_run.path)]) == 2
+    assert capsys.readouterr().err == ("aekit cluster: error: --method n2d (UMAP) needs aekit's cluster extra: "
+                                       "pip install 'aekit[cluster]'\n")
     result = aekit.cluster(sample_run, 3, method="gmm", split="test")  # the mixture alone needs no extra
     assert result.labels_.shape == (1000,)
 

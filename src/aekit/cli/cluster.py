@@ -59,6 +59,10 @@ def run(args) -> int:
 
     if args.members < 1:
         raise ConfigError(f"--members: must be >= 1, got {args.members}")
+    if args.method == "n2d":  # a missing extra is one line before the data loads, not after
+        from aekit.integrations import require
+
+        require("umap", "cluster", "--method n2d (UMAP)")
     run_ = load_run(args.run, args.which)
     out = run_.dir.cluster_dir(args.out)
     io.check_writable(out)  # now, not after the slow part

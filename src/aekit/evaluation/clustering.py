@@ -100,7 +100,8 @@ class Clustering:
 def cluster_codes(z: np.ndarray, k: int | None = None, *, method: str = "n2d", seed: int = 0, k_max: int = K_MAX,
                   neighbors: int = UMAP_NEIGHBORS, dims: int = UMAP_DIMS, n_init: int = GMM_INIT,
                   log: Log = quiet) -> Clustering:
-    """Cluster codes ``z (N, d)`` into ``k`` groups, or into the ``k`` in ``2..k_max`` with the lowest BIC.
+    """Cluster codes ``z (N, d)`` into ``k`` groups, or into the ``k`` in ``2..k_max`` that the method's criterion
+    picks (``n2d``: the highest silhouette; ``gmm``: the lowest BIC).
 
     ``method`` is ``"n2d"`` (UMAP with ``neighbors`` neighbours to ``dims`` dimensions, then a
     Gaussian mixture) or ``"gmm"`` (the mixture on ``z``). ``log`` gets one line per step.

@@ -66,6 +66,9 @@ def test_n2d_on_separated_blobs_estimates_k_by_the_silhouette():
     assert max(found.k_scores_, key=found.k_scores_.get) == 5
     assert found.embedding_.shape == (250, 10) and found.params["umap_neighbors"] == 20
     assert clustering_scores(y, found.labels_)["acc"] == 1.0
+    again = cluster_codes(z, 5, method="n2d")  # seeded UMAP (single-threaded) and mixture: the same embedding
+    np.testing.assert_array_equal(again.embedding_, found.embedding_)
+    np.testing.assert_array_equal(again.labels_, found.labels_)
 
 
 @pytest.mark.parametrize("k, k_max, message", [(0, 15, "--k: must be between 1 and the number of images"),

@@ -35,16 +35,19 @@ def add_parser(sub) -> None:
 
     from aekit.cli._common import add_run_arguments
 
-    description = HELP + ".\n\n" + __doc__.split("\n\n", 1)[1]
+    description = HELP + ".\n\n" + __doc__.split("\n\n", 1)[1].replace("``", "")
     p = sub.add_parser("cluster", help=HELP, description=description,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p, dataset=True)
-    p.add_argument("--k", type=int, default=None, help="number of clusters [default: estimated]")
-    p.add_argument("--k-max", type=int, default=15, help="largest k tried when estimating it [default: 15]")
-    p.add_argument("--method", default="n2d", choices=("n2d", "gmm"), help="[default: n2d]")
+    p.add_argument("--k", type=int, default=None, metavar="K", help="number of clusters [default: estimated]")
+    p.add_argument("--k-max", type=int, default=15, metavar="K",
+                   help="largest k tried when estimating it [default: 15]")
+    p.add_argument("--method", default="n2d", choices=("n2d", "gmm"),
+                   help="n2d: UMAP, then a Gaussian mixture (needs aekit[cluster]); gmm: the mixture on the codes "
+                        "[default: n2d]")
     p.add_argument("--split", default="all", choices=("all", "train", "test"), help="which images [default: all]")
-    p.add_argument("--seed", type=int, default=0, help="seed of UMAP and the mixture [default: 0]")
-    p.add_argument("--members", type=int, default=8, help="images per side in members.png [default: 8]")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of UMAP and the mixture [default: 0]")
+    p.add_argument("--members", type=int, default=8, metavar="N", help="images per side in members.png [default: 8]")
     p.add_argument("--projection", default="pca", choices=("pca", "tsne"),
                    help="how codes of more than 3 dimensions are drawn in codes.png [default: pca]")
     p.add_argument("--out", default=None, metavar="DIR", help="where the files go [default: RUN/cluster]")

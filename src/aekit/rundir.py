@@ -9,6 +9,7 @@
       best.safetensors         weights of the epoch with the lowest test loss
       recon/, *.png, *.html    pictures (:mod:`aekit.visualization`)
       eval.json                from ``aekit eval``
+      cluster/                 from ``aekit cluster``: clusters.json, assignments.csv, members.png, codes.png
       skipped.txt              the data files that could not be read and were left out (only when some were)
       tensorboard/             TensorBoard event files (``--tensorboard`` without a directory)
       export/                  ONNX or TorchScript files (``aekit export``)
@@ -62,6 +63,9 @@ class RunDir:
     SKIPPED = "skipped.txt"
     TENSORBOARD = "tensorboard"
     EXPORT = "export"  # aekit export's default --out
+    CLUSTER = "cluster"
+    CLUSTERS = "clusters.json"
+    ASSIGNMENTS = "assignments.csv"
     LOCK = ".lock"
 
     def __init__(self, path: str | Path):
@@ -229,12 +233,13 @@ class RunDir:
 
     def remove_stale_temp_files(self) -> list[Path]:
         """Remove the temp files of aekit writers that were killed, in the run's top level and its own folders
-        (``recon/``, ``export/``).
+        (``recon/``, ``export/``, ``cluster/``).
 
         Only files named as aekit names its temp files, by a process that no longer runs
         (see :func:`aekit.io.remove_stale_temp_files`); nothing in any other folder.
         """
-        return [removed for folder in (self.path, self.path / self.RECON, self.path / self.EXPORT)
+        return [removed for folder in (self.path, self.path / self.RECON, self.path / self.EXPORT,
+                                                      self.path / self.CLUSTER)
                 for removed in io.remove_stale_temp_files(folder)]
 
     def discard(self) -> bool:
@@ -443,6 +448,23 @@ class RunDir:
             if not isinstance(row, dict):
                 raise RunError(f"{path}: field 'results.{name}' should be an object, got {row!r}")
         return from_json(json.dumps(summary))
+
+    # ----------------------------------------------------------------- clustering
+
+    def cluster_dir(self, out: str | Path | None = None) -> Path:
+        """Where ``aekit cluster`` writes: ``out``, or ``cluster/`` in the run."""
+        return Path(out) if out is not None else self.path / self.CLUSTER
+
+    def write_clusters(self, summary: dict, assignments_csv: str, out: str | Path | None = None) -> list[Path]:
+        """Write a clustering's ``clusters.json`` and ``assignments.csv`` into :meth:`cluster_dir`, atomically."""
+        directory = self.cluster_dir(out)
+        return [io.atomic_write_json(directory / self.CLUSTERS, summary),
+                io.atomic_write_text(directory / self.ASSIGNMENTS, assignments_csv)]
+
+    def read_clusters(self) -> dict | None:
+        """``cluster/clusters.json``, or ``None`` when the run has not been clustered."""
+        path = self.path / self.CLUSTER / self.CLUSTERS
+        return io.read_json_object(path, "clustering") if path.is_file() else None
 
     # ----------------------------------------------------------------- summaries
 

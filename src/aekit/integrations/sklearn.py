@@ -51,7 +51,7 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -439,6 +439,58 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         super().__setstate__(state)
 
 
+class CodeClusterer(ClusterMixin, BaseEstimator):
+    """Clusters of ``X`` found in an autoencoder's codes: N2D (UMAP + Gaussian mixture) or the mixture alone.
+
+    ``fit`` trains a clone of ``transformer`` (default ``AutoencoderTransformer()``) on ``X``,
+    then clusters its codes with :func:`aekit.evaluation.clustering.cluster_codes`: into
+    ``n_clusters``, or, when ``None``, into the number it estimates (``n2d``: the highest
+    silhouette in the UMAP embedding; ``gmm``: the lowest BIC; over ``2..k_max``).
+
+    Attributes: ``transformer_`` (the fitted transformer), ``labels_`` ``(n_samples,)``,
+    ``probabilities_`` ``(n_samples,)`` (the mixture's for each sample's cluster),
+    ``n_clusters_``, ``clustering_`` (the whole :class:`~aekit.evaluation.clustering.Clustering`).
+
+    >>> from aekit.sklearn import AutoencoderTransformer, CodeClusterer
+    >>> clusterer = CodeClusterer(AutoencoderTransformer(latent_dim=10, epochs=5), n_clusters=10)
+    >>> labels = clusterer.fit_predict(X)  # doctest: +SKIP
+    """
+
+    def __init__(self, transformer=None, *, n_clusters=None, method="n2d", k_max=15, random_state=0):
+        self.transformer = transformer
+        self.n_clusters = n_clusters
+        self.method = method
+        self.k_max = k_max
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Train the transformer on ``X`` and cluster the codes of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        from sklearn.base import clone
+
+        from aekit.evaluation.clustering import cluster_codes
+
+        transformer = AutoencoderTransformer() if self.transformer is None else self.transformer
+        self.transformer_ = clone(transformer).fit(X)
+        self.n_features_in_ = self.transformer_.n_features_in_
+        z = self.transformer_.transform(X)  # (n_samples, latent_dim)
+        self.clustering_ = cluster_codes(z, self.n_clusters, method=self.method, seed=self.random_state,
+                                         k_max=self.k_max)
+        self.labels_ = self.clustering_.labels_
+        self.probabilities_ = self.clustering_.probabilities_
+        self.n_clusters_ = self.clustering_.n_clusters_
+        return self
+
+
 def _in_chunks(model, fn, x) -> np.ndarray:
     """``fn`` over ``x`` (a CPU tensor) in eval mode, in chunks of exactly :data:`CHUNK` rows; the
     results concatenated as a numpy array of ``fn``'s dtype.
@@ -469,4 +521,4 @@ def _out_dtype(X: np.ndarray):
     return X.dtype if X.dtype in (np.float32, np.float64) else np.float64
 
 
-__all__ = ["CHUNK", "SCALINGS", "AutoencoderTransformer"]
+__all__ = ["CHUNK", "SCALINGS", "AutoencoderTransformer", "CodeClusterer"]

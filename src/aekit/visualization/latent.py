@@ -100,12 +100,13 @@ class LatentView:
 
 
 def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None = None,
-                projection: str = "pca", seed: int = 0) -> LatentView:
+                projection: str = "pca", seed: int = 0, images: str = "test images") -> LatentView:
     """Codes ``z (N, d)`` as a view: as they are for ``d <= 3``, else projected to 2-D.
 
     ``projection`` is ``"pca"`` (scikit-learn's PCA; the title gives the share of
     variance the two components explain) or ``"tsne"`` (scikit-learn's t-SNE on at
-    most 2,000 points, drawn at random with ``seed``). Without ``labels`` (unlabeled
+    most 2,000 points, drawn at random with ``seed``). ``images`` names the points in the
+    title (``"test images"``). Without ``labels`` (unlabeled
     images) the points are coloured by a k-means clustering of the codes themselves
     (:data:`CLUSTERS` clusters, seeded), and the title says so.
 
@@ -126,7 +127,7 @@ def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str]
     if class_names is None:
         class_names = [str(c) for c in range(int(labels.max(initial=0)) + 1)]
     n, d = z.shape
-    view = LatentView(z, labels, np.arange(n), list(class_names), f"{d}-D codes of {n:,} test images{colours}",
+    view = LatentView(z, labels, np.arange(n), list(class_names), f"{d}-D codes of {n:,} {images}{colours}",
                       [f"z{i + 1}" for i in range(d)], "k-means cluster" if colours else "class")
     if d <= 3:
         return view
@@ -137,7 +138,7 @@ def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str]
         points = pca.fit_transform(z)
         share = pca.explained_variance_ratio_.sum()
         return replace(view, points=points, axis_names=["PC 1", "PC 2"],
-                       title=f"{d}-D codes, PCA to 2-D ({share:.0%} of the variance); {n:,} test images{colours}")
+                       title=f"{d}-D codes, PCA to 2-D ({share:.0%} of the variance); {n:,} {images}{colours}")
     from sklearn.manifold import TSNE
 
     view = view.subset(TSNE_MAX_POINTS, seed)
@@ -145,7 +146,7 @@ def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str]
     tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (m - 1) / 3)))
     points = tsne.fit_transform(z[view.index])
     return replace(view, points=points, axis_names=["t-SNE 1", "t-SNE 2"],
-                   title=f"{d}-D codes, t-SNE to 2-D; {f'{m:,} of ' if m < n else ''}{n:,} test images{colours}")
+                   title=f"{d}-D codes, t-SNE to 2-D; {f'{m:,} of ' if m < n else ''}{n:,} {images}{colours}")
 
 
 def kmeans_clusters(z: np.ndarray, seed: int = 0) -> tuple[np.ndarray, list[str]]:

@@ -160,6 +160,34 @@ def _caption(w: dict) -> str:
     return f"#{w['index']} {file}".strip() + "\n" + ", ".join(filter(None, [name, f"MSE {w['error']:.4f}"]))
 
 
+def draw_clusters(result, data, directory: str | Path, members: int = 8, projection: str = "pca") -> list[Path]:
+    """The pictures of a clustering (an :class:`aekit.api.ClusterResult` of ``data``) into ``directory``.
+
+    - ``members.png``: one row per cluster, its ``members`` most typical images (nearest its
+      centre) on the left, its least typical (farthest) on the right;
+    - ``codes.png``: the clustered codes coloured by cluster (projected as ``latent.png`` is).
+    """
+    from aekit.visualization.latent import latent_view
+    from aekit.visualization.plots import plot_cluster_members, plot_codes
+
+    directory = Path(directory)
+    clustering, codes = result.clustering, result.codes
+    images = {"train": data.x_train, "test": data.x_test}
+
+    def pick(rows: np.ndarray) -> np.ndarray:  # images of clustered rows, (len(rows), C, H, W) uint8
+        return np.stack([images[codes["split"][i]][codes["index"][i]] for i in rows]) if len(rows) else np.zeros(0)
+
+    pairs = [tuple(pick(part) for part in clustering.members(c, members)) for c in range(clustering.n_clusters_)]
+    labels = [f"{c} ({size:,})" for c, size in enumerate(clustering.sizes)]
+    title = (f"{result.method_name}, k = {clustering.n_clusters_}: each cluster's {members} most typical members "
+             f"(left) and {members} least typical (right)")
+    written = [_save(plot_cluster_members(pairs, labels, members, title), directory / "members.png")]
+    names = [f"cluster {c}" for c in range(clustering.n_clusters_)]
+    view = latent_view(codes["z"], clustering.labels_, names, projection, images=f"images ({result.split})")
+    view.color_by, view.title = "cluster", f"{view.title}, coloured by {result.method_name} cluster"
+    return written + [_save(plot_codes(view), directory / "codes.png")]
+
+
 DRAWERS: dict[str, Callable[[_Context], list[Path]]] = {
     "recon": _draw_recon, "latent": _draw_latent, "manifold": _draw_manifold, "loss": _draw_loss, "grid": _draw_grid,
 }

@@ -71,6 +71,25 @@ def plot_reconstructions(model, data, n: int = 10, *, scale: str | None = None) 
                          row_height=row_height)
 
 
+def plot_cluster_members(rows: list[tuple[np.ndarray, np.ndarray]], row_labels: list[str], m: int,
+                         title: str | None = None) -> Figure:
+    """One row per cluster: its ``m`` most typical members, a blank cell, then its ``m`` least typical.
+
+    ``rows`` holds each cluster's ``(typical, atypical)`` uint8 images ``(<= m, C, H, W)``; a cluster
+    with fewer members leaves blank cells.
+    """
+    c, h, w = next(x for pair in rows for x in pair if len(x)).shape[1:]
+    cells = np.full((len(rows), 2 * m + 1, c, h, w), 255, dtype=np.uint8)  # (clusters, 2m+1, C, H, W)
+    for r, (typical, atypical) in enumerate(rows):
+        if len(typical):  # an empty side (a cluster of m or fewer members) stays blank
+            cells[r, :len(typical)] = typical
+        if len(atypical):
+            cells[r, m + 1:m + 1 + len(atypical)] = atypical
+    grid = image_grid(cells.reshape(-1, c, h, w), len(rows), 2 * m + 1, pad=2, background=255)
+    return _image_figure(grid, inches_per_px=0.8 / w, title=title, row_labels=row_labels,
+                         row_height=grid.shape[0] / len(rows))
+
+
 def plot_latent(model, data, *, scale: str | None = None, projection: str = "pca",
                 max_points: int | None = None) -> Figure:
     """The codes of the test images, coloured by class (see :func:`plot_codes`)."""

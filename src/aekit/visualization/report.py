@@ -246,6 +246,35 @@ def evaluation_section(inp: ReportInputs) -> Section | None:
     return Section("Evaluation", out, "eval")
 
 
+def clustering_section(inp: ReportInputs) -> Section | None:
+    """``cluster/clusters.json`` (from ``aekit cluster``): how k was chosen, the sizes, the scores, the pictures."""
+    try:
+        summary = RunDir(inp.run_dir).read_clusters()
+    except RunError as exc:
+        return Section("Clusters", f'<p class="note">{html.escape(str(exc))}</p>', "clusters")
+    if summary is None:
+        return None
+    try:
+        data, sizes = summary["data"], summary["sizes"]
+        out = (f'<p>{data["images"]:,} images ({html.escape(str(data["split"]))}) in {summary["k"]} clusters by '
+               f'{html.escape(summary["method_name"])}; {html.escape(summary["why_k"])}.</p>'
+               f'<p class="note">Sizes: {html.escape(", ".join(f"{c}: {n:,}" for c, n in enumerate(sizes)))}. '
+               "Each image's cluster is in cluster/assignments.csv.</p>")
+        if summary.get("scores"):
+            out += ('<p class="note">Against the labels (which the clustering never saw), with the same k:</p>'
+                    + json_table({name: {"accuracy": r["acc"], "NMI": r["nmi"], "ARI": r["ari"]}
+                                  for name, r in summary["scores"].items()}))
+    except (KeyError, TypeError, ValueError) as exc:
+        return Section("Clusters", f'<p class="note">clusters.json could not be read ({html.escape(repr(exc))}).</p>',
+                       "clusters")
+    for name, alt, css in (("members.png", "each cluster's most typical members (left) and least typical (right)",
+                            "pixel"), ("codes.png", "the codes coloured by cluster", "wide")):
+        picture = inp.file(f"{RunDir.CLUSTER}/{name}")
+        if picture:
+            out += f"<figure>{_img(picture, alt, css)}<figcaption>{html.escape(alt)}</figcaption></figure>"
+    return Section("Clusters", out, "clusters")
+
+
 def config_section(inp: ReportInputs) -> Section:
     parts = "".join(f"<div><h3>{html.escape(name)}</h3>{json_table(inp.config[name])}</div>"
                     for name in ("data", "model", "train") if isinstance(inp.config.get(name), dict))
@@ -256,7 +285,7 @@ def config_section(inp: ReportInputs) -> Section:
 
 SECTIONS: list[SectionMaker] = [
     summary_section, training_section, recon_section, latent_section, pictures_section,
-    evaluation_section, config_section,
+    evaluation_section, clustering_section, config_section,
 ]
 
 

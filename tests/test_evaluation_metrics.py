@@ -123,8 +123,22 @@ def test_balanced_draws_and_subsamples_are_reproducible():
     assert np.array_equal(probes.subsample(50, 80, 0), np.arange(50))
     s = probes.subsample(50, 20, 1)
     assert len(set(s)) == 20 and np.array_equal(s, np.sort(s)) and np.array_equal(s, probes.subsample(50, 20, 1))
-    with pytest.raises(ValueError, match="need 31 images of class"):
+    with pytest.raises(ValueError, match="310 labels: there are only 300 images"):
         probes.balanced_subset(labels, 310, np.random.default_rng(0))
+
+
+def test_a_class_short_of_its_share_gives_all_it_has_and_the_others_the_rest():
+    labels = np.concatenate([np.repeat(np.arange(9), 100), np.full(7, 9)])  # class 9 has 7 images
+    for draw in range(3):
+        picked = labels[probes.balanced_subset(labels, 100, np.random.default_rng([0, 100, draw]))]
+        counts = np.bincount(picked, minlength=10)
+        assert len(picked) == 100 and counts[9] == 7 and set(counts[:9]) <= {10, 11} and counts.sum() == 100
+    # a size every class can give draws exactly as before the redistribution existed
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    shares = probes.balanced_shares(np.full(10, 30), 25, rng_a)
+    expected = np.full(10, 2)
+    expected[rng_b.choice(10, 5, replace=False)] += 1
+    assert np.array_equal(shares, expected)
 
 
 def test_semi_supervised_probe_on_separable_classes():

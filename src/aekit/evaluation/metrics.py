@@ -43,11 +43,12 @@ def psnr(x: np.ndarray, recon_x: np.ndarray, data_range: float = 1.0) -> float:
     return float(10.0 * np.log10(data_range ** 2 / err))
 
 
-def ssim(x: np.ndarray, recon_x: np.ndarray, data_range: float = 1.0) -> float:
+def ssim(x: np.ndarray, recon_x: np.ndarray, data_range: float = 1.0, win_size: int = 7) -> float:
     """Mean structural similarity over images ``(N, C, H, W)``, each scored by scikit-image.
 
     ``skimage.metrics.structural_similarity`` with its defaults (7x7 uniform window,
     Wang et al. 2004 constants) and ``data_range``; colour images are scored per channel.
+    ``win_size`` (odd, at most the images' sides) is the window's side.
     """
     from skimage.metrics import structural_similarity
 
@@ -57,7 +58,7 @@ def ssim(x: np.ndarray, recon_x: np.ndarray, data_range: float = 1.0) -> float:
         raise ValueError(f"ssim expects two (N, C, H, W) arrays of one shape, got {x.shape} and {recon_x.shape}")
     channel_axis = 0 if x.shape[1] > 1 else None
     scores = [structural_similarity(a if channel_axis == 0 else a[0], b if channel_axis == 0 else b[0],
-                                    data_range=data_range, channel_axis=channel_axis)
+                                    data_range=data_range, channel_axis=channel_axis, win_size=win_size)
               for a, b in zip(x, recon_x)]
     return float(np.mean(scores))
 

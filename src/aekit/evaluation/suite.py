@@ -42,6 +42,7 @@ PROBE_COMPONENTS = 256  # ...and above it the pixels' first PROBE_COMPONENTS pri
 EXACT_BUDGET = 6e10  # floating-point operations an exact PCA may take (a few seconds on two cores)
 PCA_METHODS = ("covariance", "gram", "randomized")
 CHUNK = 4096  # images converted to floats at a time
+HOLD_VALUES = 2 ** 28  # a randomized PCA holds the training pixels as float32 up to this many values (1 GiB)
 SSIM_WINDOW = 7  # scikit-image's default
 BAR_DELAY = 3.0  # seconds before a section shows a progress bar
 
@@ -196,7 +197,8 @@ def pca_method(n: int, d: int, k: int) -> str:
     (``n d^2 + d^3``), ``gram`` the ``n x n`` Gram matrix of the images (``d n^2 + n^3``);
     the cheaper of the two is taken when it costs at most :data:`EXACT_BUDGET`, or when
     ``k`` is half the rank or more. Otherwise ``randomized`` (Halko et al. 2011, as
-    scikit-learn's ``svd_solver="randomized"``): about ``n d k`` per pass.
+    scikit-learn's ``svd_solver="randomized"``, on the images streamed in chunks): about
+    ``n d k`` per pass.
 
     >>> pca_method(60000, 784, 3), pca_method(1800, 3072, 16), pca_method(50000, 3072, 16)
     ('covariance', 'gram', 'randomized')
@@ -242,24 +244,92 @@ class PcaBasis:
         return cls(arrays["mean"], arrays["components"], str(arrays["method"]))
 
 
-def fit_pca(x: np.ndarray, n_components: int, seed: int = 0, method: str | None = None) -> PcaBasis:
-    """PCA of float rows ``x`` ``(N, D)`` with ``n_components`` (at most ``min(N, D)``), by ``method``
-    (default :func:`pca_method`'s choice).
+def fit_pca(x: np.ndarray, n_components: int, seed: int = 0, method: str | None = None, bar=None) -> PcaBasis:
+    """PCA with ``n_components`` (at most ``min(N, D)``) by ``method`` (default :func:`pca_method`'s choice).
+
+    ``x`` is float rows ``(N, D)``, or uint8 images ``(N, C, H, W)`` taken as :func:`flat_unit` rows;
+    above :data:`HOLD_VALUES` values the randomized method reads those :data:`CHUNK` images at a
+    time in each pass and never holds them all as floats. ``bar.update(1)`` follows each pass over
+    the data (:func:`pca_passes` in all).
     """
     from sklearn.decomposition import PCA
 
-    n_components = min(n_components, *x.shape)
-    method = method or pca_method(len(x), x.shape[1], n_components)
-    if method == "gram":
-        return _gram_pca(x, n_components)
+    n, d = len(x), int(np.prod(x.shape[1:]))
+    n_components = min(n_components, n, d)
+    method = method or pca_method(n, d, n_components)
     if method == "randomized":
-        pca = PCA(n_components, svd_solver="randomized", random_state=seed).fit(x)
+        return _randomized_pca(x, n_components, seed, bar)
+    x = flat_unit(x) if x.dtype == np.uint8 else x
+    if method == "gram":
+        basis = _gram_pca(x, n_components)
     else:
         try:  # the D x D covariance route: exact and fast when N >> D (scikit-learn >= 1.5)
             pca = PCA(n_components, svd_solver="covariance_eigh").fit(x)
         except ValueError:
             pca = PCA(n_components, svd_solver="full").fit(x)
-    return PcaBasis(pca.mean_, pca.components_, method)
+        basis = PcaBasis(pca.mean_, pca.components_, method)
+    if bar is not None:
+        bar.update(pca_passes(method, n, d, n_components))
+    return basis
+
+
+def pca_passes(method: str, n: int, d: int, k: int) -> int:
+    """Passes over the data :func:`fit_pca` makes: the steps of its progress bar."""
+    return 2 * _power_iterations(n, d, k) + 3 if method == "randomized" else 1
+
+
+def _power_iterations(n: int, d: int, k: int) -> int:
+    return 7 if k < 0.1 * min(n, d) else 4  # scikit-learn's choice for randomized_svd
+
+
+def _randomized_pca(x: np.ndarray, k: int, seed: int, bar=None, oversample: int = 10) -> PcaBasis:
+    """Randomized PCA (Halko, Martinsson & Tropp 2011, algorithm 4.4, with an LU step between the power
+    iterations as scikit-learn's ``randomized_range_finder``), on the centred rows streamed in chunks.
+    """
+    from scipy.linalg import eigh, lu, qr
+
+    n, d = len(x), int(np.prod(x.shape[1:]))
+
+    def read(start):  # (B, D) float32
+        part = x[start:start + CHUNK]
+        return flat_unit(part) if part.dtype == np.uint8 else np.asarray(part, np.float32).reshape(len(part), -1)
+
+    def step():
+        if bar is not None:
+            bar.update(1)
+
+    mean = sum(read(i).sum(0, dtype=np.float64) for i in range(0, n, CHUNK)) / n
+    step()
+    if n * d <= HOLD_VALUES:  # converted and centred once; larger sets are read again in every pass
+        held = np.concatenate([read(i) for i in range(0, n, CHUNK)]) - mean.astype(np.float32)
+        rows, centre = (lambda start: held[start:start + CHUNK]), np.zeros_like(mean)
+    else:
+        rows, centre = read, mean
+
+    def times(q):  # centred X @ q: (N, size)
+        return np.concatenate([rows(i) @ q for i in range(0, n, CHUNK)]) - (centre @ q).astype(np.float32)
+
+    def t_times(p):  # centred X^T @ p: (D, size)
+        out = sum(rows(i).T @ p[i:i + CHUNK] for i in range(0, n, CHUNK))
+        return (out - np.outer(centre, p.sum(0))).astype(np.float32)
+
+    q = np.random.default_rng(seed).standard_normal((d, min(k + oversample, n, d))).astype(np.float32)
+    for _ in range(_power_iterations(n, d, k)):
+        q = lu(times(q), permute_l=True)[0]
+        step()
+        q = lu(t_times(q), permute_l=True)[0]
+        step()
+    q = qr(times(q), mode="economic")[0]  # (N, size): an orthonormal basis of the range of X
+    step()
+    b = t_times(q).T.astype(np.float64)  # Q^T X: (size, D)
+    # its right singular vectors through the small (size, size) B B^T: LAPACK's SVD of a wide B is far slower
+    eigval, eigvec = eigh(b @ b.T, subset_by_index=[len(b) - k, len(b) - 1])
+    eigval, eigvec = np.maximum(eigval[::-1], eigval[-1] * 1e-12), eigvec[:, ::-1]
+    components = (eigvec.T @ b) / np.sqrt(eigval)[:, None]  # (k, D)
+    step()
+    signs = np.sign(components[np.arange(k), np.abs(components).argmax(1)])  # scikit-learn's svd_flip convention
+    components = components * np.where(signs == 0, 1.0, signs)[:, None]
+    return PcaBasis(mean.astype(np.float32), components.astype(np.float32), "randomized")
 
 
 def _gram_pca(x: np.ndarray, k: int) -> PcaBasis:
@@ -437,11 +507,8 @@ class Baselines:
             what = f"PCA-{self.width} of the training pixels ({self.method}, {n} x {self.dim})"
 
             def fit():
-                with self.sections(what, 2) as bar:
-                    x_train = flat_unit(self.data.x_train)
-                    bar.update(1)
-                    basis = fit_pca(x_train, self.width, self.plan.settings.seed, self.method)
-                    bar.update(1)
+                with self.sections(what, pca_passes(self.method, n, self.dim, self.width)) as bar:
+                    basis = fit_pca(self.data.x_train, self.width, self.plan.settings.seed, self.method, bar)
                 return basis.to_arrays()
 
             # only the shared PCA of large images is worth keeping; a small one is refitted in moments
@@ -477,9 +544,11 @@ class Baselines:
 
     def notes(self) -> list[str]:
         n, k = len(self.data.x_train), self.plan.components
+        passes = 2 * _power_iterations(n, self.dim, self.width)
         how = {"covariance": "exact, from the covariance of the pixels",
                "gram": "exact, from the Gram matrix of the training images",
-               "randomized": f"randomized SVD (Halko et al. 2011, seed {self.plan.settings.seed})"}[self.method]
+               "randomized": f"randomized SVD (Halko et al. 2011, {passes} power passes, seed "
+                             f"{self.plan.settings.seed})"}[self.method]
         lines = [f"PCA-{k} fitted on the {n} training images: {how}"
                  + (f"; its first {k} of {self.width} components, fitted once per dataset and cached"
                     if self.shared else "")]

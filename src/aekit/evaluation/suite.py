@@ -41,7 +41,7 @@ PROBE_DIM = 1024  # the pixel probes use raw pixels up to this many values per i
 PROBE_COMPONENTS = 256  # ...and above it the pixels' first PROBE_COMPONENTS principal components
 EXACT_BUDGET = 6e10  # floating-point operations an exact PCA may take (a few seconds on two cores)
 PCA_METHODS = ("covariance", "gram", "randomized")
-CHUNK = 4096  # images converted to floats at a time
+CHUNK_VALUES = 2 ** 23  # pixel values converted to floats at a time (32 MiB): 10,700 MNIST images, 682 of 64x64 RGB
 HOLD_VALUES = 2 ** 28  # a randomized PCA holds the training pixels as float32 up to this many values (1 GiB)
 SSIM_WINDOW = 7  # scikit-image's default
 BAR_DELAY = 3.0  # seconds before a section shows a progress bar
@@ -232,8 +232,9 @@ class PcaBasis:
         return z @ self.components[:z.shape[1]] + self.mean
 
     def encode_images(self, images_u8: np.ndarray, k: int | None = None) -> np.ndarray:
-        """Codes ``(N, k)`` float32 of uint8 images ``(N, C, H, W)``, :data:`CHUNK` images at a time."""
-        parts = [self.transform(flat_unit(images_u8[i:i + CHUNK]), k) for i in range(0, len(images_u8), CHUNK)]
+        """Codes ``(N, k)`` float32 of uint8 images ``(N, C, H, W)``, :func:`chunk` images at a time."""
+        step = chunk(self.mean.size)
+        parts = [self.transform(flat_unit(images_u8[i:i + step]), k) for i in range(0, len(images_u8), step)]
         return np.concatenate(parts).astype(np.float32, copy=False)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -248,7 +249,7 @@ def fit_pca(x: np.ndarray, n_components: int, seed: int = 0, method: str | None 
     """PCA with ``n_components`` (at most ``min(N, D)``) by ``method`` (default :func:`pca_method`'s choice).
 
     ``x`` is float rows ``(N, D)``, or uint8 images ``(N, C, H, W)`` taken as :func:`flat_unit` rows;
-    above :data:`HOLD_VALUES` values the randomized method reads those :data:`CHUNK` images at a
+    above :data:`HOLD_VALUES` values the randomized method reads those :func:`chunk` images at a
     time in each pass and never holds them all as floats. ``bar.update(1)`` follows each pass over
     the data (:func:`pca_passes` in all).
     """
@@ -289,28 +290,31 @@ def _randomized_pca(x: np.ndarray, k: int, seed: int, bar=None, oversample: int 
     from scipy.linalg import eigh, lu, qr
 
     n, d = len(x), int(np.prod(x.shape[1:]))
+    step_rows = chunk(d)
 
     def read(start):  # (B, D) float32
-        part = x[start:start + CHUNK]
+        part = x[start:start + step_rows]
         return flat_unit(part) if part.dtype == np.uint8 else np.asarray(part, np.float32).reshape(len(part), -1)
 
     def step():
         if bar is not None:
             bar.update(1)
 
-    mean = sum(read(i).sum(0, dtype=np.float64) for i in range(0, n, CHUNK)) / n
+    starts = range(0, n, step_rows)
+    mean = sum(read(i).sum(0, dtype=np.float64) for i in starts) / n
     step()
     if n * d <= HOLD_VALUES:  # converted and centred once; larger sets are read again in every pass
-        held = np.concatenate([read(i) for i in range(0, n, CHUNK)]) - mean.astype(np.float32)
-        rows, centre = (lambda start: held[start:start + CHUNK]), np.zeros_like(mean)
+        held = np.concatenate([read(i) for i in starts])
+        held -= mean.astype(np.float32)
+        rows, centre = (lambda start: held[start:start + step_rows]), np.zeros_like(mean)
     else:
         rows, centre = read, mean
 
     def times(q):  # centred X @ q: (N, size)
-        return np.concatenate([rows(i) @ q for i in range(0, n, CHUNK)]) - (centre @ q).astype(np.float32)
+        return np.concatenate([rows(i) @ q for i in starts]) - (centre @ q).astype(np.float32)
 
     def t_times(p):  # centred X^T @ p: (D, size)
-        out = sum(rows(i).T @ p[i:i + CHUNK] for i in range(0, n, CHUNK))
+        out = sum(rows(i).T @ p[i:i + step_rows] for i in starts)
         return (out - np.outer(centre, p.sum(0))).astype(np.float32)
 
     q = np.random.default_rng(seed).standard_normal((d, min(k + oversample, n, d))).astype(np.float32)
@@ -363,6 +367,11 @@ def pca_features(x_train: np.ndarray, x_test: np.ndarray, n_components: int, see
 
 
 # --------------------------------------------------------------------------- representations
+
+def chunk(values_per_image: int) -> int:
+    """Images of ``values_per_image`` values converted to floats at a time: :data:`CHUNK_VALUES` in all."""
+    return max(1, CHUNK_VALUES // values_per_image)
+
 
 def flat_unit(images_u8: np.ndarray) -> np.ndarray:
     """uint8 images ``(N, C, H, W)`` -> float32 ``(N, C*H*W)`` in ``[0, 1]``."""
@@ -447,14 +456,15 @@ def score_codes(train_x, train_y, test_x, test_y, plan_: Plan, sections: Section
 
 def reconstruction_scores(x_u8: np.ndarray, recon: Callable[[int, int], np.ndarray], plan_: Plan,
                           sections: Sections, name: str) -> tuple[dict[str, float], np.ndarray]:
-    """MSE, BCE, PSNR and SSIM of reconstructions against uint8 images ``(N, C, H, W)``, :data:`CHUNK` images
+    """MSE, BCE, PSNR and SSIM of reconstructions against uint8 images ``(N, C, H, W)``, :func:`chunk` images
     at a time, and the per-image MSE. ``recon(start, stop)`` gives those images' reconstructions in ``[0, 1]``.
     """
     n = len(x_u8)
     errors, bce_sum, ssim_sum = np.empty(n), 0.0, 0.0
     with sections(f"reconstruction ({name})", n) as bar:
-        for start in range(0, n, CHUNK):
-            x = x_u8[start:start + CHUNK].astype(np.float32) / 255.0  # (B, C, H, W)
+        step = chunk(int(np.prod(x_u8.shape[1:])))
+        for start in range(0, n, step):
+            x = x_u8[start:start + step].astype(np.float32) / 255.0  # (B, C, H, W)
             r = recon(start, start + len(x))
             errors[start:start + len(x)] = metrics.per_image_mse(x, r)
             bce_sum += metrics.bce(x, r) * len(x)

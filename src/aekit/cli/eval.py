@@ -24,7 +24,10 @@ def add_parser(sub) -> None:
                        "semi-supervised probes and per-image anomaly scores, all on the test split, for the "
                        "model, PCA with the same code size and raw pixels. Unlabeled data (a flat image "
                        "folder, an .npy) gets the reconstruction metrics and anomaly scores; the sections that "
-                       "need labels are skipped, saying so. Baselines are cached under the aekit cache directory.")
+                       "need labels are skipped, saying so, and so are settings that do not fit the data (shrunk or "
+                       "skipped, one line each). PCA is exact where that is cheap and randomized otherwise; images "
+                       "of more than 1024 values are probed on their first 256 principal components. Baselines "
+                       "are cached under the aekit cache directory.")
     add_run_arguments(p, dataset=True, out="where to write the summary [default: RUN/eval.json]")
     p.add_argument("--scores", default=None, metavar="FILE",
                    help="also write a CSV of index,label,error for every test image, worst first "

@@ -161,6 +161,9 @@ def test_codes_that_are_not_numbers_are_one_line():
     z_test[3, 1] = np.nan
     with pytest.raises(EvalError, match="codes of the test images are not finite numbers for 1 of 5 images"):
         suite.evaluate(data, np.zeros((20, 2)), z_test, np.zeros((5, 1, 8, 8), np.float32))
+    empty = _data(20, 0, y_train=[0, 1] * 10, y_test=[])
+    with pytest.raises(EvalError, match="synthetic has no test images to score"):
+        suite.evaluate(empty, np.zeros((20, 2)), np.zeros((0, 2)), np.zeros((0, 1, 8, 8), np.float32))
 
 
 # --------------------------------------------------------------------------- PCA: the method per shape

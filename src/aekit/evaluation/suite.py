@@ -655,6 +655,9 @@ def evaluate(data, z_train: np.ndarray, z_test: np.ndarray, recon_test: np.ndarr
     latent_dim = int(z_test.shape[1])
     if recon_test.shape != data.x_test.shape:
         raise ValueError(f"reconstructions {recon_test.shape} do not match the test images {data.x_test.shape}")
+    if len(data.x_test) == 0:
+        raise EvalError(f"{data.name} has no test images to score; evaluate on a dataset that has some (--dataset), "
+                        "or train with a --test-fraction above 0")
     _check_finite(z_train, z_test, recon_test)
     plan_ = plan(data, settings, latent_dim)
     for line in plan_.shrunk + plan_.skipped:

@@ -79,6 +79,21 @@ def test_ssim_matches_skimage_on_a_known_pair():
     assert metrics.ssim(x, x) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("shape, win_size, dtype", [((7, 3, 32, 32), 7, np.float64), ((5, 1, 28, 28), 7, np.float32),
+                                                   ((4, 3, 5, 6), 5, np.float32)])
+def test_batched_ssim_gives_scikit_images_numbers(shape, win_size, dtype):
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    x = rng.random(shape).astype(dtype)
+    recon = np.clip(x + 0.2 * rng.standard_normal(shape), 0, 1).astype(np.float32)
+    colour = shape[1] > 1
+    x64, recon64 = x.astype(np.float64), recon.astype(np.float64)  # scored in float64 whatever the input
+    ref = [structural_similarity(a if colour else a[0], b if colour else b[0], data_range=1.0, win_size=win_size,
+                                 channel_axis=0 if colour else None) for a, b in zip(x64, recon64)]
+    assert metrics.ssim(x, recon, win_size=win_size) == pytest.approx(np.mean(ref), rel=1e-12)
+
+
 def test_mse_and_bce_match_scikit_learn_and_torch():
     import torch
     from sklearn.metrics import mean_squared_error

@@ -127,18 +127,18 @@ def plan(data, settings: EvalSettings, latent_dim: int) -> Plan:
         out.kmeans = False
         out.skipped.append(f"k-means: every test image is of class {names(test_classes[0])}; there is nothing to "
                            "cluster")
-    classes, counts = np.unique(data.y_train, return_counts=True)
+    classes = np.unique(data.y_train)
     if len(classes) < 2:
         out.probes = out.semi = False
         out.skipped.append(f"the kNN, logistic and semi-supervised probes: every training image is of class "
                            f"{names(classes[0])}, and a classifier needs two")
         return out
-    _fit_probes(out, data, names)
+    _fit_probes(out, data)
     _fit_semi(out, data.y_train, names)
     return out
 
 
-def _fit_probes(out: Plan, data, names) -> None:
+def _fit_probes(out: Plan, data) -> None:
     s = out.settings
     idx = probes.subsample(len(data.x_train), s.probe_train, s.seed)
     if len(np.unique(data.y_train[idx])) < 2:

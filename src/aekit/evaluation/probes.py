@@ -51,7 +51,7 @@ def _same_clustering(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def knn_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 k: int = 5, bar=None, chunk: int = 2000) -> float:
+                 k: int = 5, bar=None, chunk: int = 5000) -> float:
     """Test accuracy of a k-nearest-neighbour vote (Euclidean, uniform weights) over the training features.
 
     ``k`` is at most the number of training rows. The test rows are voted on ``chunk`` at a

@@ -79,6 +79,21 @@ def test_ssim_matches_skimage_on_a_known_pair():
     assert metrics.ssim(x, x) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("shape, win_size, dtype", [((7, 3, 32, 32), 7, np.float64), ((5, 1, 28, 28), 7, np.float32),
+                                                   ((4, 3, 5, 6), 5, np.float32)])
+def test_batched_ssim_gives_scikit_images_numbers(shape, win_size, dtype):
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(3)
+    x = rng.random(shape).astype(dtype)
+    recon = np.clip(x + 0.2 * rng.standard_normal(shape), 0, 1).astype(np.float32)
+    colour = shape[1] > 1
+    x64, recon64 = x.astype(np.float64), recon.astype(np.float64)  # scored in float64 whatever the input
+    ref = [structural_similarity(a if colour else a[0], b if colour else b[0], data_range=1.0, win_size=win_size,
+                                 channel_axis=0 if colour else None) for a, b in zip(x64, recon64)]
+    assert metrics.ssim(x, recon, win_size=win_size) == pytest.approx(np.mean(ref), rel=1e-12)
+
+
 def test_mse_and_bce_match_scikit_learn_and_torch():
     import torch
     from sklearn.metrics import mean_squared_error
@@ -123,8 +138,22 @@ def test_balanced_draws_and_subsamples_are_reproducible():
     assert np.array_equal(probes.subsample(50, 80, 0), np.arange(50))
     s = probes.subsample(50, 20, 1)
     assert len(set(s)) == 20 and np.array_equal(s, np.sort(s)) and np.array_equal(s, probes.subsample(50, 20, 1))
-    with pytest.raises(ValueError, match="need 31 images of class"):
+    with pytest.raises(ValueError, match="310 labels: there are only 300 images"):
         probes.balanced_subset(labels, 310, np.random.default_rng(0))
+
+
+def test_a_class_short_of_its_share_gives_all_it_has_and_the_others_the_rest():
+    labels = np.concatenate([np.repeat(np.arange(9), 100), np.full(7, 9)])  # class 9 has 7 images
+    for draw in range(3):
+        picked = labels[probes.balanced_subset(labels, 100, np.random.default_rng([0, 100, draw]))]
+        counts = np.bincount(picked, minlength=10)
+        assert len(picked) == 100 and counts[9] == 7 and set(counts[:9]) <= {10, 11} and counts.sum() == 100
+    # a size every class can give draws exactly as before the redistribution existed
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    shares = probes.balanced_shares(np.full(10, 30), 25, rng_a)
+    expected = np.full(10, 2)
+    expected[rng_b.choice(10, 5, replace=False)] += 1
+    assert np.array_equal(shares, expected)
 
 
 def test_semi_supervised_probe_on_separable_classes():

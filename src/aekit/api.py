@@ -550,18 +550,25 @@ def _as_run(run: Run | str | Path, which: str = "checkpoint") -> Run:
 
 def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, which: str = "checkpoint",
              settings=None, cache: bool = True, cache_dir: str | Path | None = None,
-             log: Log | None = None, data=None):
+             log: Log | None = None, data=None, progress: bool | None = None):
     """Evaluate a run (a :class:`Run` or its directory) on its dataset's test split.
 
     Returns the :class:`~aekit.evaluation.Evaluation`: ``summary`` (what ``aekit eval``
     writes to ``eval.json``) and the per-image reconstruction errors. PCA and pixel
     baselines come from ``cache_dir`` (default ``<aekit cache>/baselines``) when
-    ``cache`` is true. ``log`` gets one progress line per section (default: stderr).
-    ``data`` is the loaded dataset, when the caller already has it.
+    ``cache`` is true. ``log`` gets a line when each section starts and ends (default:
+    stderr), and each line saying what was shrunk or skipped to fit the data;
+    ``progress`` shows a bar for a section that takes more than a few seconds (default:
+    when stderr is a terminal). ``data`` is the loaded dataset, when the caller already has it.
+
+    Raises :class:`~aekit.errors.EvalError` (one line, naming the settings to change) when
+    a section fails, :class:`~aekit.errors.ConfigError` for settings out of range.
 
     >>> result = aekit.evaluate("runs/demo")  # doctest: +SKIP
     >>> result.summary["results"]["model"]["knn_acc"], result.summary["results"]["pca"]["knn_acc"]  # doctest: +SKIP
     """
+    import sys
+
     from aekit.evaluation import suite
     from aekit.evaluation.cache import BaselineCache
     from aekit.pixels import to_unit
@@ -570,12 +577,13 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
     run = _as_run(run, which)
     data = data if data is not None else run.load_data(log, dataset, data_dir)
     log(f"evaluating {run.path} on {data.name} [{len(data.x_train)} train / {len(data.x_test)} test]")
+    log("encoding and reconstructing with the model ...")
     recon = to_unit(run.reconstruct(data.x_test), run.scale)
     z_train, z_test = run.encode(data.x_train), run.encode(data.x_test)
     baseline = BaselineCache(cache_dir, log) if cache else suite.no_cache
     label = run.config.preset or f"custom {run.config.model.model}"
     result = suite.evaluate(data, z_train, z_test, recon, settings, model_label=label, baseline=baseline,
-                            log=log)
+                            log=log, progress=sys.stderr.isatty() if progress is None else progress)
     run_info = {"path": str(run.path), "checkpoint": which, "preset": run.config.preset,
                 "model": run.config.model.model, "latent_dim": run.config.model.latent_dim,
                 "scale": run.scale, "trained_on": run.config.data.dataset,

@@ -23,6 +23,10 @@ class InputError(AekitError, ValueError):
     """Arrays handed to the Python API do not fit the model (shape, channels, dtype, range)."""
 
 
+class EvalError(AekitError):
+    """A section of an evaluation failed; the message names it and the settings (flags) that change it."""
+
+
 class RunError(AekitError):
     """A run directory is missing, incomplete, damaged or busy."""
 

@@ -24,13 +24,16 @@ def add_parser(sub) -> None:
                        "semi-supervised probes and per-image anomaly scores, all on the test split, for the "
                        "model, PCA with the same code size and raw pixels. Unlabeled data (a flat image "
                        "folder, an .npy) gets the reconstruction metrics and anomaly scores; the sections that "
-                       "need labels are skipped, saying so. Baselines are cached under the aekit cache directory.")
+                       "need labels are skipped, saying so, and so are settings that do not fit the data (shrunk or "
+                       "skipped, one line each). PCA is exact where that is cheap and randomized otherwise; images "
+                       "of more than 1024 values are probed on their first 256 principal components. Baselines "
+                       "are cached under the aekit cache directory.")
     add_run_arguments(p, dataset=True, out="where to write the summary [default: RUN/eval.json]")
     p.add_argument("--scores", default=None, metavar="FILE",
                    help="also write a CSV of index,file,label,class,error for every test image, worst first "
                    "(file: its path in an image folder; label -1 and no class when the data has no labels)")
     p.add_argument("--no-cache", action="store_true", help="recompute the baselines and do not store them")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress lines or bars")
     p.add_argument("--one-class", default=None, metavar="K",
                    help="the one-class anomaly protocol instead: for each class K (a number, a comma-separated "
                    "list, or 'all') train the run's config on class K's training images only and report AUROC "
@@ -61,7 +64,8 @@ def run(args) -> int:
     for path in (args.out or run_.dir / run_.dir.EVAL, *([args.scores] if args.scores else [])):
         check_writable(Path(path).parent)  # now, not after the slow part
     data = run_.load_data(log, args.dataset, args.data_dir)
-    result = evaluate(run_, which=args.which, settings=settings, cache=not args.no_cache, log=log, data=data)
+    result = evaluate(run_, which=args.which, settings=settings, cache=not args.no_cache, log=log, data=data,
+                      progress=False if args.quiet else None)
     out = save_evaluation(run_, result, data, args.out)
     if args.scores:
         write_scores(result, args.scores, data)
@@ -84,10 +88,15 @@ def _one_class(args) -> int:
     except ValueError:
         raise ConfigError(f"--one-class {args.one_class}: expected a class number, a comma-separated list or "
                           "'all'") from None
-    summary = one_class_run(run_.config, data, classes, log)
+    from aekit.evaluation.cache import BaselineCache
+    from aekit.evaluation.table import eval_remarks
+
+    summary = one_class_run(run_.config, data, classes, log, cache=None if args.no_cache else BaselineCache(log=log))
     print(f"one-class anomaly detection on {data.name}: AUROC and average precision, the other classes as "
           f"anomalies (AP by chance: {summary['anomaly_share']:.2f})\n")
     print(one_class_table(summary))
+    for line in eval_remarks(summary) + [f"Note: {n}." for n in summary.get("notes", [])]:
+        print(line)
     if args.out:
         io.atomic_write_json(args.out, summary)
         print(f"\nwrote {args.out}")

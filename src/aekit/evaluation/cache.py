@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from aekit.evaluation.suite import row_from_json, row_to_json
-from aekit.io import Log, atomic_write_json, quiet
+from aekit.io import Log, atomic_write, atomic_write_json, quiet
 
 
 def default_baseline_dir() -> Path:
@@ -54,3 +54,28 @@ class BaselineCache:
         except OSError as exc:
             self.log(f"baseline cache {self.root} not writable ({exc.strerror or exc}); not cached")
         return metrics, False
+
+    def arrays(self, key: dict, compute: Callable[[], dict]) -> tuple[dict, bool]:
+        """As calling the cache, for a dict of numpy arrays (a fitted PCA), kept as an ``.npz`` beside
+        a JSON file with its key.
+        """
+        import numpy as np
+
+        path = self.path(key)
+        try:
+            if json.loads(path.read_text()).get("key") == key:
+                with np.load(path.with_suffix(".npz"), allow_pickle=False) as stored:
+                    return {name: stored[name] for name in stored.files}, True
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass  # missing or unreadable: compute it again
+        arrays = compute()
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        try:
+            atomic_write(path.with_suffix(".npz"), write)
+            atomic_write_json(path, {"key": key})  # last: a key file means its arrays are complete
+        except OSError as exc:
+            self.log(f"baseline cache {self.root} not writable ({exc.strerror or exc}); not cached")
+        return arrays, False

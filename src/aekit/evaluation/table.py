@@ -100,12 +100,27 @@ def eval_title(summary: dict) -> str:
 def eval_table(summary: dict) -> str:
     """The evaluation as Markdown (:func:`eval_rows`), then the worst reconstructions."""
     parts = [eval_title(summary), "", markdown_table(*eval_rows(summary))]
-    if summary.get("skipped"):
-        parts += ["", f"Not computed: {summary['skipped']}."]
+    remarks = eval_remarks(summary)
+    if remarks:
+        parts += ["", *remarks]
+    methods = [n for n in summary.get("notes", []) if n.startswith(("PCA-", "pixels:"))]
+    if methods:
+        parts += ["", *(f"{n[0].upper()}{n[1:]}." for n in methods)]
     worst = summary.get("anomaly", {}).get("worst", [])
     if worst:
         parts += ["", f"{len(worst)} worst reconstructions ({worst_heading(worst)}): {worst_items(worst)}"]
     return "\n".join(parts)
+
+
+def eval_remarks(summary: dict) -> list[str]:
+    """One sentence for each setting shrunk to fit the data and each section not computed, saying why.
+
+    An ``eval.json`` from before ``shrunk`` existed holds ``skipped`` as one string.
+    """
+    skipped = summary.get("skipped") or []
+    skipped = [skipped] if isinstance(skipped, str) else skipped
+    return [f"Shrunk to fit the data: {line}." for line in summary.get("shrunk", [])] + \
+        [f"Not computed: {line}." for line in skipped]
 
 
 def worst_heading(worst: list[dict]) -> str:

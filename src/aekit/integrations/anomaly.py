@@ -199,12 +199,15 @@ def detection_scores(is_anomaly: np.ndarray, scores: np.ndarray) -> dict[str, fl
             "ap": float(average_precision_score(is_anomaly, scores))}
 
 
-def pca_scores(x_train: np.ndarray, x_test: np.ndarray, n_components: int) -> np.ndarray:
-    """Reconstruction error ``(N_test,)`` of PCA with ``n_components`` fitted on ``x_train``; rows in ``[0, 1]``."""
+def pca_scores(x_train: np.ndarray, x_test: np.ndarray, n_components: int, seed: int = 0) -> np.ndarray:
+    """Reconstruction error ``(N_test,)`` of PCA with ``n_components`` fitted on ``x_train``; rows in ``[0, 1]``.
+
+    The PCA method follows the data's shape (:func:`aekit.evaluation.suite.pca_method`).
+    """
     from aekit.evaluation.metrics import per_image_mse
     from aekit.evaluation.suite import pca_features
 
-    _, _, recon = pca_features(x_train, x_test, n_components)
+    _, _, recon = pca_features(x_train, x_test, n_components, seed)
     return per_image_mse(x_test, recon)
 
 
@@ -243,40 +246,76 @@ def autoencoder_scorer(autoencoder: AutoencoderTransformer) -> Callable[[np.ndar
     return score
 
 
-def pca_scorer(n_components: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def pca_scorer(n_components: int, seed: int = 0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A :func:`one_class` detector: PCA's reconstruction error with ``n_components``, on pixels in ``[0, 1]``."""
-    return lambda x_train, x_test: pca_scores(x_train / np.float32(255), x_test / np.float32(255), n_components)
+    return lambda x_train, x_test: pca_scores(x_train / np.float32(255), x_test / np.float32(255), n_components, seed)
 
 
-def one_class_run(config, data, classes, log=None) -> dict:
+MIN_NORMAL = 10  # fewer normal test images than this: the class's AUROC is noted as rough
+
+
+def one_class_run(config, data, classes, log=None, cache=None) -> dict:
     """The one-class protocol for a run's config on ``data``: one row per class in ``classes``.
 
     Each class trains a fresh model from ``config`` (a :class:`~aekit.config.RunConfig`,
     epochs and all) on that class's training images, next to PCA with the same code size.
-    Returns a JSON-ready summary: ``format``, ``dataset``, ``model``, ``rows`` and ``mean``.
+    The PCA rows depend on the data alone, so they come from ``cache`` (a
+    :class:`~aekit.evaluation.cache.BaselineCache`) when it holds them: another run with
+    the same code size reuses them. A class that cannot be scored (no training images of
+    it, no test images of it, no test images of another class) is skipped with one line
+    in the log and in ``skipped``; one with fewer than :data:`MIN_NORMAL` normal test images
+    is scored and noted. Returns a JSON-ready summary: ``format``, ``dataset``, ``model``,
+    ``rows`` and ``mean`` (over the rows scored).
     """
-    log = log or (lambda msg: None)
-    if not data.labeled:
-        from aekit.errors import ConfigError
+    from aekit.errors import ConfigError, EvalError
+    from aekit.evaluation.suite import BASELINE_FORMAT, dataset_fingerprint, no_cache, pca_method
 
+    log = log or (lambda msg: None)
+    cache = cache or no_cache
+    if not data.labeled:
         raise ConfigError(f"--one-class: each class in turn is the normal data, so it needs labels, and {data.name} "
                           "has none")
-    autoencoder = AutoencoderTransformer(config=config, image_shape=data.image_shape, channels_last=False,
-                                         scaling="pixels", random_state=config.train.seed)  # (C, H, W) rows
-    detectors = {"model": autoencoder_scorer(autoencoder), "pca": pca_scorer(config.model.latent_dim)}
-    rows = []
     for k in classes:
         if not 0 <= k < data.num_classes:
-            from aekit.errors import ConfigError
-
             raise ConfigError(f"--one-class {k}: {data.name} has classes 0 to {data.num_classes - 1}")
-        log(f"one-class {k} ({data.class_names[k]}): training {config.model.model} on its training images")
-        rows.append(one_class(data, k, detectors))
-    mean = {name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("auroc", "ap")} for name in detectors}
+    autoencoder = AutoencoderTransformer(config=config, image_shape=data.image_shape, channels_last=False,
+                                         scaling="pixels", random_state=config.train.seed)  # (C, H, W) rows
+    latent_dim, seed = config.model.latent_dim, config.train.seed
+    fingerprint = dataset_fingerprint(data) if cache is not no_cache else ""
+    rows, skipped, notes = [], [], []
+    for k in classes:
+        label = f"one-class {k} ({data.class_names[k]})"
+        n_train, n_normal = int(np.sum(data.y_train == k)), int(np.sum(data.y_test == k))
+        why = ("it has no training images" if n_train == 0 else "it has no test images" if n_normal == 0
+               else "every test image is of this class; there are no anomalies" if n_normal == len(data.y_test)
+               else None)
+        if why:
+            skipped.append(f"{label}: {why}, so AUROC and AP are not defined")
+            log(skipped[-1])
+            continue
+        if n_normal < MIN_NORMAL:
+            notes.append(f"{label}: only {n_normal} normal test images; its AUROC and AP are rough")
+            log(notes[-1])
+        log(f"{label}: training {config.model.model} on its {n_train} training images")
+        row = one_class(data, k, {"model": autoencoder_scorer(autoencoder)})
+        method = pca_method(n_train, int(np.prod(data.image_shape)), latent_dim)
+        key = {"format": BASELINE_FORMAT, "kind": "one-class-pca", "dataset": data.name, "sha256": fingerprint,
+               "class": int(k), "latent_dim": latent_dim, "method": method,
+               **({"seed": seed} if method == "randomized" else {})}
+        log(f"{label}: PCA-{latent_dim} ({method})")
+        row["pca"], from_cache = cache(key, lambda: one_class(data, k, {"pca": pca_scorer(latent_dim, seed)})["pca"])
+        if from_cache:
+            log(f"{label}: PCA-{latent_dim} from the cache")
+        rows.append(row)
+    if not rows:
+        raise EvalError(f"--one-class: none of the classes asked for can be scored ({'; '.join(skipped)})")
+    mean = {name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("auroc", "ap")} for name in ("model", "pca")}
+    scored = [r["class"] for r in rows]
     return {"format": ONE_CLASS_FORMAT, "dataset": data.name, "model": config.model.model,
-            "preset": config.preset, "latent_dim": config.model.latent_dim, "epochs": config.train.epochs,
-            "anomaly_share": float(np.mean([1 - np.mean(data.y_test == k) for k in classes])),
-            "rows": rows, "mean": mean}
+            "preset": config.preset, "latent_dim": latent_dim, "epochs": config.train.epochs,
+            "anomaly_share": float(np.mean([1 - np.mean(data.y_test == k) for k in scored])),
+            "rows": rows, "mean": mean, **({"skipped": skipped} if skipped else {}),
+            **({"notes": notes} if notes else {})}
 
 
 def one_class_table(summary: dict, names: dict[str, str] | None = None) -> str:

@@ -216,7 +216,7 @@ def json_table_section(filename: str, title: str) -> SectionMaker:
 
 def evaluation_section(inp: ReportInputs) -> Section | None:
     """``eval.json`` (from ``aekit eval``) as the metric table, with the worst reconstructions."""
-    from aekit.evaluation.table import eval_rows, eval_title, worst_heading, worst_items
+    from aekit.evaluation.table import eval_remarks, eval_rows, eval_title, worst_heading, worst_items
 
     if inp.file(RunDir.EVAL) is None:
         return None
@@ -232,8 +232,7 @@ def evaluation_section(inp: ReportInputs) -> Section | None:
     out = (f'<p class="note">{html.escape(eval_title(summary))}; ↓ lower is better, ↑ higher is better. '
            "PCA has the model's code size and is fitted on the training split.</p>"
            f'<table class="grid eval"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
-    if summary.get("skipped"):
-        out += f'<p class="note">Not computed: {html.escape(summary["skipped"])}.</p>'
+    out += "".join(f'<p class="note">{html.escape(line)}</p>' for line in eval_remarks(summary))
     worst = summary.get("anomaly", {}).get("worst", [])
     picture = inp.file("worst.png")
     if worst:

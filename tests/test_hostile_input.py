@@ -353,7 +353,9 @@ def test_names_that_are_not_utf8_train_and_report(tmp_path):
     run = tmp_path / "run"
     res = aekit("train", "--dataset", tmp_path / "set", "--epochs", 1, "--device", "cpu", "--out", run)
     assert res.returncode == 0, res.stderr
-    assert "Traceback" not in res.stderr and "warning" not in res.stderr
+    assert "Traceback" not in res.stderr
+    # random pixels teach nothing in an epoch, and the run says so; no other warning (about a name, say)
+    assert [line for line in res.stderr.splitlines() if "warning" in line and "did not learn" not in line] == []
     assert "plain/broken\\xfe.png (not an image Pillow can read)" in res.stderr
     skipped = (run / "skipped.txt").read_bytes().decode("utf-8")  # valid UTF-8
     assert skipped == f"{tmp_path}/set/plain/broken\\xfe.png\tnot an image Pillow can read\n"

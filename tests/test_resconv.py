@@ -131,7 +131,7 @@ def test_silu_is_the_default_activation_and_the_others_are_allowed():
 def test_resconv_presets(preset, latent_dim):
     cfg = build_config(preset)
     assert cfg.model.model == "resconv" and cfg.model.latent_dim == latent_dim
-    assert cfg.train.weight_decay > 0 and cfg.model.output_activation == "sigmoid"
+    assert cfg.model.activation == "silu" and cfg.model.output_activation == "sigmoid"
     for shape in [(1, 28, 28), (3, 32, 32), (4, 64, 64)]:
         model = create_model(cfg.model, shape)
         x = torch.rand(2, *shape)

@@ -87,8 +87,11 @@ def test_one_epoch_on_mnist_sample_through_the_cli(name, tmp_path, capsys):
     out = tmp_path / name
     args = ["train", "--model", name, "--dataset", "mnist-sample", "--epochs", "1", "--batch-size", "64",
             "--latent-dim", "4", "--hidden", "64", "--device", "cpu", "--out", str(out)]
-    if "channels" in {f.name for f in dataclasses.fields(get_model_class(name).config_class)}:
+    fields = {f.name for f in dataclasses.fields(get_model_class(name).config_class)}
+    if "channels" in fields:
         args += ["--channels", "8,16"]
+    if "width" in fields:
+        args += ["--width", "8"]
     assert main(args) == 0
     stdout = capsys.readouterr().out
     assert "epoch 1/1" in stdout and f"run saved in {out}" in stdout

@@ -27,7 +27,7 @@ from aekit import limits
 from aekit.errors import ConfigError
 from aekit.pixels import SCALES
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu", "silu")
 LOSSES = ("mse", "bce")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -108,6 +108,28 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "beta": 4.0, "kl_warmup_epochs": 5.0},
         "train": {"epochs": 20, "batch_size": 128, "lr": 0.001},
     },
+    "resconv-16": {
+        "source": "aekit",
+        "summary": "colour photos at any size, 28x28 to 256x256: a residual conv AE whose depth follows the "
+                   "image size (stride-2 stages down to about 4x4, group norm, SiLU, nearest-neighbour "
+                   "upsampling, no checkerboard), 16-D code; MSE; Adam lr 0.002, batch 64, 10 epochs (more "
+                   "for a small set: docs/models.md)",
+        "data": {"dataset": "mnist", "scale": "unit"},
+        "model": {"model": "resconv", "width": 16, "max_width": 256, "blocks": 1, "latent_dim": 16,
+                  "activation": "silu", "latent_activation": "linear", "output_activation": "sigmoid",
+                  "loss": "mse"},
+        "train": {"epochs": 10, "batch_size": 64, "lr": 0.002},
+    },
+    "resconv-64": {
+        "source": "aekit",
+        "summary": "sharper reconstructions of colour photos at any size: resconv-16's network with a 64-D "
+                   "code; MSE; Adam lr 0.002, batch 64, 10 epochs",
+        "data": {"dataset": "mnist", "scale": "unit"},
+        "model": {"model": "resconv", "width": 16, "max_width": 256, "blocks": 1, "latent_dim": 64,
+                  "activation": "silu", "latent_activation": "linear", "output_activation": "sigmoid",
+                  "loss": "mse"},
+        "train": {"epochs": 10, "batch_size": 64, "lr": 0.002},
+    },
 }
 
 

@@ -85,7 +85,7 @@ def model_codes(z, latent_dim: int) -> np.ndarray:
 def make_activation(name: str) -> nn.Module:
     return {
         "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity,
-        "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
+        "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
     }[name]()
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aekit import limits
-from aekit.config import ModelConfig, rule
+from aekit.config import ACTIVATIONS, ModelConfig, rule
 from aekit.errors import ConfigError
 
 ARCHS = ("mlp", "conv")
@@ -105,6 +105,24 @@ class VAEConfig(ArchConfig):
 
 
 @dataclass
+class ResConvConfig(ModelConfig):
+    """The residual conv family: its depth follows the image size (see :mod:`aekit.models.resconv`)."""
+
+    activation: str = rule("silu", choices=ACTIVATIONS, help="activation between hidden layers")
+    width: int = rule(16, min=1, max=limits.MAX_WIDTH, help="resconv: channels of the first stage (at half the "
+                      "image size); each stage down doubles them, up to max_width")
+    max_width: int = rule(256, min=1, max=limits.MAX_WIDTH, help="resconv: the most channels a stage has")
+    blocks: int = rule(1, min=0, max=16, help="resconv: residual blocks at each size, in the encoder and "
+                       "the decoder alike")
+    stages: int | None = rule(None, min=0, max=16, help="resconv: stride-2 stages down (and up again); unset: "
+                              "from the image size, round(log2(shorter side / 4)), so the last map is about 4x4")
+
+    def check(self) -> None:
+        if self.max_width < self.width:
+            raise ConfigError(f"model.max_width: must be >= model.width ({self.width}), got {self.max_width}")
+
+
+@dataclass
 class StackedConfig(ModelConfig):
     pretrain_epochs: int = rule(1, min=0, max=limits.MAX_EPOCHS, help="epochs of greedy pre-training per layer before "
                                 "fine-tuning the whole stack (0: none)")
@@ -119,6 +137,7 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "contractive": ContractiveConfig,
     "vae": VAEConfig,
     "stacked": StackedConfig,
+    "resconv": ResConvConfig,
 }
 
 

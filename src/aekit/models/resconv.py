@@ -1,0 +1,126 @@
+"""A residual convolutional autoencoder whose depth follows the image size, from 28x28 to 256x256 and beyond.
+
+The encoder goes down by stride-2 convolutions until the feature map is about 4x4, one
+stage per halving: ``round(log2(shorter side / 4))`` stages (3 at 28 or 32, 4 at 64, 6
+at 256); the first one halves the image, so no layer but the decoder's last works at
+full size. Their widths start at ``width`` and double per stage up to ``max_width``. At each
+size below the full one sit ``blocks`` residual blocks (group norm, SiLU, 3x3 convolution, twice), as in
+the autoencoders of latent diffusion (Rombach et al. 2022) but with a flat code: the last
+map is flattened and mapped linearly to ``latent_dim``, and back. The decoder mirrors the
+encoder with nearest-neighbour upsampling followed by a 3x3 convolution: the weights on
+every output pixel sum alike, so a flat region stays flat. A stride-2 transposed
+convolution gives pixels of either parity a different number of taps, which shows as a
+checkerboard (Odena et al. 2016, "Deconvolution and checkerboard artifacts"); the conv
+body's sub-pixel step can leave one too.
+
+A size that is not a multiple of ``2**stages`` (28 with 3 stages, an odd size) is padded
+by repeating its edge pixels up to the next multiple, and the reconstruction is cropped
+back, so every stage halves exactly and the output has the input's shape.
+
+>>> from aekit.models import create_model
+>>> model = create_model("resconv", (3, 28, 28), latent_dim=16, width=8)
+>>> model.stages, model.feature_shape
+(3, (32, 4, 4))
+>>> model(torch.rand(2, 3, 28, 28)).recon_x.shape
+torch.Size([2, 3, 28, 28])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aekit.errors import ConfigError
+from aekit.models.base import AutoEncoder, make_activation
+from aekit.models.configs import ResConvConfig
+from aekit.models.registry import register_model
+
+
+def auto_stages(height: int, width: int) -> int:
+    """Stages down from ``height x width`` to a map of about 4x4: 28 -> 3, 48 -> 4, 64 -> 4, 256 -> 6."""
+    return max(0, round(math.log2(min(height, width) / 4)))
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    # Group norm (Wu & He 2018) normalises each image alone, so it works at any batch size
+    # and training and evaluation compute the same function.
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
+class ResBlock(nn.Module):
+    """``x + conv(act(norm(conv(act(norm(x))))))``: the pre-activation residual block (He et al. 2016)."""
+
+    def __init__(self, channels: int, activation: str):
+        super().__init__()
+        layers = [[_norm(channels), make_activation(activation), nn.Conv2d(channels, channels, 3, padding=1)]
+                  for _ in range(2)]
+        self.body = nn.Sequential(*layers[0], *layers[1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2, then a 3x3 convolution from ``c_in`` to ``c_out`` channels."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))  # (B, c_in, h, w) -> (B, c_out, 2h, 2w)
+
+
+@register_model("resconv")
+class ResConvAutoEncoder(AutoEncoder):
+    summary = "residual conv stages down to about 4x4 (depth from the image size), group norm, SiLU, " \
+              "nearest-neighbour upsampling; any HxW from 28 to 256 and beyond, 1 to 4 channels"
+    config_class = ResConvConfig
+
+    def __init__(self, config: ResConvConfig, input_shape):
+        super().__init__(config, input_shape)
+        c, h, w = self.input_shape
+        self.stages = auto_stages(h, w) if config.stages is None else config.stages
+        step = 2 ** self.stages
+        if step > 2 * min(h, w):
+            raise ConfigError(f"model.stages: {self.stages} stages would halve {h}x{w} images below one pixel; "
+                              f"at most {int(math.log2(2 * min(h, w)))} here, or leave it unset")
+        padded = (math.ceil(h / step) * step, math.ceil(w / step) * step)
+        top, left = (padded[0] - h) // 2, (padded[1] - w) // 2
+        self.padding = (left, padded[1] - w - left, top, padded[0] - h - top)  # F.pad's order: W, then H
+        widths = [min(config.width * 2 ** i, config.max_width) for i in range(max(self.stages, 1))]
+        self.feature_shape = (widths[-1], padded[0] // step, padded[1] // step)
+        act, blocks = config.activation, config.blocks
+
+        # the first convolution halves the image: no layer works at full size but the last one up
+        down: list[nn.Module] = []
+        for c_in, c_out in zip((c, *widths[:-1]), widths[:self.stages]):
+            down += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)] + [ResBlock(c_out, act) for _ in range(blocks)]
+        if self.stages == 0:
+            down += [nn.Conv2d(c, widths[0], 3, padding=1)] + [ResBlock(widths[0], act) for _ in range(blocks)]
+        self.encoder = nn.Sequential(*down, _norm(widths[-1]), make_activation(act))
+        self.to_code = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(self.feature_shape), config.latent_dim),
+                                     make_activation(config.latent_activation))
+
+        self.from_code = nn.Linear(config.latent_dim, math.prod(self.feature_shape))
+        up: list[nn.Module] = []
+        for c_in, c_out in zip(widths[::-1], widths[-2::-1]):
+            up += [ResBlock(c_in, act) for _ in range(blocks)] + [Upsample(c_in, c_out)]
+        up += [ResBlock(widths[0], act) for _ in range(blocks)] + [_norm(widths[0]), make_activation(act)]
+        up.append(Upsample(widths[0], c) if self.stages else nn.Conv2d(widths[0], c, 3, padding=1))
+        self.decoder = nn.Sequential(*up, make_activation(config.output_activation))
+
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, self.padding, mode="replicate") if any(self.padding) else x  # (B, C, H', W'), H' = h * 2**stages
+        return self.to_code(self.encoder(x))  # (B, c_last, h, w) -> (B, latent_dim)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.from_code(z).view(-1, *self.feature_shape)  # (B, k) -> (B, c_last, h, w)
+        x = self.decoder(x)  # (B, C, H', W')
+        left, _, top, _ = self.padding
+        h, w = self.input_shape[1:]
+        return x[:, :, top:top + h, left:left + w]  # the padding cropped away: (B, C, H, W)

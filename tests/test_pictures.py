@@ -123,6 +123,7 @@ def test_a_drawing_failure_is_one_warning_and_keeps_the_run(tmp_path, monkeypatc
     lines = []
     run = aekit.train(dataset="mnist-sample", epochs=1, device="cpu", out=tmp_path / "r", verbose=False,
                       progress=False, log=lines.append)
+    lines = [line for line in lines if "under-trained" not in line]  # one epoch: the run says it is short too
     assert len(lines) == 1 and lines[0].startswith("warning: could not draw") and "no fonts today" in lines[0]
     assert str(run.path) in lines[0]
     assert aekit.load_run(run.path).metrics == run.metrics

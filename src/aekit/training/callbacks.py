@@ -192,7 +192,8 @@ class Checkpointer(Callback):
 
 
 class LearningCheck(Callback):
-    """One warning line, naming ``--lr``, when a run that ended without error did not learn.
+    """One warning line when a run that ended without error did not learn (naming ``--lr``) or learned only as
+    far as the mean image (naming ``--epochs``).
 
     Two things must both hold. The final test reconstruction loss is clearly worse than a
     constant image's (over ``1 + moved`` times that of the mean test image, scored by the
@@ -208,8 +209,10 @@ class LearningCheck(Callback):
     - it fell, then stopped (two epochs or more): the final test loss is no lower than
       the first epoch's, a plateau above the mean image. Too high again: saturated.
 
-    A run that is merely short (the default preset takes six epochs of ``mnist-sample``
-    to beat the mean image) has a falling loss and gets no warning. The
+    A run whose loss fell but ends within ``moved`` of the mean image's loss, or above it, is
+    under-trained rather than mis-tuned (the default preset takes six epochs of
+    ``mnist-sample`` to beat the mean image; on a small colour folder a dense model may never
+    leave it): its warning names ``--epochs`` and a conv preset. Either way the
     run is kept and the exit status stays 0: its numbers are real, only not useful; a
     non-finite loss is the trainer's :class:`~aekit.errors.Diverged` instead.
 
@@ -239,10 +242,16 @@ class LearningCheck(Callback):
         if not trainer.finished or not trainer.history:
             return
         stalled = self.stalled(trainer.history)
-        if stalled is None:
-            return
         final = trainer.history[-1]["test_recon_loss"]
         constant = self.constant_image_loss(trainer.model)
+        if stalled is None:
+            if final >= (1 - self.moved) * constant:  # it learned, but only as far as the mean image
+                self.log(f"warning: the model is not clearly better than a constant image: its test "
+                         f"reconstruction loss ({final:.5g}) is not {self.moved:.0%} below the mean test image's "
+                         f"({constant:.5g}); "
+                         f"it is likely under-trained for this data: try more --epochs (now "
+                         f"{trainer.config.epochs}), or a conv preset such as resconv-16 for colour photos")
+            return
         if final > (1 + self.moved) * constant:
             how, advice = stalled
             lower = advice == "lower"

@@ -556,7 +556,7 @@ def test_file_paths_of_a_folders_own_split_keep_train_and_test_in_them(tmp_path)
 
 
 def test_a_file_name_that_is_not_utf8_keeps_its_bytes_and_prints_escaped(tmp_path, decodes):
-    from aekit.data.imagedata import printable_path
+    from aekit.io import printable
 
     root = tmp_path / "s"
     name = os.fsdecode(b"caf\xe9.png")  # Latin-1, not UTF-8
@@ -565,7 +565,7 @@ def test_a_file_name_that_is_not_utf8_keeps_its_bytes_and_prints_escaped(tmp_pat
     data = load(root, test_fraction=0.0)
     assert sorted(data.paths_train) == sorted([name, "plain.png"])
     assert_paths_name_the_images(data, root)  # the stored name still opens the file
-    assert printable_path(name) == "caf\\xe9.png" and printable_path("plain.png") == "plain.png"
+    assert printable(name) == "caf\\xe9.png" and printable("plain.png") == "plain.png"
     decodes.clear()
     assert load(root, test_fraction=0.0).paths_train == data.paths_train and decodes == {}
 

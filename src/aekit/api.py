@@ -600,7 +600,7 @@ def _named(item: dict, data) -> dict:
     """
     i, named = item["index"], {"index": item["index"]}
     if data.paths_test is not None:
-        named["file"] = _printable(data.paths_test[i])
+        named["file"] = io.printable(data.paths_test[i])
     if "label" in item:
         named.update(label=item["label"], **{"class": data.class_names[item["label"]]})
     return {**named, **item}
@@ -639,16 +639,10 @@ def write_scores(result, path: str | Path, data=None) -> Path:
     return io.atomic_write_text(path, _csv(["index", "file", "label", "class", "error"], rows))
 
 
-def _printable(path: str) -> str:
-    from aekit.data.imagedata import printable_path
-
-    return printable_path(path)
-
-
 def _files(data, split: str, n: int) -> list[str]:
     """The printable file paths of a split's ``n`` images; empty strings when the data has no files."""
     paths = None if data is None else getattr(data, f"paths_{split}")
-    return [""] * n if paths is None else [_printable(p) for p in paths]
+    return [""] * n if paths is None else [io.printable(p) for p in paths]
 
 
 def _class_names(data, labels: np.ndarray) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +34,7 @@ class ImageData:
     every other source they are ``None``, and an image is known by its split
     and its index in it. A file name that is not valid UTF-8 keeps its bytes
     as surrogate escapes (as :func:`os.listdir` gives it, so ``Path(origin) /
-    path`` still opens it); :func:`printable_path` shows such a name with
+    path`` still opens it); :func:`aekit.io.printable` shows such a name with
     ``\xNN`` escapes, as aekit writes it into CSV files and pictures.
     """
 
@@ -103,8 +102,3 @@ class ImageData:
     def num_classes(self) -> int:
         """The number of classes; 0 for an unlabeled set."""
         return len(self.class_names)
-
-
-def printable_path(path: str) -> str:
-    r"""``path`` with the bytes of a non-UTF-8 file name as ``\xNN`` escapes (any other name unchanged)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")

@@ -150,7 +150,7 @@ def test_a_path_the_system_cannot_name_is_one_line(tmp_path, monkeypatch, capsys
 
 
 def test_a_nul_byte_in_a_path_from_python_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="--out: the path holds a NUL byte"):
+    with pytest.raises(ConfigError, match="^out: the path holds a NUL byte"):
         aekit.train(out=tmp_path / "a\0b", dataset="mnist-sample", verbose=False)
     with pytest.raises(ConfigError, match="run directory: the path holds a NUL byte"):
         aekit.load_run("run\0")

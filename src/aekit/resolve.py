@@ -60,24 +60,27 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+        raise ConfigError(f"config {path}: cannot read ({exc.strerror or exc})", params=("config",)) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"--config {path}: not UTF-8 text (byte {exc.start}); a config is JSON") from None
+        raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start}); a config is JSON",
+                          params=("config",)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise ConfigError(f"config {path}: not valid JSON (line {exc.lineno}: {exc.msg})", params=("config",)) from None
     except RecursionError:  # a config is two levels deep; thousands of brackets are not one
-        raise ConfigError(f"--config {path}: nested too deep to be a config") from None
+        raise ConfigError(f"config {path}: nested too deep to be a config", params=("config",)) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"--config {path}: expected a JSON object with data/model/train sections")
+        raise ConfigError(f"config {path}: expected a JSON object with data/model/train sections", params=("config",))
     for key in data:
         if key not in ("preset", *SECTIONS):
             raise ConfigError(f"{key}: unknown section in {path}; allowed: preset, {', '.join(SECTIONS)}")
         if key in SECTIONS and not isinstance(data[key], dict):
-            raise ConfigError(f"--config {path}: {key}: expected an object of fields, got {data[key]!r}")
+            raise ConfigError(f"config {path}: {key}: expected an object of fields, got {data[key]!r}",
+                              params=("config",))
     if not isinstance(data.get("preset"), (str, type(None))):
-        raise ConfigError(f"--config {path}: preset: expected a preset name or null, got {data['preset']!r}")
+        raise ConfigError(f"config {path}: preset: expected a preset name or null, got {data['preset']!r}",
+                          params=("config",))
     return data
 
 

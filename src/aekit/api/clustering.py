@@ -77,11 +77,12 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
     log = log or io.log
     run = _as_run(run, which)
     if method not in methods.METHODS:
-        raise ConfigError(f"--method: {method!r} is not allowed; choose one of: {', '.join(methods.METHODS)}")
+        raise ConfigError(f"method: {method!r} is not allowed; choose one of: {', '.join(methods.METHODS)}",
+                          params=("method",))
     if method == "n2d":  # before the slow part: a missing extra is one line now, not after encoding
         from aekit.integrations import require
 
-        require("umap", "cluster", "--method n2d (UMAP)")
+        require("umap", "cluster", "method n2d (UMAP)", params=("method",))
     data = data if data is not None else run.load_data(log, dataset, data_dir)
     start = time.perf_counter()
     log(f"encoding {'all the' if split == 'all' else 'the ' + split} images of {data.name}")

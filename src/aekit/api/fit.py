@@ -57,10 +57,11 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
     if tensorboard:  # a missing extra fails here, before a run directory is made
         from aekit.integrations import require
 
-        require("tensorboard", "tensorboard", "--tensorboard")
+        require("tensorboard", "tensorboard", "tensorboard", params=("tensorboard",))
     if resume is not None:
         if preset is not None or config is not None or out is not None:
-            raise ConfigError("--resume: continues RUN in place with its own config; drop --out, --preset and --config")
+            raise ConfigError("resume: continues the run in place with its own config; give no out, preset or config",
+                              params=("resume", "out", "preset", "config"))
         try:
             run_dir, cfg, meta = _resume_plan(resume, overrides)
         except _AlreadyDone as done:  # a job script that always resumes may run once more than it needs
@@ -108,9 +109,9 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
     """The run to resume, its config with the allowed overrides, and its checkpoint's meta (``None``: none yet)."""
     given = {k for k, v in overrides.items() if v is not None}
     if given - set(RESUMABLE):
-        flags = ", ".join(f"--{k.replace('_', '-')}" for k in sorted(given - set(RESUMABLE)))
-        raise ConfigError(f"--resume: the run continues with its own config; only --epochs, --device, "
-                          f"--checkpoint-every and --max-memory can change, not {flags}")
+        others = sorted(given - set(RESUMABLE))
+        raise ConfigError(f"resume: the run continues with its own config; only epochs, device, checkpoint_every "
+                          f"and max_memory can change, not {', '.join(others)}", params=("resume", *RESUMABLE, *others))
     changes = {k: overrides[k] for k in given}
     run_dir = RunDir.open(path)
     if not run_dir.checkpoint().exists() and not run_dir.checkpoint().with_suffix(".json").exists():
@@ -125,8 +126,8 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
     if position.get("main", True) and cfg.train.epochs < position["epoch"]:
         if meta.get("finished") and cfg.train.epochs == done:
             raise _AlreadyDone(run_dir, done)
-        raise ConfigError(f"--epochs: {run_dir.path} has trained {done} epoch(s) already; to train on, give "
-                          f"more: --resume {run_dir.path} --epochs {done + 10}")
+        raise ConfigError(f"epochs: {run_dir.path} has trained {done} epoch(s) already; to train on, give "
+                          f"more: resume={run_dir.path} epochs={done + 10}", params=("epochs", "resume", "epochs"))
     return run_dir, cfg, meta
 
 
@@ -214,11 +215,11 @@ def _check_sizes(data, cfg: RunConfig) -> None:
         fraction = cfg.data.test_fraction
         fraction = "unset: 0.1, or 1/6 for a single CSV" if fraction is None else fraction
         raise DataError(f"{cfg.data.dataset}: the test split is empty ({n_train} training images, none to test "
-                        f"on) and every epoch is scored on it; give a larger --test-fraction (now {fraction}) "
-                        "or, for a set with a split of its own, test images")
+                        f"on) and every epoch is scored on it; give a larger test_fraction (now {fraction}) "
+                        "or, for a set with a split of its own, test images", params=("test_fraction",))
     if n_train == 0:
         raise DataError(f"{cfg.data.dataset}: the training split is empty ({n_test} test images); give a "
-                        "smaller --test-fraction or add training images")
+                        "smaller test_fraction or add training images", params=("test_fraction",))
 
 
 def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks, progress, verbose, plots,

@@ -23,7 +23,7 @@ def _whole(value, name: str) -> int:
     (``bool`` is not one here, and neither is ``2.0``).
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(f"{name}: must be an integer, got {value!r}")
+        raise InputError(f"{name}: must be an integer, got {value!r}", params=(name,))
     return int(value)
 
 
@@ -89,12 +89,14 @@ class Run:
     # ----------------------------------------------------------------- drawing from the model
 
     def test_images(self, indices: dict[str, int], data=None) -> np.ndarray:
-        """The test images named by ``{"--a": 3, ...}`` as uint8 ``(N, C, H, W)``; a bad index names its key."""
+        """The test images named by ``{"a": 3, ...}`` (parameter: index) as uint8 ``(N, C, H, W)``; a bad index
+        names its parameter.
+        """
         data = data if data is not None else self.load_data()
         n = len(data.x_test)
         for name, i in indices.items():
             if not 0 <= i < n:
-                raise ConfigError(f"{name} {i}: {data.name} has test images 0 to {n - 1}")
+                raise ConfigError(f"{name} {i}: {data.name} has test images 0 to {n - 1}", params=(name,))
         return data.x_test[list(indices.values())]
 
     def sample(self, n: int, seed: int = 0, from_codes: bool = False, data=None) -> np.ndarray:
@@ -109,9 +111,9 @@ class Run:
 
         n, seed = _whole(n, "n"), _whole(seed, "seed")
         if not 1 <= n <= MAX_DRAWN:
-            raise ConfigError(f"--n: must be from 1 to {MAX_DRAWN}, got {n}")
+            raise ConfigError(f"n: must be from 1 to {MAX_DRAWN}, got {n}", params=("n",))
         if not 0 <= seed < 2 ** 63:
-            raise ConfigError(f"--seed: must be from 0 to 2**63 - 1, got {seed}")
+            raise ConfigError(f"seed: must be from 0 to 2**63 - 1, got {seed}", params=("seed",))
         generator = torch.Generator().manual_seed(seed)
         if from_codes:
             data = data if data is not None else self.load_data()
@@ -122,8 +124,8 @@ class Run:
         else:
             with_prior = ", ".join(m for m in list_models() if get_model_class(m).is_generative)
             raise AekitError(f"model '{self.model.name}' has no prior to sample from (models with one: "
-                             f"{with_prior}): its codes follow no known distribution; use --from-codes to "
-                             "sample a Gaussian fitted to the codes of its training images")
+                             f"{with_prior}): its codes follow no known distribution; use from_codes to "
+                             "sample a Gaussian fitted to the codes of its training images", params=("from_codes",))
         return images.float().cpu().numpy()
 
     def interpolate(self, a: int, b: int, steps: int = 10, data=None) -> np.ndarray:
@@ -136,7 +138,7 @@ class Run:
 
         a, b, steps = _whole(a, "a"), _whole(b, "b"), _whole(steps, "steps")
         _check_steps(steps)
-        x = to_model(self.test_images({"--a": a, "--b": b}, data), self.scale).to(self.device)  # (2, C, H, W)
+        x = to_model(self.test_images({"a": a, "b": b}, data), self.scale).to(self.device)  # (2, C, H, W)
         strip = self.model.interpolate(x[0], x[1], steps)  # (steps, C, H, W)
         return torch.cat([x[:1], strip, x[1:]]).float().cpu().numpy()
 
@@ -158,7 +160,8 @@ class Run:
         k = self.model.latent_dim
         dims = _code_units(dims, k)
         if len(dims) * steps > MAX_DRAWN:
-            raise ConfigError(f"--steps: {len(dims)} unit(s) x {steps} steps is over {MAX_DRAWN} images")
+            raise ConfigError(f"steps: {len(dims)} unit(s) x {steps} steps is over {MAX_DRAWN} images",
+                              params=("steps",))
         value_range = _value_range(value_range)
         data = data if data is not None else self.load_data()
         if value_range is None and self.model.is_generative:
@@ -168,7 +171,7 @@ class Run:
             bounds = torch.quantile(codes[:, dims], torch.tensor([0.01, 0.99]), dim=0).T.tolist()  # (len(dims), 2)
         else:
             bounds = [value_range] * len(dims)
-        x = to_model(self.test_images({"--image": image}, data), self.scale).to(self.device)
+        x = to_model(self.test_images({"image": image}, data), self.scale).to(self.device)
         with torch.no_grad():
             z = self.model.encode(x)[0]  # (k,)
             rows = [self.model.traverse(z, d, torch.linspace(lo, hi, steps)) for d, (lo, hi) in zip(dims, bounds)]
@@ -177,7 +180,7 @@ class Run:
 
 def _check_steps(steps: int) -> None:
     if not 2 <= steps <= MAX_DRAWN:
-        raise ConfigError(f"--steps: must be from 2 to {MAX_DRAWN}, got {steps}")
+        raise ConfigError(f"steps: must be from 2 to {MAX_DRAWN}, got {steps}", params=("steps",))
 
 
 def _code_units(dims, k: int) -> list[int]:
@@ -187,13 +190,13 @@ def _code_units(dims, k: int) -> list[int]:
     if isinstance(dims, numbers.Integral) and not isinstance(dims, bool):
         dims = [dims]
     elif isinstance(dims, (str, bytes)) or not hasattr(dims, "__iter__"):
-        raise InputError(f"dims: expected a code unit or a list of them (integers), got {dims!r}")
+        raise InputError(f"dims: expected a code unit or a list of them (integers), got {dims!r}", params=("dims",))
     units = [_whole(d, "dims") for d in dims]
     if not units:
-        raise InputError("dims: no code units given; None traverses every unit")
+        raise InputError("dims: no code units given; None traverses every unit", params=("dims",))
     for d in units:
         if not 0 <= d < k:
-            raise ConfigError(f"--dim {d}: the code has units 0 to {k - 1}")
+            raise ConfigError(f"dims {d}: the code has units 0 to {k - 1}", params=("dims",))
     return units
 
 
@@ -204,5 +207,6 @@ def _value_range(value_range) -> tuple[float, float] | None:
     pair = tuple(value_range) if hasattr(value_range, "__iter__") and not isinstance(value_range, str) else ()
     if len(pair) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in pair) \
             or not all(math.isfinite(v) for v in pair):
-        raise InputError(f"value_range: expected two finite numbers (lo, hi), got {value_range!r}")
+        raise InputError(f"value_range: expected two finite numbers (lo, hi), got {value_range!r}",
+                         params=("value_range",))
     return float(pair[0]), float(pair[1])

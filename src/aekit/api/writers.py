@@ -60,7 +60,7 @@ def encode_split(run: Run, data, split: str = "test") -> dict[str, np.ndarray]:
     has none) and class name (empty when unlabeled).
     """
     if split not in SPLITS:
-        raise DataError(f"--split: {split!r} is not allowed; choose one of: {', '.join(SPLITS)}")
+        raise DataError(f"split: {split!r} is not allowed; choose one of: {', '.join(SPLITS)}", params=("split",))
     parts = [("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)]
     parts = [(name, x, y if y is not None else np.full(len(x), -1)) for name, x, y in parts if split in (name, "all")]
     label = np.concatenate([y for _, _, y in parts]).astype(np.int64)
@@ -87,7 +87,7 @@ def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv"):
-        raise ConfigError(f"--out {path}: the file must end in .npy or .csv")
+        raise ConfigError(f"out {path}: the file must end in .npy or .csv", params=("out",))
     z = codes["z"]
     n, d = z.shape
     if suffix == ".npy":

@@ -52,9 +52,43 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
                 "scale": run.scale, "trained_on": run.config.data.dataset,
                 "epochs_trained": len(run.metrics)}
     result.summary = {"format": result.summary["format"], "run": run_info, **result.summary}
+    _add_model_metrics(result.summary, run, data, log)
     worst = result.summary.get("anomaly", {}).get("worst", [])
     worst[:] = [_named(w, data) for w in worst]
     return result
+
+
+def _add_model_metrics(summary: dict, run: Run, data, log: Log) -> None:
+    """The metrics the run's model declares (``model.metrics()``, ``needs="model"``), computed on ``data``
+    into the model's results row, with their declarations in ``summary["metrics"]`` for the table and report.
+    """
+    import math
+    import time
+
+    from aekit.errors import EvalError
+    from aekit.evaluation.declared import declared
+
+    own = list(run.model.metrics())
+    for metric in own:
+        if metric.needs != "model" or not callable(metric.function):
+            raise EvalError(f"{run.model.name}'s metric {metric.key}: a model's own metric needs the model "
+                            "(needs='model') and a function(run, data) -> float")
+        if declared(metric.key) is not None:
+            raise EvalError(f"{run.model.name}'s metric {metric.key}: the key of a built-in metric; name it "
+                            "another way")
+        log(f"{metric.label} ({run.model.name}'s own metric) ...")
+        start = time.perf_counter()
+        try:
+            value = float(metric.function(run, data))
+        except (ValueError, TypeError, ArithmeticError, RuntimeError) as exc:
+            raise EvalError(f"{run.model.name}'s metric {metric.key} failed ({type(exc).__name__}: "
+                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from exc
+        if math.isnan(value):
+            raise EvalError(f"{run.model.name}'s metric {metric.key} is NaN")
+        summary["results"]["model"][metric.key] = value
+        log(f"  {metric.label}: {time.perf_counter() - start:.1f}s")
+    if own:
+        summary["metrics"] = {m.key: m.describe() for m in own}
 
 
 def _named(item: dict, data) -> dict:

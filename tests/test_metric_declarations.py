@@ -93,3 +93,18 @@ def test_a_declaration_is_checked(bad, says):
     fields = dict(key="k", label="K", direction="higher", help="h", **{"needs": "model"})
     with pytest.raises(ValueError, match=says):
         Metric(**{**fields, **bad})
+
+
+def test_compare_shows_and_sorts_a_models_own_metric(evaluated):
+    from aekit.evaluation.table import compare_rows, compare_table, own_metrics, sort_rows
+    from aekit.rundir import RunDir
+
+    run, _, result = evaluated
+    entry = RunDir(run.path).summary()
+    other = {**entry, "run": "other", "eval": {**entry["eval"], "results": {
+        **entry["eval"]["results"], "model": {**entry["eval"]["results"]["model"], "code_norm": 0.001}}}}
+    columns, rows = compare_rows([entry, other])
+    own = own_metrics([entry, other])
+    assert "code_norm" in columns and own["code_norm"].direction == "lower"
+    assert [r["run"] for r in sort_rows(rows, "code_norm", own)] == ["other", entry["run"]]  # lower is better
+    assert "0.001" in compare_table(columns, rows, own)

@@ -28,7 +28,7 @@ from aekit.config import (
     field_names,
 )
 from aekit.errors import ConfigError
-from aekit.models.configs import get_config_class
+from aekit.models.configs import MODEL_CONFIGS, get_config_class
 from aekit.presets import DEFAULT_PRESET, get_preset
 
 
@@ -97,6 +97,19 @@ def section_owners(model_config: type[ModelConfig] = ModelConfig) -> dict[str, s
     return owners
 
 
+def _refuse_other_models_field(key: str, model_name: str, model_cls: type) -> None:
+    """A field of other models given for one that lacks it: one line naming the model, the models that have
+    the field and the model's own fields (the CLI prints them all as flags).
+    """
+    having = sorted(name for name, cls in MODEL_CONFIGS.items() if key in field_names(cls))
+    if not having:
+        return
+    own = sorted(set(field_names(model_cls)) - set(field_names(ModelConfig)))
+    raise ConfigError(f"{key}: model '{model_name}' has no {key} (it is a setting of {', '.join(having)}); "
+                      f"its own settings: {', '.join(own) if own else 'none beyond the common ones'}",
+                      params=(key, key, *own))
+
+
 def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> RunConfig:
     """Merge flat ``overrides`` into ``base`` (shaped like ``RunConfig.to_dict()``) and validate.
 
@@ -121,6 +134,7 @@ def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> Ru
     owners = section_owners(model_cls)
     for key, value in overrides.items():
         if key not in owners:
+            _refuse_other_models_field(key, model_name, model_cls)
             raise ConfigError(f"{key}: unknown setting; allowed: {', '.join(sorted(owners))}")
         sections[owners[key]][key] = value
 

@@ -48,11 +48,11 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align:
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
-def _metric_keys(rows: Sequence[dict], extra: dict[str, Metric]) -> list[str]:
+def _metric_keys(rows: Sequence[dict], extra: dict[str, Metric] | None = None) -> list[str]:
     """Metric keys in display order: the built-ins' declared order, then semi_<size> by size, then a model's
     own (``extra``), then any key nothing declares; std keys left out (shown beside their mean).
     """
-    keys = {k for row in rows for k in row}
+    keys, extra = {k for row in rows for k in row}, extra or {}
     fixed = [k for k in _declared.BY_KEY if k in keys]
     semi = sorted((k for k in keys if _declared.semi_size(k) is not None), key=_declared.semi_size)
     own = [k for k in extra if k in keys and k not in fixed]
@@ -156,7 +156,7 @@ def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
     and kNN accuracy for reference.
     """
     evals = [e["eval"]["results"]["model"] for e in entries if e.get("eval")]
-    metric_keys = _metric_keys(evals)
+    metric_keys = _metric_keys(evals, own_metrics(entries))
     columns = [*RUN_COLUMNS, *metric_keys, "pca_mse", "pca_knn_acc"]
     rows = []
     for e in entries:
@@ -171,31 +171,38 @@ def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
     return columns, rows
 
 
-def _column_metric(column: str) -> tuple[str, str] | None:
-    """``(better, format)`` of a metric column of :func:`compare_rows`; ``None`` for the run columns."""
+def own_metrics(entries: Sequence[dict]) -> dict[str, Metric]:
+    """The metrics the runs' models contributed (recorded in their ``eval.json``), by key."""
+    return {k: m for e in entries if e.get("eval") for k, m in model_metrics(e["eval"]).items()}
+
+
+def _column_metric(column: str, own: dict[str, Metric] | None = None) -> tuple[str, str] | None:
+    """``(better, format)`` of a metric column of :func:`compare_rows` (``own``: the models' own metrics, by
+    key); ``None`` for the run columns. A metric column nothing declares has ``"?"`` for its direction.
+    """
     if column == "train_test_mse":
         return "lower", ".5f"
-    try:
-        _, better, fmt = metric_info(column.removeprefix("pca_"))
-    except KeyError:
+    if column in RUN_COLUMNS:
         return None
-    return better, fmt
+    metric = _declared.declared(column.removeprefix("pca_"), own)
+    return (metric.direction, metric.fmt) if metric else ("?", ".4g")
 
 
-def sort_rows(rows: list[dict], key: str) -> list[dict]:
-    """Best first by a metric column (each metric knows its direction), runs without a value last;
-    other columns sort in ascending order.
+def sort_rows(rows: list[dict], key: str, own: dict[str, Metric] | None = None) -> list[dict]:
+    """Best first by a metric column (each metric knows its direction; ``own``: the models' own metrics,
+    :func:`own_metrics`), runs without a value last; other columns, and metrics nothing declares, sort in
+    ascending order.
     """
-    metric = _column_metric(key)
-    if metric is None:
+    metric = _column_metric(key, own)
+    if metric is None or metric[0] == "?":
         return sorted(rows, key=lambda r: (r.get(key) is None, str(r.get(key))))
     sign = -1 if metric[0] == "higher" else 1
     return sorted(rows, key=lambda r: (r.get(key) is None, sign * (r.get(key) or 0.0)))
 
 
-def compare_table(columns: Sequence[str], rows: Sequence[dict]) -> str:
+def compare_table(columns: Sequence[str], rows: Sequence[dict], own: dict[str, Metric] | None = None) -> str:
     """Markdown table of :func:`compare_rows`' output; metric headers are the metric keys."""
-    fmts = {c: (_column_metric(c) or (None, "d"))[1] for c in columns}
+    fmts = {c: (_column_metric(c, own) or (None, "d"))[1] for c in columns}
     body = [[format_value(r.get(c), fmts[c]) for c in columns] for r in rows]
-    align = "".join("r" if c in ("latent_dim", "epochs") or _column_metric(c) else "l" for c in columns)
+    align = "".join("r" if c in ("latent_dim", "epochs") or _column_metric(c, own) else "l" for c in columns)
     return markdown_table(list(columns), body, align)

@@ -262,7 +262,7 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
     try:
         history = trainer.fit(x_train, x_test)
     except Diverged as exc:
-        raise Diverged(f"{exc}; {run_dir.path} keeps {_what_is_saved(run_dir)}") from None
+        raise Diverged(f"{exc}; {run_dir.path} keeps {_what_is_saved(run_dir)}", params=exc.params) from None
     except RuntimeError as exc:
         if world.lost_peer(exc):
             raise RunError(f"process {world.rank} of {world.size} lost the others ({str(exc).splitlines()[0][:200]}); "

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # the Python parameters whose flag is not the parameter's own name
-FLAG_OF = {"dims": "--dim", "value_range": "--range"}
+FLAG_OF = {"dims": "--dim", "value_range": "--range", "fmt": "--format", "classes": "--one-class"}
 
 
 def flag(param: str) -> str:

@@ -367,8 +367,8 @@ class RunDir:
             old = path.with_suffix(".json")
             if old.exists():
                 return self._old_meta(old)
-            raise RunError(f"{path}: no checkpoint here yet (a run saves one every --checkpoint-every minutes "
-                           "and at its end)")
+            raise RunError(f"{path}: no checkpoint here yet (a run saves one every checkpoint_every minutes "
+                           "and at its end)", params=("checkpoint_every",))
         meta = _read_safetensors_meta(path)
         if meta is None:
             old = path.with_suffix(".json")
@@ -423,7 +423,7 @@ class RunDir:
         bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
         if bad:
             raise RunError(f"{path}: the weights are not finite numbers ({', '.join(bad[:3])}): the run diverged "
-                           "before this checkpoint was written; train again with a lower --lr")
+                           "before this checkpoint was written; train again with a lower lr", params=("lr",))
         model.load_state_dict(weights)
         return meta
 

@@ -108,3 +108,17 @@ def test_compare_shows_and_sorts_a_models_own_metric(evaluated):
     assert "code_norm" in columns and own["code_norm"].direction == "lower"
     assert [r["run"] for r in sort_rows(rows, "code_norm", own)] == ["other", entry["run"]]  # lower is better
     assert "0.001" in compare_table(columns, rows, own)
+
+
+@pytest.mark.parametrize("declares, says", [
+    ((Metric("mse", "my MSE", "lower", "h", needs="model", function=_mean_code_norm),), "the key of a built-in"),
+    ((NORM, NORM), "the key of another"),
+    ((Metric("x", "X", "lower", "h", needs="labels"),), "needs the model"),
+])
+def test_a_bad_model_metric_is_refused_before_the_evaluation_runs(sample_run, declares, says):
+    from aekit.errors import EvalError
+
+    run = aekit.load_run(sample_run.path)
+    run.model.__class__ = type("Bad", (type(run.model),), {"metrics": lambda self: declares})
+    with pytest.raises(EvalError, match=says):
+        aekit.evaluate(run, data="not loaded: the check comes first", cache=False)

@@ -38,6 +38,7 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
 
     log = log or io.log
     run = _as_run(run, which)
+    own = _model_metrics(run)  # checked before the slow part
     data = data if data is not None else run.load_data(log, dataset, data_dir)
     log(f"evaluating {run.path} on {data.name} [{len(data.x_train)} train / {len(data.x_test)} test]")
     log("encoding and reconstructing with the model ...")
@@ -52,30 +53,45 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
                 "scale": run.scale, "trained_on": run.config.data.dataset,
                 "epochs_trained": len(run.metrics)}
     result.summary = {"format": result.summary["format"], "run": run_info, **result.summary}
-    _add_model_metrics(result.summary, run, data, log)
+    _add_model_metrics(result.summary, own, run, data, log)
     worst = result.summary.get("anomaly", {}).get("worst", [])
     worst[:] = [_named(w, data) for w in worst]
     return result
 
 
-def _add_model_metrics(summary: dict, run: Run, data, log: Log) -> None:
-    """The metrics the run's model declares (``model.metrics()``, ``needs="model"``), computed on ``data``
-    into the model's results row, with their declarations in ``summary["metrics"]`` for the table and report.
+def _model_metrics(run: Run) -> list:
+    """The metrics the run's model declares (``model.metrics()``), checked: ``needs="model"`` with a function,
+    keys of their own (not a built-in's, not repeated).
+    """
+    from aekit.errors import EvalError
+    from aekit.evaluation.declared import declared
+    from aekit.metric import Metric
+
+    own, seen = list(run.model.metrics()), set()
+    for metric in own:
+        where = f"{run.model.name}'s metric {getattr(metric, 'key', metric)!r}"
+        if not isinstance(metric, Metric):
+            raise EvalError(f"{where}: metrics() must return aekit.metric.Metric declarations")
+        if metric.needs != "model" or not callable(metric.function):
+            raise EvalError(f"{where}: a model's own metric needs the model (needs='model') and a "
+                            "function(run, data) -> float")
+        if declared(metric.key) is not None or metric.key in seen:
+            raise EvalError(f"{where}: the key of {'a built-in metric' if metric.key not in seen else 'another'}; "
+                            "name it another way")
+        seen.add(metric.key)
+    return own
+
+
+def _add_model_metrics(summary: dict, own: list, run: Run, data, log: Log) -> None:
+    """The model's own metrics (:func:`_model_metrics`) computed on ``data`` into the model's results row, with
+    their declarations in ``summary["metrics"]`` for the table, the report and ``aekit compare``.
     """
     import math
     import time
 
     from aekit.errors import EvalError
-    from aekit.evaluation.declared import declared
 
-    own = list(run.model.metrics())
     for metric in own:
-        if metric.needs != "model" or not callable(metric.function):
-            raise EvalError(f"{run.model.name}'s metric {metric.key}: a model's own metric needs the model "
-                            "(needs='model') and a function(run, data) -> float")
-        if declared(metric.key) is not None:
-            raise EvalError(f"{run.model.name}'s metric {metric.key}: the key of a built-in metric; name it "
-                            "another way")
         log(f"{metric.label} ({run.model.name}'s own metric) ...")
         start = time.perf_counter()
         try:

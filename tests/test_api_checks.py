@@ -55,22 +55,22 @@ def test_decode_takes_codes_as_arrays_tensors_or_lists(sample_run):
 @pytest.mark.parametrize("call, error, says", [
     (lambda run: run.sample(1.5, from_codes=True), InputError, r"^n: must be an integer, got 1.5$"),
     (lambda run: run.sample("3", from_codes=True), InputError, r"^n: must be an integer, got '3'$"),
-    (lambda run: run.sample(0, from_codes=True), ConfigError, r"^--n: must be from 1 to 100000, got 0$"),
-    (lambda run: run.sample(10**12, from_codes=True), ConfigError, r"^--n: must be from 1 to 100000"),
+    (lambda run: run.sample(0, from_codes=True), ConfigError, r"^n: must be from 1 to 100000, got 0$"),
+    (lambda run: run.sample(10**12, from_codes=True), ConfigError, r"^n: must be from 1 to 100000"),
     (lambda run: run.sample(2, seed=1.5, from_codes=True), InputError, r"^seed: must be an integer"),
-    (lambda run: run.sample(2, seed=-1, from_codes=True), ConfigError, r"^--seed: must be from 0 to 2\*\*63 - 1"),
-    (lambda run: run.sample(2, seed=2**64, from_codes=True), ConfigError, r"^--seed: must be from 0"),
+    (lambda run: run.sample(2, seed=-1, from_codes=True), ConfigError, r"^seed: must be from 0 to 2\*\*63 - 1"),
+    (lambda run: run.sample(2, seed=2**64, from_codes=True), ConfigError, r"^seed: must be from 0"),
     (lambda run: run.interpolate(1.5, 2), InputError, r"^a: must be an integer, got 1.5$"),
     (lambda run: run.interpolate(0, True), InputError, r"^b: must be an integer, got True$"),
     (lambda run: run.interpolate(0, 1, steps=2.5), InputError, r"^steps: must be an integer"),
-    (lambda run: run.interpolate(0, 1, steps=1), ConfigError, r"^--steps: must be from 2 to 100000, got 1$"),
-    (lambda run: run.interpolate(0, 1, steps=10**9), ConfigError, r"^--steps: must be from 2 to 100000"),
+    (lambda run: run.interpolate(0, 1, steps=1), ConfigError, r"^steps: must be from 2 to 100000, got 1$"),
+    (lambda run: run.interpolate(0, 1, steps=10**9), ConfigError, r"^steps: must be from 2 to 100000"),
     (lambda run: run.traverse(image=0.5), InputError, r"^image: must be an integer"),
     (lambda run: run.traverse(dims=[0, 1.5]), InputError, r"^dims: must be an integer, got 1.5$"),
     (lambda run: run.traverse(dims="0"), InputError, r"^dims: expected a code unit or a list of them"),
     (lambda run: run.traverse(dims=[]), InputError, r"^dims: no code units given"),
-    (lambda run: run.traverse(dims=[3]), ConfigError, r"^--dim 3: the code has units 0 to 2$"),
-    (lambda run: run.traverse(steps=50_000), ConfigError, r"^--steps: 3 unit\(s\) x 50000 steps is over 100000"),
+    (lambda run: run.traverse(dims=[3]), ConfigError, r"^dims 3: the code has units 0 to 2$"),
+    (lambda run: run.traverse(steps=50_000), ConfigError, r"^steps: 3 unit\(s\) x 50000 steps is over 100000"),
     (lambda run: run.traverse(value_range=(0, float("nan"))), InputError, r"^value_range: expected two finite"),
     (lambda run: run.traverse(value_range=(1, 2, 3)), InputError, r"^value_range: expected two finite"),
     (lambda run: run.traverse(value_range=5), InputError, r"^value_range: expected two finite"),
@@ -86,6 +86,40 @@ def test_drawing_methods_take_what_they_document(sample_run):
     assert sample_run.interpolate(0, 1, steps=3, data=data).shape == (5, 1, 28, 28)
     assert sample_run.traverse(dims=1, steps=4, value_range=(2, -2), data=data).shape == (4, 1, 28, 28)
     assert sample_run.traverse(dims=np.array([0, 2]), steps=3, data=data).shape == (6, 1, 28, 28)
+
+
+
+@pytest.mark.parametrize("call, python, cli", [
+    (lambda run: run.sample(0, from_codes=True), "n: must be from 1", "--n: must be from 1"),
+    (lambda run: run.traverse(dims=[3]), "dims 3: the code has units 0 to 2", "--dim 3: the code has units 0 to 2"),
+    (lambda run: run.interpolate(0, 5000), "b 5000: mnist-sample has test images", "--b 5000: mnist-sample has"),
+    (lambda run: aekit.train(resume=run.path, epochs=9, lr=0.1, beta=2.0),
+     "resume: the run continues with its own config; only epochs, device, checkpoint_every and max_memory can "
+     "change, not beta, lr",
+     "--resume: the run continues with its own config; only --epochs, --device, --checkpoint-every and "
+     "--max-memory can change, not --beta, --lr"),
+])
+def test_python_errors_name_parameters_and_the_cli_prints_them_as_flags(sample_run, call, python, cli):
+    from aekit.cli.main import as_flags
+
+    with pytest.raises(ConfigError) as caught:
+        call(sample_run)
+    assert str(caught.value).startswith(python) and "--" not in str(caught.value)
+    assert as_flags(caught.value).startswith(cli)
+
+
+def test_the_flag_rewrite_leaves_paths_prose_and_dotted_fields_alone():
+    from aekit.cli.main import as_flags
+    from aekit.errors import AekitError
+
+    err = AekitError("out runs/out.d/out: holds a run; continue it with resume=runs/out", params=("out", "resume"))
+    assert as_flags(err) == "--out runs/out.d/out: holds a run; continue it with --resume=runs/out"
+    err = AekitError("tensorboard needs aekit's tensorboard extra: pip install 'aekit[tensorboard]'",
+                     params=("tensorboard",))
+    assert as_flags(err) == "--tensorboard needs aekit's tensorboard extra: pip install 'aekit[tensorboard]'"
+    err = AekitError("train.lr: try a lower train.lr or value_range", params=("train.lr", "train.lr", "value_range"))
+    assert as_flags(err) == "--lr: try a lower --lr or --range"
+    assert as_flags(ConfigError("k: no params, no rewrite")) == "k: no params, no rewrite"
 
 
 # --------------------------------------------------------------------------- evaluation repeats

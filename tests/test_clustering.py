@@ -71,8 +71,8 @@ def test_n2d_on_separated_blobs_estimates_k_by_the_silhouette():
     np.testing.assert_array_equal(again.labels_, found.labels_)
 
 
-@pytest.mark.parametrize("k, k_max, message", [(0, 15, "--k: must be between 1 and the number of images"),
-                                               (None, 1, "--k-max: must be >= 2")])
+@pytest.mark.parametrize("k, k_max, message", [(0, 15, "k: must be between 1 and the number of images"),
+                                               (None, 1, "k_max: must be >= 2")])
 def test_bad_k_is_a_config_error(k, k_max, message):
     with pytest.raises(ConfigError, match=message):
         cluster_codes(blobs()[0], k, method="gmm", k_max=k_max)

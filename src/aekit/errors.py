@@ -1,10 +1,24 @@
-"""Errors a user can cause. The CLI prints them as one line and exits with the error's ``exit_code``."""
+"""Errors a user can cause. The CLI prints them as one line and exits with the error's ``exit_code``.
+
+A message names what the user gave by its Python name (``epochs: must be ...``, ``give a
+larger test_fraction``); ``params`` lists the names it mentions, so that the CLI can print
+each as its flag (``--epochs``, ``--test-fraction``) without the Python API speaking in flags.
+"""
 
 
 class AekitError(Exception):
-    """Base class for every error that is the user's input or situation, not a bug."""
+    """Base class for every error that is the user's input or situation, not a bug.
+
+    ``params``: the parameter or config field names (``"epochs"``, ``"train.lr"``) that the
+    message mentions as words of their own, one entry per mention, in any order; the CLI
+    rewrites each entry's first mention not yet rewritten to its flag (:func:`aekit.cli.main.as_flags`).
+    """
 
     exit_code = 2
+
+    def __init__(self, *args, params: tuple[str, ...] | list[str] = ()):
+        super().__init__(*args)
+        self.params = tuple(params)
 
 
 class ConfigError(AekitError, ValueError):

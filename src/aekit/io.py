@@ -197,24 +197,25 @@ NAME_MAX = 255  # bytes in one path component, on every common Linux and macOS f
 PATH_MAX = 4096  # bytes in a whole path, its final NUL included (Linux)
 
 
-def check_path(path: str | Path, what: str) -> Path:
+def check_path(path: str | Path, what: str, params: tuple[str, ...] = ()) -> Path:
     """``path`` as a :class:`Path` if the system can name it, else a :class:`ConfigError` that says why.
 
     A component over :data:`NAME_MAX` bytes, a path of :data:`PATH_MAX` bytes or more, or
     a NUL byte would make every file call fail with ``ENAMETOOLONG`` or ``ValueError``.
-    ``what`` names the path in the message (``"--out"``, ``"run directory"``).
+    ``what`` names the path in the message (``"out"``, ``"run directory"``); ``params`` are the parameters it
+    names (see :class:`~aekit.errors.AekitError`).
     """
     text = os.fspath(path)
     if "\0" in text:
-        raise ConfigError(f"{what}: the path holds a NUL byte, which no file name can")
+        raise ConfigError(f"{what}: the path holds a NUL byte, which no file name can", params=params)
     size = len(os.fsencode(text))
     if size >= PATH_MAX:
         raise ConfigError(f"{what}: the path is {size} bytes long ({_clip(text)}); the system allows at most "
-                          f"{PATH_MAX - 1}")
+                          f"{PATH_MAX - 1}", params=params)
     for part in Path(text).parts:
         if len(os.fsencode(part)) > NAME_MAX:
             raise ConfigError(f"{what}: a part of the path is {len(os.fsencode(part))} bytes long ({_clip(part)}); "
-                              f"a file or directory name can have at most {NAME_MAX}")
+                              f"a file or directory name can have at most {NAME_MAX}", params=params)
     return Path(text)
 
 

@@ -28,7 +28,7 @@ from aekit.config import (
     field_names,
 )
 from aekit.errors import ConfigError
-from aekit.models.configs import get_config_class
+from aekit.models.configs import MODEL_CONFIGS, get_config_class
 from aekit.presets import DEFAULT_PRESET, get_preset
 
 
@@ -60,24 +60,27 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read ({exc.strerror or exc})") from None
+        raise ConfigError(f"config {path}: cannot read ({exc.strerror or exc})", params=("config",)) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"--config {path}: not UTF-8 text (byte {exc.start}); a config is JSON") from None
+        raise ConfigError(f"config {path}: not UTF-8 text (byte {exc.start}); a config is JSON",
+                          params=("config",)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"--config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise ConfigError(f"config {path}: not valid JSON (line {exc.lineno}: {exc.msg})", params=("config",)) from None
     except RecursionError:  # a config is two levels deep; thousands of brackets are not one
-        raise ConfigError(f"--config {path}: nested too deep to be a config") from None
+        raise ConfigError(f"config {path}: nested too deep to be a config", params=("config",)) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"--config {path}: expected a JSON object with data/model/train sections")
+        raise ConfigError(f"config {path}: expected a JSON object with data/model/train sections", params=("config",))
     for key in data:
         if key not in ("preset", *SECTIONS):
             raise ConfigError(f"{key}: unknown section in {path}; allowed: preset, {', '.join(SECTIONS)}")
         if key in SECTIONS and not isinstance(data[key], dict):
-            raise ConfigError(f"--config {path}: {key}: expected an object of fields, got {data[key]!r}")
+            raise ConfigError(f"config {path}: {key}: expected an object of fields, got {data[key]!r}",
+                              params=("config",))
     if not isinstance(data.get("preset"), (str, type(None))):
-        raise ConfigError(f"--config {path}: preset: expected a preset name or null, got {data['preset']!r}")
+        raise ConfigError(f"config {path}: preset: expected a preset name or null, got {data['preset']!r}",
+                          params=("config",))
     return data
 
 
@@ -92,6 +95,19 @@ def section_owners(model_config: type[ModelConfig] = ModelConfig) -> dict[str, s
             if owners.setdefault(name, section) != section:
                 raise RuntimeError(f"config field {name!r} is in both {owners[name]} and {section}")
     return owners
+
+
+def _refuse_other_models_field(key: str, model_name: str, model_cls: type) -> None:
+    """A field of other models given for one that lacks it: one line naming the model, the models that have
+    the field and the model's own fields (the CLI prints them all as flags).
+    """
+    having = sorted(name for name, cls in MODEL_CONFIGS.items() if key in field_names(cls))
+    if not having:
+        return
+    own = sorted(set(field_names(model_cls)) - set(field_names(ModelConfig)))
+    raise ConfigError(f"{key}: model '{model_name}' has no {key} (it is a setting of {', '.join(having)}); "
+                      f"its own settings: {', '.join(own) if own else 'none beyond the common ones'}",
+                      params=(key, key, *own))
 
 
 def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -118,6 +134,7 @@ def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> Ru
     owners = section_owners(model_cls)
     for key, value in overrides.items():
         if key not in owners:
+            _refuse_other_models_field(key, model_name, model_cls)
             raise ConfigError(f"{key}: unknown setting; allowed: {', '.join(sorted(owners))}")
         sections[owners[key]][key] = value
 

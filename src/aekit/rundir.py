@@ -100,10 +100,10 @@ class RunDir:
                 path = stem.with_name(f"{stem.name}-{k}")
             return path
         if not str(out).strip():
-            raise ConfigError("--out: an empty path; give the run directory a name")
-        path = io.check_path(out, "--out")
+            raise ConfigError("out: an empty path; give the run directory a name", params=("out",))
+        path = io.check_path(out, "out", params=("out",))
         if os.path.lexists(path) and not os.path.isdir(path):
-            raise ConfigError(f"--out {path}: exists and is not a directory")
+            raise ConfigError(f"out {path}: exists and is not a directory", params=("out",))
         return path
 
     def check_new(self) -> None:
@@ -113,23 +113,23 @@ class RunDir:
         temp files): aekit writes a run only where it can never overwrite, mix with or
         later sweep up a file it did not write.
         """
-        where = f"--out {self.path}"
+        where = f"out {self.path}"  # the parameter that named it: the CLI prints --out (AekitError.params)
         try:
             entries = list(os.scandir(self.path))
         except FileNotFoundError:
             return
         except NotADirectoryError:
-            raise ConfigError(f"{where}: exists and is not a directory") from None
+            raise ConfigError(f"{where}: exists and is not a directory", params=("out",)) from None
         except OSError as exc:
             raise io.WriteError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
         if self.holds_run():
             raise ConfigError(f"{where}: already holds a run; choose another directory, remove it, or continue "
-                              f"it with --resume {self.path}")
+                              f"it with resume={self.path}", params=("out", "resume"))
         others = sorted(e.name for e in entries if not self._left_by_aekit(e))
         if others:
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
             raise ConfigError(f"{where}: holds other files ({shown}) and is not an aekit run; a run goes into a new "
-                              f"or empty directory, such as {self.path / 'run'}")
+                              f"or empty directory, such as {self.path / 'run'}", params=("out",))
 
     def _left_by_aekit(self, entry: os.DirEntry) -> bool:
         """A killed aekit's leftover: a temp file it named, or a lock file holding nothing but a process id."""
@@ -222,7 +222,7 @@ class RunDir:
                 holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
                 os.close(fd)
                 raise RunError(f"{self.path}: another aekit process (pid {holder}) is writing this run; wait "
-                               "for it to finish, or choose another --out") from None
+                               "for it to finish, or choose another out", params=("out",)) from None
             try:
                 if os.fstat(fd).st_ino == os.stat(path).st_ino:
                     return fd  # the file we locked is still the lock file
@@ -367,8 +367,8 @@ class RunDir:
             old = path.with_suffix(".json")
             if old.exists():
                 return self._old_meta(old)
-            raise RunError(f"{path}: no checkpoint here yet (a run saves one every --checkpoint-every minutes "
-                           "and at its end)")
+            raise RunError(f"{path}: no checkpoint here yet (a run saves one every checkpoint_every minutes "
+                           "and at its end)", params=("checkpoint_every",))
         meta = _read_safetensors_meta(path)
         if meta is None:
             old = path.with_suffix(".json")
@@ -423,7 +423,7 @@ class RunDir:
         bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
         if bad:
             raise RunError(f"{path}: the weights are not finite numbers ({', '.join(bad[:3])}): the run diverged "
-                           "before this checkpoint was written; train again with a lower --lr")
+                           "before this checkpoint was written; train again with a lower lr", params=("lr",))
         model.load_state_dict(weights)
         return meta
 

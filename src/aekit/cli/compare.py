@@ -20,16 +20,18 @@ def run(args) -> int:
     import io
 
     from aekit.errors import ConfigError
-    from aekit.evaluation.table import compare_rows, compare_table, sort_rows
+    from aekit.evaluation.table import compare_rows, compare_table, own_metrics, sort_rows
     from aekit.io import atomic_write_text
     from aekit.rundir import RunDir
 
-    columns, rows = compare_rows([RunDir.open(path).summary() for path in args.runs])
+    entries = [RunDir.open(path).summary() for path in args.runs]
+    columns, rows = compare_rows(entries)
+    own = own_metrics(entries)  # the models' own metrics: their directions and formats
     if args.sort:
         if args.sort not in columns:
             raise ConfigError(f"--sort: unknown column {args.sort!r}; choose one of: {', '.join(columns)}")
-        rows = sort_rows(rows, args.sort)
-    print(compare_table(columns, rows))
+        rows = sort_rows(rows, args.sort, own)
+    print(compare_table(columns, rows, own))
     if args.csv:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")

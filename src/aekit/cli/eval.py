@@ -15,19 +15,22 @@ HELP = "evaluate a run against PCA and pixel baselines; writes eval.json"
 
 
 def add_parser(sub) -> None:
+    import argparse
+    import textwrap
+
     from aekit.cli._common import add_run_arguments
     from aekit.cli.train import add_config_flags
     from aekit.evaluation.suite import EvalSettings
 
-    p = sub.add_parser("eval", help=HELP, description=HELP + ". Reconstruction (MSE, BCE, PSNR, SSIM), "
-                       "k-means clustering (Hungarian accuracy, NMI, ARI), kNN and logistic probes, "
-                       "semi-supervised probes and per-image anomaly scores, all on the test split, for the "
-                       "model, PCA with the same code size and raw pixels. Unlabeled data (a flat image "
-                       "folder, an .npy) gets the reconstruction metrics and anomaly scores; the sections that "
-                       "need labels are skipped, saying so, and so are settings that do not fit the data (shrunk or "
-                       "skipped, one line each). PCA is exact where that is cheap and randomized otherwise; images "
-                       "of more than 1024 values are probed on their first 256 principal components. Baselines "
-                       "are cached under the aekit cache directory.")
+    p = sub.add_parser("eval", help=HELP, description=textwrap.fill(
+                       HELP + ". The metrics below, on the test split, for the model, PCA with the same code size "
+                       "and raw pixels, and per-image anomaly scores. Unlabeled data (a flat image folder, an .npy) "
+                       "gets the reconstruction metrics and anomaly scores; the sections that need labels are "
+                       "skipped, saying so, and so are settings that do not fit the data (shrunk or skipped, one "
+                       "line each). PCA is exact where that is cheap and randomized otherwise; images of more than "
+                       "1024 values are probed on their first 256 principal components. Baselines are cached under "
+                       "the aekit cache directory.", 100),
+                       epilog=metrics_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p, dataset=True, out="where to write the summary [default: RUN/eval.json]")
     p.add_argument("--scores", default=None, metavar="FILE",
                    help="also write a CSV of index,file,label,class,error for every test image, worst first "
@@ -40,6 +43,20 @@ def add_parser(sub) -> None:
                    "and average precision over the test images, next to PCA; writes JSON only to --out")
     add_config_flags(p.add_argument_group("evaluation settings"), EvalSettings, section="eval")
     p.set_defaults(func=run)
+
+
+def metrics_help() -> str:
+    """The metrics part of ``aekit eval --help``, from their declarations (:mod:`aekit.evaluation.declared`)."""
+    import textwrap
+
+    from aekit.evaluation.declared import METRICS, SEMI
+
+    lines = ["metrics (eval.json key, table row, ↑ higher or ↓ lower is better, what it needs):"]
+    for m in (*METRICS, *SEMI):
+        head = f"  {m.key.replace('semi_n', 'semi_<n>')}: {m.label.replace('{n}', '<n>')} {m.arrow} [{m.needs}]"
+        lines += [head, textwrap.fill(m.help, 100, initial_indent="      ", subsequent_indent="      ")]
+    lines.append("A model may add metrics of its own (its metrics() method); they appear in eval.json and the table.")
+    return "\n".join(lines)
 
 
 def run(args) -> int:

@@ -57,14 +57,40 @@ def main(argv: list[str] | None = None) -> int:
             _import_torch()
         return int(args.func(args) or 0)
     except Interrupted as exc:
-        print(f"{command}: {exc}", file=sys.stderr)
+        print(f"{command}: {as_flags(exc)}", file=sys.stderr)
         return exc.exit_code
     except AekitError as exc:
-        print(f"{command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {as_flags(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
+
+
+# the Python parameters whose flag is not the parameter's own name
+FLAG_OF = {"dims": "--dim", "value_range": "--range", "fmt": "--format", "classes": "--one-class"}
+
+
+def flag(param: str) -> str:
+    """The flag of a Python parameter or config field: ``epochs`` -> ``--epochs``, ``train.lr`` -> ``--lr``."""
+    name = param.rpartition(".")[2]
+    return FLAG_OF.get(name, "--" + name.replace("_", "-"))
+
+
+def as_flags(exc) -> str:
+    """An error's message with the parameters it names (``exc.params``) written as the CLI's flags.
+
+    Each entry rewrites one mention, the first not yet rewritten, where the name stands as a
+    word of its own (at the start, or after a space or bracket; before a space, ``:``, ``,``,
+    ``;``, ``)``, ``=`` or the end): a path or a longer word that contains it, or a second
+    mention in prose (``tensorboard needs aekit's tensorboard extra``), stays as it is.
+    """
+    import re
+
+    text = str(exc)
+    for param in getattr(exc, "params", ()):
+        text = re.sub(rf"(?:^|(?<=[\s(]))({re.escape(param)})(?=[\s:,;)=]|$)", flag(param), text, count=1)
+    return text
 
 
 def _print_names_as_bytes() -> None:

@@ -19,28 +19,32 @@ def _flag_type(tp):
     return tp if tp in (int, float) else str
 
 
-def add_config_flags(parser, cls, skip=(), section: str = "") -> None:
-    """One ``--kebab-case`` flag per dataclass field, help text from the field's rule."""
+def add_config_flags(parser, cls, skip=(), section: str = "", help_override: dict[str, str] | None = None) -> None:
+    """One ``--kebab-case`` flag per dataclass field, help text from the field's rule (or ``help_override``)."""
+    help_override = help_override or {}
     preset = PRESETS[DEFAULT_PRESET]
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        meta = f.metadata
         default = preset.get(section, {}).get(f.name, f.default)
         if isinstance(default, (list, tuple)):
             default = ",".join(map(str, default)) or "none"
-        text = meta.get("help", "")
-        if meta.get("choices"):
-            text += f" ({'|'.join(meta['choices'])})"
+        text = help_override.get(f.name) or _field_help(f, default, hints[f.name] is bool)
         flag = f"--{f.name.replace('_', '-')}"
         if hints[f.name] is bool:  # a switch: given means true
-            parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS,
-                                help=text + f" [default: {'on' if default else 'off'}]")
+            parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=text)
             continue
-        text += f" [default: {default}]"
         parser.add_argument(flag, dest=f.name, type=_flag_type(hints[f.name]),
                             default=argparse.SUPPRESS, metavar=f.name.upper(), help=text)
+
+
+def _field_help(f: dataclasses.Field, default, switch: bool) -> str:
+    """A field's flag help: its rule's help, its choices, its default."""
+    text = f.metadata.get("help", "")
+    if f.metadata.get("choices"):
+        text += f" ({'|'.join(f.metadata['choices'])})"
+    return text + (f" [default: {'on' if default else 'off'}]" if switch else f" [default: {default}]")
 
 
 def add_parser(sub) -> None:
@@ -72,18 +76,28 @@ def add_parser(sub) -> None:
 
 
 def _add_model_flags(p) -> None:
-    """Each model's own fields, grouped by the models that share them ("model 'sparse', 'vae'")."""
+    """Each model's own fields, grouped by the models that share them ("model 'sparse', 'vae'").
+
+    A flag keeps its name for every model that has the field; where those models declare it
+    differently (help, choices or default), its help gives each model's own text, named.
+    """
     from aekit.models.configs import MODEL_CONFIGS  # torch-free: --help stays fast
 
     shared = {f.name for f in dataclasses.fields(ModelConfig)}
     owners: dict[str, list[str]] = {}  # field -> the models that have it
     home: dict[str, type] = {}  # field -> a config class that declares it
+    texts: dict[str, dict[str, list[str]]] = {}  # field -> its help text -> the models that declare it so
     for name in sorted(MODEL_CONFIGS):
         cls = MODEL_CONFIGS[name]
+        hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if f.name not in shared:
                 owners.setdefault(f.name, []).append(name)
                 home.setdefault(f.name, cls)
+                default = f.default
+                if isinstance(default, (list, tuple)):
+                    default = ",".join(map(str, default)) or "none"
+                texts.setdefault(f.name, {}).setdefault(_field_help(f, default, hints[f.name] is bool), []).append(name)
     groups: dict[tuple[str, ...], list[str]] = {}
     for field_name, models in owners.items():
         groups.setdefault(tuple(models), []).append(field_name)
@@ -91,7 +105,11 @@ def _add_model_flags(p) -> None:
         group = p.add_argument_group("model " + ", ".join(f"'{m}'" for m in models))
         for field_name in names:
             cls = home[field_name]
-            add_config_flags(group, cls, skip=[n for n in field_names(cls) if n != field_name], section="model")
+            variants = texts[field_name]
+            override = {} if len(variants) == 1 else {field_name: "; ".join(
+                f"{', '.join(users)}: {text}" for text, users in variants.items())}
+            add_config_flags(group, cls, skip=[n for n in field_names(cls) if n != field_name], section="model",
+                             help_override=override)
 
 
 def run(args) -> int:

@@ -108,7 +108,7 @@ def cluster_codes(z: np.ndarray, k: int | None = None, *, method: str = "n2d", s
     """
     z = np.asarray(z, dtype=np.float64)
     if method not in METHODS:
-        raise ConfigError(f"--method: {method!r} is not allowed; choose one of: {', '.join(METHODS)}")
+        raise ConfigError(f"method: {method!r} is not allowed; choose one of: {', '.join(METHODS)}", params=("method",))
     if z.ndim != 2 or not len(z):
         raise ValueError(f"cluster_codes: expected codes (N, d) with N >= 1, got {z.shape}")
     if not np.isfinite(z).all():
@@ -158,12 +158,12 @@ def _criterion(name: str, x: np.ndarray, gmm, seed: int) -> float:
 def _candidate_ks(n: int, k: int | None, k_max: int) -> range:
     if k is not None:
         if not 1 <= k <= n:
-            raise ConfigError(f"--k: must be between 1 and the number of images ({n:,}), got {k}")
+            raise ConfigError(f"k: must be between 1 and the number of images ({n:,}), got {k}", params=("k",))
         return range(k, k + 1)
     if k_max < 2:
-        raise ConfigError(f"--k-max: must be >= 2, got {k_max}")
+        raise ConfigError(f"k_max: must be >= 2, got {k_max}", params=("k_max",))
     if n < 3:
-        raise ConfigError(f"estimating k needs at least 3 images, got {n}; give --k")
+        raise ConfigError(f"estimating the number of clusters needs at least 3 images, got {n}; give k", params=("k",))
     return range(2, min(k_max, n - 1) + 1)
 
 
@@ -171,10 +171,10 @@ def _umap(z: np.ndarray, neighbors: int, dims: int, seed: int, log: Log) -> tupl
     """UMAP of the codes, N2D's way: no minimum distance, so that a cluster packs tight."""
     from aekit.integrations import require
 
-    umap = require("umap", "cluster", "--method n2d (UMAP)")
+    umap = require("umap", "cluster", "method n2d (UMAP)", params=("method",))
     n = len(z)
     if n < 4:
-        raise ConfigError(f"--method n2d: UMAP needs at least 4 images, got {n}; use --method gmm")
+        raise ConfigError(f"method n2d: UMAP needs at least 4 images, got {n}; use method gmm", params=("method",))
     neighbors = min(neighbors, n - 1)
     dims = min(dims, n - 2)  # UMAP's spectral start needs fewer dimensions than points - 1
     log(f"UMAP: {z.shape[1]}-D codes of {n:,} images to {dims}-D ({neighbors} neighbours, min_dist 0, seed {seed})")

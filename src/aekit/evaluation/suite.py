@@ -417,10 +417,9 @@ class _Section:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             change = ""
             if self.fields:
-                flags = " or ".join("--" + f.replace("_", "-") for f in self.fields)
-                change = f"; change {flags} ({', '.join('eval.' + f for f in self.fields)})"
-            raise EvalError(f"{self.what} failed ({type(exc).__name__}{': ' + message if message else ''}){change}") \
-                from exc
+                change = f"; change {' or '.join('eval.' + f for f in self.fields)}"
+            raise EvalError(f"{self.what} failed ({type(exc).__name__}{': ' + message if message else ''}){change}",
+                            params=tuple("eval." + f for f in self.fields)) from exc
         return False
 
 
@@ -656,8 +655,8 @@ def evaluate(data, z_train: np.ndarray, z_test: np.ndarray, recon_test: np.ndarr
     if recon_test.shape != data.x_test.shape:
         raise ValueError(f"reconstructions {recon_test.shape} do not match the test images {data.x_test.shape}")
     if len(data.x_test) == 0:
-        raise EvalError(f"{data.name} has no test images to score; evaluate on a dataset that has some (--dataset), "
-                        "or train with a --test-fraction above 0")
+        raise EvalError(f"{data.name} has no test images to score; evaluate on a dataset that has some (dataset), "
+                        "or train with a test_fraction above 0", params=("dataset", "test_fraction"))
     _check_finite(z_train, z_test, recon_test)
     plan_ = plan(data, settings, latent_dim)
     for line in plan_.shrunk + plan_.skipped:
@@ -717,7 +716,8 @@ def _check_finite(z_train, z_test, recon_test) -> None:
         bad = ~np.isfinite(np.asarray(arr)).reshape(len(arr), -1).all(1)
         if bad.any():
             raise EvalError(f"the model's {what} are not finite numbers for {int(bad.sum())} of {len(arr)} images "
-                            "(the run diverged?); evaluate another checkpoint (--which best) or retrain")
+                            "(the run diverged?); evaluate another checkpoint (which best) or retrain",
+                            params=("which",))
 
 
 def _notes(data, plan_: Plan) -> list[str]:

@@ -6,36 +6,21 @@ Data in, a string out; printing and writing files is the caller's business.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Sequence
 
-# key -> (what it is, which way is better, format). The semi-supervised keys are
-# semi_<size> (mean accuracy) and semi_<size>_std; see metric_info.
-METRICS: dict[str, tuple[str, str, str]] = {
-    "mse": ("MSE per pixel", "lower", ".5f"),
-    "bce": ("BCE per pixel", "lower", ".4f"),
-    "psnr": ("PSNR (dB)", "higher", ".2f"),
-    "ssim": ("SSIM", "higher", ".4f"),
-    "kmeans_acc": ("k-means accuracy", "higher", ".4f"),
-    "kmeans_nmi": ("k-means NMI", "higher", ".4f"),
-    "kmeans_ari": ("k-means ARI", "higher", ".4f"),
-    "knn_acc": ("kNN accuracy", "higher", ".4f"),
-    "logreg_acc": ("logistic accuracy", "higher", ".4f"),
-}
-_SEMI = re.compile(r"semi_(\d+)(_std)?$")
-_ARROW = {"lower": "↓", "higher": "↑"}
+from aekit.evaluation import declared as _declared
+from aekit.metric import Metric
+
+# key -> (what it is, which way is better, format), from the declarations (aekit.evaluation.declared)
+METRICS: dict[str, tuple[str, str, str]] = {m.key: (m.label, m.direction, m.fmt) for m in _declared.METRICS}
 
 
 def metric_info(key: str) -> tuple[str, str, str]:
-    """``(name, "lower"|"higher" is better, format)`` of a metric key, semi-supervised ones included."""
-    if key in METRICS:
-        return METRICS[key]
-    m = _SEMI.match(key)
+    """``(name, "lower"|"higher" is better, format)`` of a built-in metric key, semi-supervised ones included."""
+    m = _declared.declared(key)
     if m is None:
         raise KeyError(key)
-    if m.group(2):
-        return (f"{m.group(1)} labels: std of accuracy", "lower", ".4f")
-    return (f"{m.group(1)} labels: accuracy", "higher", ".4f")
+    return m.label, m.direction, m.fmt
 
 
 def format_value(value: Any, fmt: str = ".4f") -> str:
@@ -63,24 +48,39 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], align:
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
-def _metric_keys(rows: Sequence[dict]) -> list[str]:
-    """Metric keys in display order: METRICS order, then semi_<size> by size; std keys left out."""
-    keys = {k for row in rows for k in row}
-    fixed = [k for k in METRICS if k in keys]
-    semi = sorted((k for k in keys if (m := _SEMI.match(k)) and not m.group(2)), key=lambda k: int(k[5:]))
-    return fixed + semi
+def _metric_keys(rows: Sequence[dict], extra: dict[str, Metric] | None = None) -> list[str]:
+    """Metric keys in display order: the built-ins' declared order, then semi_<size> by size, then a model's
+    own (``extra``), then any key nothing declares; std keys left out (shown beside their mean).
+    """
+    keys, extra = {k for row in rows for k in row}, extra or {}
+    fixed = [k for k in _declared.BY_KEY if k in keys]
+    semi = sorted((k for k in keys if _declared.semi_size(k) is not None), key=_declared.semi_size)
+    own = [k for k in extra if k in keys and k not in fixed]
+    rest = sorted(keys - set(fixed) - set(semi) - set(own) - {k for k in keys if _declared.is_std(k)})
+    return fixed + semi + own + rest
+
+
+def model_metrics(summary: dict) -> dict[str, Metric]:
+    """The metrics a model contributed, as ``eval.json`` records them (``summary["metrics"]``)."""
+    return {k: Metric.from_description(k, v) for k, v in (summary.get("metrics") or {}).items()
+            if isinstance(v, dict)}
 
 
 def eval_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
     """Headers and formatted rows of the evaluation: one row per metric (↓ lower is better,
     ↑ higher), one column per representation. The Markdown table and the report share it.
+
+    A key that no declaration names (an ``eval.json`` from a newer aekit, a model's metric
+    recorded without its declaration) is shown under its key, with ``?`` for its direction.
     """
     reps = [r for r in ("model", "pca", "pixels") if r in summary["results"]]
     results = summary["results"]
     labels = summary.get("labels", {})
+    extra = model_metrics(summary)
     rows = []
-    for key in _metric_keys([results[r] for r in reps]):
-        name, better, fmt = metric_info(key)
+    for key in _metric_keys([results[r] for r in reps], extra):
+        metric = _declared.declared(key, extra)
+        name, arrow, fmt = (metric.label, metric.arrow, metric.fmt) if metric else (key, "?", ".4g")
         cells = []
         for rep in reps:
             value = results[rep].get(key)
@@ -88,7 +88,7 @@ def eval_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
             if value is not None and f"{key}_std" in results[rep]:
                 cell += " ± " + format_value(results[rep][f"{key}_std"], fmt)
             cells.append(cell)
-        rows.append([f"{name} {_ARROW[better]}", *cells])
+        rows.append([f"{name} {arrow}", *cells])
     return ["metric", *(labels.get(r, r) for r in reps)], rows
 
 
@@ -156,7 +156,7 @@ def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
     and kNN accuracy for reference.
     """
     evals = [e["eval"]["results"]["model"] for e in entries if e.get("eval")]
-    metric_keys = _metric_keys(evals)
+    metric_keys = _metric_keys(evals, own_metrics(entries))
     columns = [*RUN_COLUMNS, *metric_keys, "pca_mse", "pca_knn_acc"]
     rows = []
     for e in entries:
@@ -171,31 +171,38 @@ def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
     return columns, rows
 
 
-def _column_metric(column: str) -> tuple[str, str] | None:
-    """``(better, format)`` of a metric column of :func:`compare_rows`; ``None`` for the run columns."""
+def own_metrics(entries: Sequence[dict]) -> dict[str, Metric]:
+    """The metrics the runs' models contributed (recorded in their ``eval.json``), by key."""
+    return {k: m for e in entries if e.get("eval") for k, m in model_metrics(e["eval"]).items()}
+
+
+def _column_metric(column: str, own: dict[str, Metric] | None = None) -> tuple[str, str] | None:
+    """``(better, format)`` of a metric column of :func:`compare_rows` (``own``: the models' own metrics, by
+    key); ``None`` for the run columns. A metric column nothing declares has ``"?"`` for its direction.
+    """
     if column == "train_test_mse":
         return "lower", ".5f"
-    try:
-        _, better, fmt = metric_info(column.removeprefix("pca_"))
-    except KeyError:
+    if column in RUN_COLUMNS:
         return None
-    return better, fmt
+    metric = _declared.declared(column.removeprefix("pca_"), own)
+    return (metric.direction, metric.fmt) if metric else ("?", ".4g")
 
 
-def sort_rows(rows: list[dict], key: str) -> list[dict]:
-    """Best first by a metric column (each metric knows its direction), runs without a value last;
-    other columns sort in ascending order.
+def sort_rows(rows: list[dict], key: str, own: dict[str, Metric] | None = None) -> list[dict]:
+    """Best first by a metric column (each metric knows its direction; ``own``: the models' own metrics,
+    :func:`own_metrics`), runs without a value last; other columns, and metrics nothing declares, sort in
+    ascending order.
     """
-    metric = _column_metric(key)
-    if metric is None:
+    metric = _column_metric(key, own)
+    if metric is None or metric[0] == "?":
         return sorted(rows, key=lambda r: (r.get(key) is None, str(r.get(key))))
     sign = -1 if metric[0] == "higher" else 1
     return sorted(rows, key=lambda r: (r.get(key) is None, sign * (r.get(key) or 0.0)))
 
 
-def compare_table(columns: Sequence[str], rows: Sequence[dict]) -> str:
+def compare_table(columns: Sequence[str], rows: Sequence[dict], own: dict[str, Metric] | None = None) -> str:
     """Markdown table of :func:`compare_rows`' output; metric headers are the metric keys."""
-    fmts = {c: (_column_metric(c) or (None, "d"))[1] for c in columns}
+    fmts = {c: (_column_metric(c, own) or (None, "d"))[1] for c in columns}
     body = [[format_value(r.get(c), fmts[c]) for c in columns] for r in rows]
-    align = "".join("r" if c in ("latent_dim", "epochs") or _column_metric(c) else "l" for c in columns)
+    align = "".join("r" if c in ("latent_dim", "epochs") or _column_metric(c, own) else "l" for c in columns)
     return markdown_table(list(columns), body, align)

@@ -21,8 +21,9 @@ import importlib
 from aekit.errors import AekitError
 
 
-def require(module: str, extra: str, what: str):
-    """Import ``module``, or raise an :class:`AekitError` saying which extra installs it.
+def require(module: str, extra: str, what: str, params: tuple[str, ...] = ()):
+    """Import ``module``, or raise an :class:`AekitError` saying which extra installs it; ``what`` needs it, and
+    ``params`` are the parameters ``what`` names (see :class:`~aekit.errors.AekitError`).
 
     >>> require("json", "none", "reading JSON").__name__
     'json'
@@ -30,7 +31,7 @@ def require(module: str, extra: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise AekitError(f"{what} needs aekit's {extra} extra: pip install 'aekit[{extra}]'") from None
+        raise AekitError(f"{what} needs aekit's {extra} extra: pip install 'aekit[{extra}]'", params=params) from None
 
 
 __all__ = ["require"]

@@ -273,11 +273,11 @@ def one_class_run(config, data, classes, log=None, cache=None) -> dict:
     log = log or (lambda msg: None)
     cache = cache or no_cache
     if not data.labeled:
-        raise ConfigError(f"--one-class: each class in turn is the normal data, so it needs labels, and {data.name} "
-                          "has none")
+        raise ConfigError(f"classes: each class in turn is the normal data, so it needs labels, and {data.name} "
+                          "has none", params=("classes",))
     for k in classes:
         if not 0 <= k < data.num_classes:
-            raise ConfigError(f"--one-class {k}: {data.name} has classes 0 to {data.num_classes - 1}")
+            raise ConfigError(f"classes {k}: {data.name} has classes 0 to {data.num_classes - 1}", params=("classes",))
     autoencoder = AutoencoderTransformer(config=config, image_shape=data.image_shape, channels_last=False,
                                          scaling="pixels", random_state=config.train.seed)  # (C, H, W) rows
     latent_dim, seed = config.model.latent_dim, config.train.seed
@@ -308,7 +308,8 @@ def one_class_run(config, data, classes, log=None, cache=None) -> dict:
             log(f"{label}: PCA-{latent_dim} from the cache")
         rows.append(row)
     if not rows:
-        raise EvalError(f"--one-class: none of the classes asked for can be scored ({'; '.join(skipped)})")
+        raise EvalError(f"classes: none of the classes asked for can be scored ({'; '.join(skipped)})",
+                        params=("classes",))
     mean = {name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("auroc", "ap")} for name in ("model", "pca")}
     scored = [r["class"] for r in rows]
     return {"format": ONE_CLASS_FORMAT, "dataset": data.name, "model": config.model.model,

@@ -130,7 +130,7 @@ def export_bytes(model, part: str = "encoder", fmt: str = "onnx", scale: str = "
                  config: dict | None = None) -> bytes:
     """The file :func:`export_model` writes, as bytes: made in memory, so that no disk can abort it half-way."""
     if part not in PARTS:
-        raise ConfigError(f"--part: {part!r} is not allowed; choose one of: {', '.join(PARTS)}, both")
+        raise ConfigError(f"part: {part!r} is not allowed; choose one of: {', '.join(PARTS)}, both", params=("part",))
     _check_format(fmt)
     was_training = model.training
     model.eval()
@@ -144,7 +144,7 @@ def export_bytes(model, part: str = "encoder", fmt: str = "onnx", scale: str = "
 
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise ConfigError(f"--format: {fmt!r} is not allowed; choose one of: {', '.join(FORMATS)}")
+        raise ConfigError(f"fmt: {fmt!r} is not allowed; choose one of: {', '.join(FORMATS)}", params=("fmt",))
 
 
 def _io_names(part: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from torch import nn
 
 from aekit.config import ModelConfig
 from aekit.errors import InputError
+from aekit.metric import Metric
 from aekit.pixels import model_input, to_model
 
 
@@ -195,6 +196,12 @@ class AutoEncoder(nn.Module):
         codes = z.repeat(len(values), 1)  # (len(values), k)
         codes[:, dim] = values.to(codes)
         return self.decode(codes)
+
+    def metrics(self) -> Sequence[Metric]:
+        """Metrics of this model's own (:class:`aekit.metric.Metric`, ``needs="model"``), which ``aekit eval``
+        computes and reports beside the built-ins; none by default.
+        """
+        return ()
 
     def encode_images(self, images, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
         """Codes ``(N, latent_dim)`` float32 of images (uint8, or floats in ``scale``; the shapes

@@ -259,7 +259,7 @@ class Trainer:
             why = f"; {skipped} of {steps} steps were skipped, but the weights now give non-finite outputs" \
                 if skipped else ""
             raise Diverged(f"epoch {self.epoch}: the test loss is not finite ({metrics['test_loss']}){why}; "
-                           f"try a lower --lr (now {self.config.lr:g})")
+                           f"try a lower lr (now {self.config.lr:g})", params=("lr",))
         metrics["seconds"] = round(time.perf_counter() - start, 4)
         return metrics
 
@@ -334,7 +334,7 @@ class Trainer:
             self._raise_diverged(rows)
         if counted == 0:
             raise Diverged(f"epoch {self.epoch}: every step had a non-finite loss or gradient; "
-                           f"try a lower --lr (now {self.config.lr:g})")
+                           f"try a lower lr (now {self.config.lr:g})", params=("lr",))
         last = self.world.all_sum(rows[-1].clone())
         self._last_finite_loss = float(last[0] / max(float(last[3]), 1.0))
         out = {"train_loss": loss / counted, "train_recon_loss": recon / counted, "train_reg_loss": reg / counted}
@@ -351,7 +351,8 @@ class Trainer:
         where = f"epoch {self.epoch} step {step}" if self.phase.main else f"{self.phase.name} epoch {self.epoch}"
         before = f"the last finite loss was {last:.6g}" if last is not None else "no step had a finite loss"
         raise Diverged(f"{where}: the loss became {losses[first]} ({before}); the run stopped without saving "
-                       f"these weights; try a lower --lr (now {self.config.lr:g}) or --on-nan skip")
+                       f"these weights; try a lower lr (now {self.config.lr:g}) or on_nan skip",
+                       params=("lr", "on_nan"))
 
     def assert_finite(self) -> None:
         """Raise :class:`Diverged` if the weights or this epoch's losses so far are not finite (a host sync)."""
@@ -360,7 +361,7 @@ class Trainer:
         params = [p for p in self.model.parameters()]
         if not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             raise Diverged(f"epoch {self.epoch}: the weights are not finite; the run stopped without saving them; "
-                           f"try a lower --lr (now {self.config.lr:g})")
+                           f"try a lower lr (now {self.config.lr:g})", params=("lr",))
 
     @torch.no_grad()
     def evaluate(self, x, module=None) -> dict[str, float]:

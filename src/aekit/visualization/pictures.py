@@ -32,7 +32,7 @@ def parse_grid_size(text: str) -> tuple[int, int]:
     """``"8x8"`` (or ``"8"``) to ``(rows, cols)``."""
     m = re.fullmatch(r"\s*(\d+)\s*(?:[x×*]\s*(\d+))?\s*", str(text))
     if not m or int(m.group(1)) < 1 or (m.group(2) is not None and int(m.group(2)) < 1):
-        raise ConfigError(f"--n: expected a grid size like 8x8, got {text!r}")
+        raise ConfigError(f"n: expected a grid size like 8x8, got {text!r}", params=("n",))
     rows = int(m.group(1))
     return rows, int(m.group(2) or rows)
 
@@ -117,7 +117,7 @@ def _draw_grid(ctx: _Context) -> list[Path]:
 def check_recon(what, recon: bool) -> None:
     """``recon`` changes the grid picture only: asked for without it, it is an error, not ignored."""
     if recon and "grid" not in what:
-        raise ConfigError("--recon: shows reconstructions in the grid picture; add --what grid")
+        raise ConfigError("recon: shows reconstructions in the grid picture; add what grid", params=("recon", "what"))
 
 
 def grid_file(recon: bool = False) -> str:
@@ -129,9 +129,9 @@ def _positive(n, what: str) -> int:
     try:
         value = int(n)
     except (TypeError, ValueError):
-        raise ConfigError(f"--n: {what} takes a whole number, got {n!r}") from None
+        raise ConfigError(f"n: {what} takes a whole number, got {n!r}", params=("n",)) from None
     if value < (2 if what == "manifold" else 1):
-        raise ConfigError(f"--n: {what} needs at least {2 if what == 'manifold' else 1}, got {value}")
+        raise ConfigError(f"n: {what} needs at least {2 if what == 'manifold' else 1}, got {value}", params=("n",))
     return value
 
 
@@ -207,12 +207,12 @@ def draw_pictures(run, data=None, what=PICTURES, *, n=None, projection: str = "p
     what = (what,) if isinstance(what, str) else tuple(what)
     for w in what:
         if w not in DRAWERS:
-            raise ConfigError(f"--what: {w!r} is not allowed; choose one of: {', '.join(WHATS)}")
+            raise ConfigError(f"what: {w!r} is not allowed; choose one of: {', '.join(WHATS)}", params=("what",))
     check_recon(what, recon)
     latent_dim = run.model.latent_dim
     if "manifold" in what and latent_dim != 2:
         if what == ("manifold",):
-            raise ConfigError(f"--what manifold: needs a 2-D code; this run's code is {latent_dim}-D")
+            raise ConfigError(f"what manifold: needs a 2-D code; this run's code is {latent_dim}-D", params=("what",))
         what = tuple(w for w in what if w != "manifold")
     ctx = _Context(run, data if data is not None else run.load_data(), n, projection, recon)
     written: list[Path] = []

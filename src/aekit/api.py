@@ -69,7 +69,7 @@ class Run:
         return self.config.data.scale
 
     def encode(self, images, batch_size: int = 1000) -> np.ndarray:
-        """Codes ``(N, latent_dim)`` float32 of uint8 images ``(N, C, H, W)``."""
+        """Flat codes ``(N, code_size)`` float32 of uint8 images ``(N, C, H, W)`` (``AutoEncoder.flat_codes``)."""
         return self.model.encode_images(images, self.scale, batch_size)
 
     def reconstruct(self, images, batch_size: int = 1000) -> np.ndarray:
@@ -77,7 +77,7 @@ class Run:
         return self.model.reconstruct_images(images, self.scale, batch_size)
 
     def decode(self, z, batch_size: int = 1000) -> np.ndarray:
-        """Images ``(N, C, H, W)`` float32 in the model's pixel range, decoded from codes ``(N, latent_dim)``."""
+        """Images ``(N, C, H, W)`` float32 in the model's pixel range, decoded from flat codes ``(N, code_size)``."""
         return self.model.decode_codes(z, batch_size)
 
     def load_data(self, log: Log | None = None, dataset: str | None = None, data_dir: str | None = None):
@@ -168,7 +168,7 @@ class Run:
 
         image, steps = _whole(image, "image"), _whole(steps, "steps")
         _check_steps(steps)
-        k = self.model.latent_dim
+        k = self.model.code_size  # units of the flat code (a grid code's every cell)
         dims = _code_units(dims, k)
         if len(dims) * steps > MAX_DRAWN:
             raise ConfigError(f"--steps: {len(dims)} unit(s) x {steps} steps is over {MAX_DRAWN} images")
@@ -183,7 +183,7 @@ class Run:
             bounds = [value_range] * len(dims)
         x = to_model(self.test_images({"--image": image}, data), self.scale).to(self.device)
         with torch.no_grad():
-            z = self.model.encode(x)[0]  # (k,)
+            z = self.model.flat_codes(self.model.encode(x))[0]  # (k,)
             rows = [self.model.traverse(z, d, torch.linspace(lo, hi, steps)) for d, (lo, hi) in zip(dims, bounds)]
         return torch.cat(rows).float().cpu().numpy()
 
@@ -534,10 +534,13 @@ def saved_config(config: dict) -> dict:
     """A saved run's config as this aekit reads it: fields added since it was written get the value
     that the run was trained with (a conv body from before ``conv_decoder`` has the ``refine`` head).
     """
+    from aekit.models.configs import MODEL_CONFIGS
+
     model = config.get("model", {})
     conv = model.get("model") == "conv" or model.get("arch") == "conv"
-    if conv and "conv_decoder" not in model and model.get("model") in ("conv", "denoising", "sparse", "contractive",
-                                                                       "vae"):
+    name = model.get("model")
+    declared = MODEL_CONFIGS.get(name) if isinstance(name, str) else None  # fields the model's config declares
+    if conv and "conv_decoder" not in model and "conv_decoder" in getattr(declared, "__dataclass_fields__", {}):
         config = {**config, "model": {**model, "conv_decoder": "refine"}}
     return config
 

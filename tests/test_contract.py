@@ -143,19 +143,42 @@ def test_the_console_shows_every_term(tmp_path, capsys):
     assert found and all(f"{t} 0." in found[0] for t in ("(recon", " code", " drift")), found
 
 
-def test_it_resumes_to_the_bit(run, tmp_path):
-    import shutil
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    return aekit.train(out=tmp_path_factory.mktemp("contract") / "whole", epochs=2, **MODEL, **FAST)
 
+
+def _same_run(a, b):
     from safetensors.numpy import load_file
 
-    whole = aekit.train(out=tmp_path / "whole", epochs=2, **MODEL, **FAST)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(a.metrics) == strip(b.metrics)
+    ta, tb = load_file(a.path / "checkpoint.safetensors"), load_file(b.path / "checkpoint.safetensors")
+    keys = [k for k in ta if k.startswith(("model/", "optimizer/"))]
+    assert "model/code_mean" in keys and all(np.array_equal(ta[k], tb[k]) for k in keys)
+
+
+def test_a_finished_run_extended_equals_one_run_through(run, whole, tmp_path):
+    import shutil
+
     shutil.copytree(run.path, tmp_path / "cut")
     again = aekit.train(resume=tmp_path / "cut", epochs=2, device="cpu", verbose=False, progress=False, plots=False)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(again.metrics) == strip(whole.metrics)
-    a, b = load_file(whole.path / "checkpoint.safetensors"), load_file(again.path / "checkpoint.safetensors")
-    keys = [k for k in a if k.startswith(("model/", "optimizer/"))]
-    assert "model/code_mean" in keys and all(np.array_equal(a[k], b[k]) for k in keys)
+    _same_run(again, whole)
+
+
+def test_a_run_stopped_mid_epoch_resumes_to_the_bit(whole, tmp_path):
+    from aekit.errors import Interrupted
+    from aekit.training import Callback
+
+    class CtrlC(Callback):  # as Ctrl-C would: the trainer saves a checkpoint at the next step boundary
+        def on_step_end(self, trainer, loss):
+            if trainer.step == 40:  # of 63 steps in the first epoch
+                trainer._interrupted = True
+
+    with pytest.raises(Interrupted):
+        aekit.train(out=tmp_path / "cut", epochs=2, callbacks=[CtrlC()], **MODEL, **FAST)
+    again = aekit.train(resume=tmp_path / "cut", device="cpu", verbose=False, progress=False, plots=False)
+    _same_run(again, whole)
 
 
 def test_a_run_of_an_unregistered_model_names_it(run):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from aekit.config import ModelConfig, rule
-from aekit.models import AutoEncoder, ModelOutput, create_model, register_model
+from aekit.models import AutoEncoder, ModelOutput, register_model
 
 
 @dataclass
@@ -81,6 +81,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import aekit  # noqa: E402
+from aekit.models import create_model  # noqa: E402
 from aekit.models.configs import MODEL_CONFIGS  # noqa: E402
 from aekit.models.registry import _REGISTRY  # noqa: E402
 
@@ -234,3 +235,14 @@ def test_it_is_a_scikit_learn_estimator():
     assert back.shape == (10, 784) and np.isfinite(back).all()
     det = AnomalyDetector(ae, contamination=0.1).fit(X)
     np.testing.assert_allclose(det.decision_function(X[:10]), ae.reconstruction_error(X[:10]), rtol=1e-12)
+
+
+def test_the_adding_a_model_page_shows_this_model():
+    """docs/adding-a-model.md walks through this file's model block, registered by its decorator there."""
+    from pathlib import Path
+
+    source = Path(__file__).read_text()
+    block = source.split(" the model, in one block\n", 1)[1].split("\n# ------", 1)[0].strip()
+    page = (Path(__file__).resolve().parents[1] / "docs" / "adding-a-model.md").read_text()
+    shown = page.split("```python\n", 1)[1].split("```", 1)[0].strip()
+    assert shown.replace('@register_model("gridnet")\n', "") == block

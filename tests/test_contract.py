@@ -246,3 +246,11 @@ def test_the_adding_a_model_page_shows_this_model():
     page = (Path(__file__).resolve().parents[1] / "docs" / "adding-a-model.md").read_text()
     shown = page.split("```python\n", 1)[1].split("```", 1)[0].strip()
     assert shown.replace('@register_model("gridnet")\n', "") == block
+
+
+def test_the_reports_training_table_shows_the_test_terms(run):
+    from aekit.visualization.report import ReportInputs, training_section
+
+    body = training_section(ReportInputs.from_run_dir(run.path)).body
+    for key in ("test_loss", "test_recon_loss", "test_code", "test_drift", "test_mse"):
+        assert key in body, key

@@ -163,8 +163,9 @@ class Trainer:
         self._gen = None  # the shuffling generator of the current phase
         self._epoch_start_state = None  # its state when the current epoch began
         self._between_epochs = True
-        self._terms: list[torch.Tensor] = []  # per step: (loss, *terms, counted) x batch size, on the device
-        self._term_names: tuple[str, ...] = ()  # the model's loss terms, the columns of ``_terms`` between
+        self._terms: list[torch.Tensor] = []  # per step: (loss, *terms, *pad, counted) x batch size, on the device
+        self._term_names: tuple[str, ...] = ()  # the model's loss terms, the columns of ``_terms`` after loss
+        self._pad: list[torch.Tensor] = []  # zero columns after a one-term model's term (see _name_terms)
         self._epoch_elapsed = 0.0
         self._last_finite_loss: float | None = None
         self._interrupted = False
@@ -313,9 +314,9 @@ class Trainer:
             self._name_terms(tuple(out.terms))
         terms = [t.detach() for t in out.terms.values()]
         if ok is None:  # (loss, *terms, images counted) x batch size, in one op and a product
-            self._terms.append(torch.stack([out.loss.detach(), *terms, self._unit]).float() * len(x))
+            self._terms.append(torch.stack([out.loss.detach(), *terms, *self._pad, self._unit]).float() * len(x))
         else:
-            values = torch.stack([out.loss.detach(), *terms]).float()
+            values = torch.stack([out.loss.detach(), *terms, *self._pad]).float()
             self._terms.append(torch.cat([torch.where(ok, values, 0.0), ok.float().reshape(1)]) * len(x))
         return out.loss.detach()
 
@@ -328,6 +329,10 @@ class Trainer:
         """Take ``names`` as the columns of the per-step rows; rows already there (restored from a
         checkpoint) are rearranged to match, by name. A checkpoint from before named terms has the
         columns ``recon``, ``reg``: its ``reg`` goes to the model's one penalty, if it has one.
+
+        A row has at least four columns: a model with one term gets a zero column after it. The
+        epoch's sums over the rows then take the same bits as before terms were named, when every row
+        was (loss, recon, reg, counted): a sum down a column of a 3-wide tensor rounds differently.
         """
         check_term_names(names, f"model {getattr(self.phase.module, 'name', type(self.phase.module).__name__)}")
         old = self._term_names
@@ -337,8 +342,10 @@ class Trainer:
             rows = torch.stack(self._terms)  # (steps, 2 + len(old))
             zero = torch.zeros_like(rows[:, 0])
             columns = [rows[:, 1 + old.index(legacy.get(n, n))] if legacy.get(n, n) in old else zero for n in names]
-            self._terms = list(torch.stack([rows[:, 0], *columns, rows[:, -1]], 1).unbind(0))
+            pad = [zero] * max(0, 2 - len(names))
+            self._terms = list(torch.stack([rows[:, 0], *columns, *pad, rows[:, -1]], 1).unbind(0))
         self._term_names = names
+        self._pad = [self._unit.new_zeros(())] * max(0, 2 - len(names))
 
     def _empty_step(self) -> torch.Tensor:
         """Take part in a step's gradient average with zero gradients (DDP needs every rank in every step)."""
@@ -354,7 +361,7 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         self._after_optimizer_step()
-        self._terms.append(torch.zeros(len(self._term_names) + 2, device=self.device))
+        self._terms.append(torch.zeros(len(self._term_names) + len(self._pad) + 2, device=self.device))
         return torch.zeros((), device=self.device)
 
     def _skip_if_not_finite(self, loss: torch.Tensor) -> torch.Tensor:
@@ -374,8 +381,7 @@ class Trainer:
         return found_inf == 0
 
     def _train_means(self, n: int) -> dict[str, float]:
-        rows = torch.stack(self._terms) if self._terms else torch.zeros(1, len(self._term_names) + 2,
-                                                                        device=self.device)
+        rows = torch.stack(self._terms) if self._terms else torch.zeros(1, 4, device=self.device)
         loss, *sums, counted = self.world.all_sum(rows.sum(0)).tolist()
         if self.config.on_nan == "stop" and self.scaler is None and not math.isfinite(loss):
             self._raise_diverged(rows)
@@ -497,7 +503,7 @@ class Trainer:
         if self._gen is not None:
             tensors["rng/shuffle"] = self._gen.get_state() if between else self._epoch_start_state
         if not between and self._terms:
-            tensors["epoch/terms"] = torch.stack(self._terms)  # (steps, loss + terms + counted)
+            tensors["epoch/terms"] = torch.stack(self._terms)  # (steps, loss + terms + pad + counted)
         meta = {
             "position": {"phase": self.phase_index, "main": self.phase is None or self.phase.main,
                          "epoch": self.epoch + 1 if between else self.epoch, "batch": 0 if between else self.batch,
@@ -562,4 +568,5 @@ class Trainer:
             self._terms = list(terms.to(self.device).unbind(0)) if terms is not None else []
             # a checkpoint from before named terms: (loss, recon, reg, counted)
             self._term_names = tuple(meta.get("terms", ("recon", "reg")))
+            self._pad = [self._unit.new_zeros(())] * max(0, 2 - len(self._term_names))
             self._epoch_elapsed = meta.get("epoch_elapsed", 0.0)

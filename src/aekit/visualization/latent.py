@@ -35,7 +35,7 @@ def code_label(model) -> str | None:
     """What a model's flat codes are, for a title, when they are not a plain vector
     (``codes flattened: 4x7x7 grid = 196 features``); ``None`` for a vector code.
     """
-    plain = len(model.code_shape) == 1 and getattr(model, "code_kind", "continuous") == "continuous"
+    plain = len(model.code_shape) == 1 and model.code_kind == "continuous"
     return None if plain else model.describe_code()
 
 

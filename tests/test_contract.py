@@ -254,3 +254,10 @@ def test_the_reports_training_table_shows_the_test_terms(run):
     body = training_section(ReportInputs.from_run_dir(run.path)).body
     for key in ("test_loss", "test_recon_loss", "test_code", "test_drift", "test_mse"):
         assert key in body, key
+
+
+def test_the_latent_picture_says_it_shows_a_flattened_grid(run):
+    from aekit.visualization.plots import plot_latent
+
+    fig = plot_latent(run, run.load_data())
+    assert fig.axes[0].get_title().startswith("codes flattened: 4x7x7 grid = 196 features, PCA to 2-D")

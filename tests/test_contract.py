@@ -61,7 +61,7 @@ class GridNet(AutoEncoder):
         recon_x = self.decode(z)
         means = z.mean((0, 2, 3))  # (k,)
         if self.training:
-            self._batch_mean = means.detach()
+            self._batch_mean = means.detach().float()  # under bf16/fp16 autocast z is low precision
         return ModelOutput(recon_x, z, terms={
             "recon": self.reconstruction_loss(recon_x, x),
             "code": self.config.code_weight * z.pow(2).mean(),
@@ -261,3 +261,16 @@ def test_the_latent_picture_says_it_shows_a_flattened_grid(run):
 
     fig = plot_latent(run, run.load_data())
     assert fig.axes[0].get_title().startswith("codes flattened: 4x7x7 grid = 196 features, PCA to 2-D")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_it_trains_under_autocast(precision):
+    from aekit.config import TrainConfig
+    from aekit.training import Trainer
+
+    torch.manual_seed(0)
+    model = create_model(NAME, (1, 28, 28), latent_dim=4)
+    x = torch.rand(64, 1, 28, 28)
+    (row,) = Trainer(model, TrainConfig(epochs=1, batch_size=16, precision=precision)).fit(x, x[:16])
+    assert all(math.isfinite(row[f"{s}_{t}"]) for s in ("train", "test") for t in ("loss", "code", "drift"))
+    assert model.code_mean.dtype == torch.float32 and bool(model.code_mean.abs().sum() > 0)

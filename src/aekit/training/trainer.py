@@ -339,7 +339,7 @@ class Trainer:
         if self._terms and old:
             penalties = [n for n in names if n != "recon"]
             legacy = {penalties[0]: "reg"} if len(penalties) == 1 and "reg" in old else {}
-            rows = torch.stack(self._terms)  # (steps, 2 + len(old))
+            rows = torch.stack(self._terms)  # (steps, loss + old terms + pad + counted)
             zero = torch.zeros_like(rows[:, 0])
             columns = [rows[:, 1 + old.index(legacy.get(n, n))] if legacy.get(n, n) in old else zero for n in names]
             pad = [zero] * max(0, 2 - len(names))

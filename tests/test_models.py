@@ -37,10 +37,13 @@ def test_shapes_loss_and_gradients(name, extra, shape):
     out = model(x)
     assert isinstance(out, ModelOutput)
     assert out.recon_x.shape == x.shape
-    assert out.z.shape == (5, 4)
+    assert out.z.shape == (5, *model.code_shape) == (5, 4)
     assert model.encode(x).shape == (5, 4)
     assert model.decode(out.z).shape == x.shape
+    assert torch.equal(model.unflat_codes(model.flat_codes(out.z)), out.z)
     assert torch.isfinite(out.loss) and out.loss.ndim == 0
+    assert "recon" in out.terms and all(t.ndim == 0 for t in out.terms.values())
+    assert torch.allclose(out.loss, sum(out.terms.values()))
     assert torch.allclose(out.loss, out.recon_loss + out.reg_loss)
     out.loss.backward()
     for pname, p in model.named_parameters():
@@ -184,3 +187,89 @@ def test_a_conv_run_saved_before_conv_decoder_existed_still_loads(tmp_path):
     x = run.load_data().x_test[:4]
     assert (again.reconstruct(x) == run.reconstruct(x)).all()
     assert json.loads((tmp_path / "new" / "config.json").read_text())["model"]["conv_decoder"] == "refine"
+
+
+def test_model_output_sums_its_named_terms_and_keeps_the_old_keywords():
+    recon, kl, extra = torch.tensor(0.5), torch.tensor(0.25), torch.tensor(0.125)
+    out = ModelOutput(torch.zeros(1, 1, 2, 2), torch.zeros(1, 3), terms={"recon": recon, "kl": kl, "extra": extra})
+    assert out.loss.item() == 0.875 and out.recon_loss.item() == 0.5 and out.reg_loss.item() == 0.375
+    only = ModelOutput(torch.zeros(1, 1, 2, 2), torch.zeros(1, 3), terms={"recon": recon})
+    assert only.loss is recon and only.reg_loss.item() == 0.0  # a plain model: no penalty, no extra op
+    old = ModelOutput(torch.zeros(1, 1, 2, 2), torch.zeros(1, 3), loss=recon + kl, recon_loss=recon, reg_loss=kl)
+    assert list(old.terms) == ["recon", "reg"] and old.loss.item() == 0.75 and old.reg_loss is kl
+    with pytest.raises(TypeError, match="terms is empty"):
+        ModelOutput(torch.zeros(1), torch.zeros(1), terms={})
+
+
+@pytest.mark.parametrize("name, terms", [("mlp", ["recon"]), ("vae", ["recon", "kl"]),
+                                         ("sparse", ["recon", "sparsity"]), ("contractive", ["recon", "contraction"])])
+def test_built_in_models_name_their_loss_terms(name, terms):
+    model = create_model(name, (1, 8, 8), latent_dim=2, hidden=(8,))
+    assert list(model(torch.rand(3, 1, 8, 8)).terms) == terms
+
+
+def test_index_codes_flatten_one_hot_and_back():
+    class Indexed(AutoEncoder):  # a code of 2x3 indices into a codebook of 5 entries
+        code_kind, code_levels = "indices", 5
+
+        @property
+        def code_shape(self):
+            return (2, 3)
+
+    model = Indexed(ModelConfig(), (1, 4, 4))
+    z = torch.randint(0, 5, (7, 2, 3))
+    flat = model.flat_codes(z)
+    assert flat.shape == (7, model.code_size) == (7, 30) and flat.dtype == torch.float32
+    assert torch.equal(flat.view(7, 6, 5).argmax(2).view(7, 2, 3), z)
+    assert torch.equal(flat.sum(1), torch.full((7,), 6.0))  # one 1 per code unit
+    assert torch.equal(model.unflat_codes(flat), z)
+    assert model.describe_code() == "codes flattened: 2x3 grid of indices below 5, one-hot = 30 features"
+
+
+def test_a_model_of_ones_own_registers_with_its_config_and_trains():
+    from dataclasses import dataclass
+
+    from aekit.config import rule
+    from aekit.models.configs import MODEL_CONFIGS
+    from aekit.models.registry import _REGISTRY
+    from aekit.training import Trainer
+
+    @dataclass
+    class TinyConfig(ModelConfig):
+        shrink: float = rule(0.5, min=0.0, help="tiny: weight of the code's mean square")
+
+    class Tiny(AutoEncoder):
+        config_class = TinyConfig
+
+        def __init__(self, config, input_shape):
+            super().__init__(config, input_shape)
+            self.net = torch.nn.Linear(self.input_dim, self.latent_dim)
+            self.out = torch.nn.Linear(self.latent_dim, self.input_dim)
+            self.steps_seen = 0
+
+        def encode(self, x):
+            return self.net(x.flatten(1))
+
+        def decode(self, z):
+            return self.out(z).view(-1, *self.input_shape)
+
+        def penalties(self, x, z):
+            return {"shrink": self.config.shrink * z.pow(2).mean()}
+
+        def after_optimizer_step(self):
+            self.steps_seen += 1
+
+    register_model("tiny-own")(Tiny)
+    try:
+        model = create_model("tiny-own", (1, 4, 4), latent_dim=2, shrink=0.25)
+        assert type(model) is Tiny and model.config.shrink == 0.25
+        from aekit.config import TrainConfig
+
+        x = torch.rand(40, 1, 4, 4)
+        history = Trainer(model, TrainConfig(epochs=2, batch_size=16, precision="fp32")).fit(x, x[:8])
+        assert model.steps_seen == 2 * 3  # after every optimiser step: 3 batches of 40 images, 2 epochs
+        assert {"train_shrink", "test_shrink"} <= history[-1].keys()
+        assert history[-1]["train_reg_loss"] == history[-1]["train_shrink"]
+    finally:
+        _REGISTRY.pop("tiny-own", None)
+        MODEL_CONFIGS.pop("tiny-own", None)

@@ -297,3 +297,31 @@ with RunDir({str(out)!r}).lock():
     time.sleep(0.1)
     run = aekit.train(out=out, epochs=1, **FAST)  # the killed holder's lock is gone with it
     assert run.metrics and not (out / ".lock").exists()
+
+
+@pytest.mark.parametrize("name, fields", [("mlp", {}), ("vae", {"latent_dim": 2})])
+def test_a_mid_epoch_checkpoint_from_before_named_terms_resumes(name, fields):
+    """An older checkpoint keeps the epoch's per-step rows as (loss, recon, reg, counted), with no term names."""
+    from aekit.config import TrainConfig
+    from aekit.models import create_model
+    from aekit.training import Trainer
+
+    x = torch.rand(96, 1, 8, 8)
+    config = TrainConfig(epochs=1, batch_size=16, precision="fp32")
+
+    def fresh():
+        torch.manual_seed(0)
+        return Trainer(create_model(name, (1, 8, 8), hidden=(8,), **fields), config)
+
+    whole = fresh().fit(x, x[:16])
+    cut = fresh()
+    cut.callbacks.append(CtrlCAt(3))
+    with pytest.raises(Interrupted):
+        cut.fit(x, x[:16])
+    tensors, meta = cut.state_dict()
+    rows, names = tensors["epoch/terms"], meta.pop("terms")
+    reg = rows[:, 2:-1].sum(1) if len(names) > 1 else torch.zeros(len(rows))
+    tensors["epoch/terms"] = torch.stack([rows[:, 0], rows[:, 1], reg, rows[:, -1]], 1)  # the older layout
+    again = fresh()
+    again.load_state_dict(tensors, meta)
+    assert _strip(again.fit(x, x[:16])) == _strip(whole)

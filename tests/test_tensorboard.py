@@ -27,6 +27,7 @@ def test_scalars_and_images_read_back_with_tensorboards_reader(tb_run):
     for split in ("train", "test"):
         for term in ("loss", "recon_loss", "reg_loss"):
             assert f"{split}/{term}" in tags["scalars"]
+    assert not any(t.endswith("/kl") for t in tags["scalars"])  # a plain autoencoder has no penalty terms
     assert [e.value for e in acc.Scalars("train/loss")] == pytest.approx([m["train_loss"] for m in tb_run.metrics])
     assert [e.value for e in acc.Scalars("test/mse")] == pytest.approx([m["test_mse"] for m in tb_run.metrics])
     assert [e.step for e in acc.Scalars("test/loss")] == [m["step"] for m in tb_run.metrics]
@@ -72,3 +73,14 @@ def test_cli_writes_where_asked_and_a_missing_extra_is_one_line(tmp_path, monkey
     assert err == ["aekit train: error: --tensorboard needs aekit's tensorboard extra: "
                    "pip install 'aekit[tensorboard]'"]
     assert not (tmp_path / "run2").exists()
+
+
+def test_every_named_loss_term_gets_its_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = aekit.train(dataset="mnist-sample", model="vae", hidden=(16,), latent_dim=2, epochs=1, device="cpu",
+                      out=tmp_path / "vae", verbose=False, progress=False, plots=False, tensorboard=True)
+    acc = EventAccumulator(str(run.path / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    for split in ("train", "test"):
+        assert [e.value for e in acc.Scalars(f"{split}/kl")] == pytest.approx([m[f"{split}_kl"] for m in run.metrics])

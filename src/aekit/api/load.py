@@ -33,10 +33,13 @@ def saved_config(config: dict) -> dict:
     """A saved run's config as this aekit reads it: fields added since it was written get the value
     that the run was trained with (a conv body from before ``conv_decoder`` has the ``refine`` head).
     """
+    from aekit.models.configs import MODEL_CONFIGS
+
     model = config.get("model", {})
     conv = model.get("model") == "conv" or model.get("arch") == "conv"
-    if conv and "conv_decoder" not in model and model.get("model") in ("conv", "denoising", "sparse", "contractive",
-                                                                       "vae"):
+    name = model.get("model")
+    declared = MODEL_CONFIGS.get(name) if isinstance(name, str) else None  # fields the model's config declares
+    if conv and "conv_decoder" not in model and "conv_decoder" in getattr(declared, "__dataclass_fields__", {}):
         config = {**config, "model": {**model, "conv_decoder": "refine"}}
     return config
 

@@ -56,7 +56,7 @@ class Run:
         return self.config.data.scale
 
     def encode(self, images, batch_size: int = 1000) -> np.ndarray:
-        """Codes ``(N, latent_dim)`` float32 of uint8 images ``(N, C, H, W)``."""
+        """Flat codes ``(N, code_size)`` float32 of uint8 images ``(N, C, H, W)`` (``AutoEncoder.flat_codes``)."""
         return self.model.encode_images(images, self.scale, batch_size)
 
     def reconstruct(self, images, batch_size: int = 1000) -> np.ndarray:
@@ -64,7 +64,7 @@ class Run:
         return self.model.reconstruct_images(images, self.scale, batch_size)
 
     def decode(self, z, batch_size: int = 1000) -> np.ndarray:
-        """Images ``(N, C, H, W)`` float32 in the model's pixel range, decoded from codes ``(N, latent_dim)``."""
+        """Images ``(N, C, H, W)`` float32 in the model's pixel range, decoded from flat codes ``(N, code_size)``."""
         return self.model.decode_codes(z, batch_size)
 
     def load_data(self, log: Log | None = None, dataset: str | None = None, data_dir: str | None = None):
@@ -157,7 +157,7 @@ class Run:
 
         image, steps = _whole(image, "image"), _whole(steps, "steps")
         _check_steps(steps)
-        k = self.model.latent_dim
+        k = self.model.code_size  # units of the flat code (a grid code's every cell)
         dims = _code_units(dims, k)
         if len(dims) * steps > MAX_DRAWN:
             raise ConfigError(f"steps: {len(dims)} unit(s) x {steps} steps is over {MAX_DRAWN} images",
@@ -173,7 +173,7 @@ class Run:
             bounds = [value_range] * len(dims)
         x = to_model(self.test_images({"image": image}, data), self.scale).to(self.device)
         with torch.no_grad():
-            z = self.model.encode(x)[0]  # (k,)
+            z = self.model.flat_codes(self.model.encode(x))[0]  # (k,)
             rows = [self.model.traverse(z, d, torch.linspace(lo, hi, steps)) for d, (lo, hi) in zip(dims, bounds)]
         return torch.cat(rows).float().cpu().numpy()
 

@@ -9,9 +9,9 @@ probabilities by PyOD's ``linear`` or ``unify`` method, and ``decision_scores_``
 pickles (weights as safetensors bytes) and grid-searches, with the autoencoder's
 parameters reachable as ``autoencoder__latent_dim`` and so on.
 
-The score of a row is its reconstruction error (mean squared error per feature after
-scaling), or, for a model that encodes a distribution (the VAE), its negative ELBO
-per feature (:func:`negative_elbo`).
+The score of a row is the model's own ``anomaly_score`` (see
+:class:`aekit.models.base.AutoEncoder`): by default the reconstruction error (mean
+squared error per feature after scaling); the VAE's is its negative ELBO per feature.
 
 The one-class protocol (Ruff et al. 2018, "Deep one-class classification", section 4.1):
 train on the training images of one class only, score every test image, and report
@@ -33,30 +33,6 @@ from aekit.integrations.sklearn import AutoencoderTransformer
 
 PROBA_METHODS = ("linear", "unify")
 ONE_CLASS_FORMAT = "aekit-one-class/1"
-
-
-def negative_elbo(model, x):
-    """Negative ELBO per feature of each image ``x`` ``(B, C, H, W)`` under a VAE: ``(B,)``.
-
-    The reconstruction term is the model's own loss (``bce`` or ``mse``, times
-    ``loss_scale``) at the mean code, per feature; the KL term is
-    :func:`aekit.models.vae.gaussian_kl` divided by the number of features, at full
-    weight whatever the model's ``beta`` (the ELBO, not the beta-VAE objective). With
-    ``loss="bce"`` this is the Bernoulli decoder's negative ELBO divided by ``D``
-    (Kingma & Welling 2014, eq. 10), its expectation taken at ``z = mu``.
-    """
-    import torch.nn.functional as F
-
-    from aekit.models.vae import gaussian_kl
-
-    mu, log_var = model.encode_distribution(x)  # 2 x (B, k)
-    recon_x = model.decode(mu)
-    if model.config.loss == "bce":
-        recon = F.binary_cross_entropy(recon_x, x, reduction="none")
-    else:
-        recon = (recon_x - x).pow(2)
-    kl = gaussian_kl(mu.double(), log_var.double())  # float64 sums: see AutoencoderTransformer.reconstruction_error
-    return model.config.loss_scale * recon.flatten(1).double().mean(1) + kl / model.input_dim
 
 
 class AnomalyDetector(BaseEstimator):
@@ -120,9 +96,7 @@ class AnomalyDetector(BaseEstimator):
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         ae = self.autoencoder_
-        if hasattr(ae.model_, "encode_distribution"):
-            return ae._map(X, lambda x: negative_elbo(ae.model_, x))
-        return ae.reconstruction_error(X)
+        return ae._map(X, ae.model_.anomaly_score)
 
     def decision_function(self, X):
         """The anomaly score of each row: higher is more anomalous.
@@ -134,7 +108,7 @@ class AnomalyDetector(BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,)
-            Reconstruction error, or the negative ELBO for a VAE (see the module docstring).
+            The model's ``anomaly_score``: reconstruction error, or the negative ELBO for a VAE.
         """
         check_is_fitted(self)
         return self._scores(validate_data(self, X, dtype="numeric", reset=False))
@@ -340,5 +314,5 @@ def _class_label(row: dict) -> str:
     return str(row["class"]) if row["name"] == str(row["class"]) else f"{row['class']} {row['name']}"
 
 
-__all__ = ["AnomalyDetector", "autoencoder_scorer", "detection_scores", "negative_elbo", "one_class",
+__all__ = ["AnomalyDetector", "autoencoder_scorer", "detection_scores", "one_class",
            "one_class_run", "one_class_table", "pca_scorer", "pca_scores"]

@@ -3,8 +3,12 @@
 Each part is one file with one input and one output, the batch size dynamic:
 
 - ``encoder``: ``x`` float32 ``(N, C, H, W)`` in the model's pixel range -> ``z``
-  float32 ``(N, latent_dim)``; a VAE's encoder gives the mean code;
-- ``decoder``: ``z`` -> ``x`` in the model's pixel range.
+  float32 ``(N, code_size)``, the model's flat code (``AutoEncoder.flat_codes``: a
+  vector code as it is, a grid flattened, index codes one-hot); a VAE's encoder gives
+  the mean code;
+- ``decoder``: ``z`` ``(N, code_size)`` -> ``x`` in the model's pixel range.
+
+``aekit.code_shape`` and ``aekit.code`` in the metadata say what a flat code holds.
 
 The pixel range travels with the file: ``aekit.pixel_offset`` is what to subtract
 after dividing uint8 pixels by 255 (``0`` for ``unit``, ``0.5`` for ``centered``), so
@@ -45,7 +49,10 @@ from aekit.integrations import require
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 PARTS = ("encoder", "decoder")
-METHODS = {"encoder": "encode", "decoder": "decode"}  # the model's method each part runs
+PARTS_RUN = {  # what each part computes, on flat codes: the same as the Python API's encode and decode
+    "encoder": lambda model, x: model.flat_codes(model.encode(x)),
+    "decoder": lambda model, z: model.decode(model.unflat_codes(z)),
+}
 EXPORT_FORMAT = "aekit-export/1"
 ATOL = 1e-4  # check_export accepts |exported - PyTorch| up to ATOL + RTOL * max|PyTorch output|
 RTOL = 1e-5  # float32 rounds to ~1e-7 of a value; the sums in a layer add a few hundred of those
@@ -62,7 +69,7 @@ def _part_module(model, part: str):
             self.model = model
 
         def forward(self, x):
-            return getattr(self.model, METHODS[part])(x)
+            return PARTS_RUN[part](self.model, x)
 
     return Part().eval()
 
@@ -72,7 +79,7 @@ def example_input(model, part: str, batch: int = 2):
     import torch
 
     device = next(model.parameters()).device
-    shape = model.input_shape if part == "encoder" else (model.latent_dim,)
+    shape = model.input_shape if part == "encoder" else (model.code_size,)
     return torch.zeros(batch, *shape, device=device)
 
 
@@ -82,15 +89,18 @@ def metadata(model, part: str, scale: str, config: dict | None = None) -> dict[s
 
     offset = 0.0 - float(to_model(np.zeros(1, np.uint8), scale)[0])  # 0 for unit, 0.5 for centered (never -0.0)
     c, h, w = model.input_shape
-    io_doc = {"encoder": f"x float32 (N, {c}, {h}, {w}) -> z float32 (N, {model.latent_dim})",
-              "decoder": f"z float32 (N, {model.latent_dim}) -> x float32 (N, {c}, {h}, {w})"}
+    k = model.code_size
+    io_doc = {"encoder": f"x float32 (N, {c}, {h}, {w}) -> z float32 (N, {k})",
+              "decoder": f"z float32 (N, {k}) -> x float32 (N, {c}, {h}, {w})"}
     return {
         "aekit.format": EXPORT_FORMAT,
         "aekit.part": part,
         "aekit.io": io_doc[part],
         "aekit.model": model.name,
         "aekit.preset": str((config or {}).get("preset") or ""),
-        "aekit.latent_dim": str(model.latent_dim),
+        "aekit.latent_dim": str(k),  # the flat code's width
+        "aekit.code_shape": ",".join(map(str, model.code_shape)),
+        "aekit.code": model.describe_code(),
         "aekit.input_shape": ",".join(map(str, model.input_shape)),
         "aekit.scale": scale,
         "aekit.pixel_offset": repr(offset),
@@ -242,7 +252,7 @@ def check_export(model, source, part: str, x: np.ndarray, fmt: str | None = None
     model.eval()
     with torch.no_grad():
         device = next(model.parameters()).device
-        expected = getattr(model, METHODS[part])(torch.as_tensor(x, dtype=torch.float32, device=device)).cpu().numpy()
+        expected = PARTS_RUN[part](model, torch.as_tensor(x, dtype=torch.float32, device=device)).cpu().numpy()
     error = float(np.max(np.abs(run_exported(source, x, fmt) - expected))) if len(x) else 0.0
     limit = tolerance(expected)
     if not error <= limit:  # a NaN fails too

@@ -147,11 +147,11 @@ class LiveWindow(Callback):
     def on_epoch_end(self, trainer, metrics):
         if self.live is None:
             return
-        from aekit.visualization.latent import latent_view
+        from aekit.visualization.latent import code_label, latent_view
 
         self._draw_reconstructions(trainer, f"after epoch {metrics['epoch']}: test mse {metrics['test_mse']:.4f}")
-        codes = trainer.model.encode_images(self.code_images, self.scale)
-        self.live.show_codes(latent_view(codes, self.code_labels, self.class_names))
+        codes = trainer.model.encode_images(self.code_images, self.scale)  # (N, code_size): flat codes
+        self.live.show_codes(latent_view(codes, self.code_labels, self.class_names, code=code_label(trainer.model)))
         self._refresh()
 
     def on_fit_end(self, trainer):

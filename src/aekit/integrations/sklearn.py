@@ -177,7 +177,6 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         self.config_ = self._build_config()
         self.input_shape_, self.channels_last_ = self._image_layout(X.shape[1])
         self.center_, self.scale_ = self._fit_scaling(X)
-        self.n_components_ = self.config_.model.latent_dim
         x = self._to_model(X)  # (N, C, H, W) float32
         train, monitor = self._split(len(x))
         device = resolve_device(self.config_.train.device)
@@ -188,6 +187,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
             trainer = Trainer(model, self.config_.train, self.config_.data.scale, callbacks)
             self.history_ = trainer.fit(x[train].to(device), x[monitor].to(device))
         self.model_ = model.eval()
+        self.n_components_ = model.code_size  # the flat code's width (a grid code's every cell)
         return self
 
     def _build_config(self):
@@ -346,10 +346,12 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         Returns
         -------
         ndarray of shape (n_samples, n_components_)
-            float32 for float32 ``X``, else float64. A VAE gives the mean code.
+            float32 for float32 ``X``, else float64: the model's flat codes
+            (``AutoEncoder.flat_codes``; a grid code flattened). A VAE gives the mean code.
         """
         X = self._validate(X)
-        return self._map(X, self.model_.encode).astype(_out_dtype(X))
+        model = self.model_
+        return self._map(X, lambda x: model.flat_codes(model.encode(x))).astype(_out_dtype(X))
 
     def inverse_transform(self, X):
         """Decode codes back to the space of the training data.
@@ -371,7 +373,9 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         if z.shape[1] != self.n_components_:
             raise ValueError(f"X has {z.shape[1]} features, but inverse_transform expects codes of "
                              f"{self.n_components_}")
-        x = self._as_rows(_in_chunks(self.model_, self.model_.decode, torch.from_numpy(z.astype(np.float32))))
+        model = self.model_
+        x = self._as_rows(_in_chunks(model, lambda z: model.decode(model.unflat_codes(z)),
+                                     torch.from_numpy(z.astype(np.float32))))
         return (x * self.scale_ + self.center_).astype(z.dtype)
 
     def reconstruction_error(self, X):

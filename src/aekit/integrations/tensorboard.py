@@ -3,8 +3,9 @@
 What it writes, at the trainer's global step (so every chart shares one x axis):
 
 - scalars ``train/loss``, ``train/recon_loss``, ``train/reg_loss`` and ``test/loss``,
-  ``test/recon_loss``, ``test/reg_loss``, ``test/mse`` after every epoch, and
-  ``train/step_loss`` every ``every_n_steps`` steps;
+  ``test/recon_loss``, ``test/reg_loss``, ``test/mse`` after every epoch, one pair
+  ``train/<name>``, ``test/<name>`` per named loss term of the model but ``recon``
+  (a VAE's ``train/kl``), and ``train/step_loss`` every ``every_n_steps`` steps;
 - the image ``reconstructions``: fixed test images (every class in turn) over their
   reconstructions, before training and after every epoch;
 - at the end, the test codes in the embedding projector (tag ``codes``): the codes,
@@ -23,6 +24,7 @@ import numpy as np
 
 from aekit.integrations import require
 from aekit.training import Callback
+from aekit.training.callbacks import named_terms
 
 EMBEDDING_MAX = 10000  # points in the projector; the sprite of 28x28 images is then 2800 px square
 EPOCH_TERMS = ("loss", "recon_loss", "reg_loss")
@@ -83,6 +85,8 @@ class TensorBoardLogger(Callback):
         for split in ("train", "test"):
             for term in EPOCH_TERMS:
                 self.writer.add_scalar(f"{split}/{term}", metrics[f"{split}_{term}"], trainer.step)
+            for term, value in named_terms(metrics, split).items():
+                self.writer.add_scalar(f"{split}/{term}", value, trainer.step)
         self.writer.add_scalar("test/mse", metrics["test_mse"], trainer.step)
         self._write_grid(trainer)
         self.writer.flush()
@@ -107,7 +111,7 @@ class TensorBoardLogger(Callback):
     def _write_embedding(self, trainer) -> None:
         import torch
 
-        codes = trainer.model.encode_images(self.embed_images, self.scale)  # (M, latent_dim)
+        codes = trainer.model.encode_images(self.embed_images, self.scale)  # (M, code_size): flat codes
         names = self.class_names or [str(c) for c in range(int(self.embed_labels.max(initial=0)) + 1)]
         sprites = torch.from_numpy(self.embed_images).float() / 255.0  # (M, C, H, W) in [0, 1]
         self.writer.add_embedding(codes, metadata=[names[c] for c in self.embed_labels], label_img=sprites,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -16,16 +17,71 @@ from aekit.errors import InputError
 from aekit.metric import Metric
 from aekit.pixels import model_input, to_model
 
+RESERVED_TERMS = ("loss", "recon_loss", "reg_loss", "mse")  # metrics.jsonl already has train_/test_ + these
 
-@dataclass
+
 class ModelOutput:
-    """What every model's ``forward`` returns (the same record for all variants)."""
+    """What every model's ``forward`` returns (the same record for all variants).
 
-    recon_x: torch.Tensor  # (B, C, H, W)
-    z: torch.Tensor  # (B, latent_dim)
-    loss: torch.Tensor  # scalar: recon_loss + reg_loss, what the trainer minimises
-    recon_loss: torch.Tensor  # scalar
-    reg_loss: torch.Tensor  # scalar, 0 for a plain autoencoder
+    ``terms`` are the loss's named parts, scalars, in the order the model lists them;
+    ``loss``, what the trainer minimises, is their sum, computed once here. ``"recon"``
+    names the reconstruction term; any other name (``"kl"``, ``"sparsity"``) is a
+    penalty, and the trainer logs each as ``train_<name>`` and ``test_<name>`` in
+    metrics.jsonl beside ``train_loss``, ``train_recon_loss`` and ``train_reg_loss``
+    (the sum of the penalties). The older keywords still build one:
+    ``ModelOutput(recon_x, z, loss, recon_loss, reg_loss)`` gives the terms
+    ``recon`` and ``reg``.
+    """
+
+    __slots__ = ("recon_x", "z", "terms", "loss")
+
+    def __init__(self, recon_x: torch.Tensor, z: torch.Tensor, loss: torch.Tensor | None = None,
+                 recon_loss: torch.Tensor | None = None, reg_loss: torch.Tensor | None = None, *,
+                 terms: dict[str, torch.Tensor] | None = None):
+        if terms is None:  # the fixed pair of the earlier record
+            if recon_loss is None:
+                raise TypeError("ModelOutput: give terms={'recon': ..., ...} (or recon_loss and reg_loss)")
+            terms = {"recon": recon_loss, **({} if reg_loss is None else {"reg": reg_loss})}
+        elif recon_loss is not None or reg_loss is not None:
+            raise TypeError("ModelOutput: give either terms or recon_loss/reg_loss, not both")
+        if not terms:
+            raise TypeError("ModelOutput: terms is empty; a loss needs at least one term")
+        self.recon_x = recon_x  # (B, C, H, W)
+        self.z = z  # (B, *code_shape): the code the decoder read
+        self.terms = terms  # name -> scalar
+        if loss is None:
+            values = iter(terms.values())
+            loss = next(values)
+            for value in values:  # left to right, as recon + reg was written before
+                loss = loss + value
+        self.loss = loss  # scalar: the sum of the terms
+
+    @property
+    def recon_loss(self) -> torch.Tensor:
+        """The ``"recon"`` term (zero when the model has none)."""
+        found = self.terms.get("recon")
+        return found if found is not None else self.loss.new_zeros(())
+
+    @property
+    def reg_loss(self) -> torch.Tensor:
+        """The sum of every term but ``"recon"`` (zero when there is none)."""
+        rest = [v for k, v in self.terms.items() if k != "recon"]
+        if not rest:
+            return self.loss.new_zeros(())
+        total = rest[0]
+        for value in rest[1:]:
+            total = total + value
+        return total
+
+    def __repr__(self) -> str:
+        return f"ModelOutput(terms={sorted(self.terms)}, recon_x={tuple(self.recon_x.shape)}, z={tuple(self.z.shape)})"
+
+
+def check_term_names(names, where: str = "model") -> None:
+    """Refuse term names that would not make their own metrics.jsonl keys (a programming error)."""
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_TERMS:
+            raise ValueError(f"{where}: loss term name {name!r} must be an identifier and none of {RESERVED_TERMS}")
 
 
 @dataclass
@@ -56,7 +112,8 @@ def binary_cross_entropy(recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor
 
 
 def model_codes(z, latent_dim: int) -> np.ndarray:
-    """Check codes handed to the API and return them as float32 ``(N, latent_dim)``.
+    """Check flat codes handed to the API and return them as float32 ``(N, latent_dim)``
+    (``latent_dim``: the model's ``code_size``, the width of its flat codes).
 
     Accepted: numbers (numpy arrays, tensors or nested lists) shaped ``(N, latent_dim)``,
     finite in float32. Anything else is an :class:`~aekit.errors.InputError` naming ``z``:
@@ -97,8 +154,17 @@ class AutoEncoder(nn.Module):
 
     - ``encode(x) -> z`` and ``decode(z) -> recon_x``: the two halves;
     - ``corrupt(x)``: applied to the input in training mode only (denoising);
-    - ``regularizer(x, z)``: added to the reconstruction loss (sparse, contractive);
-    - ``forward(x)``: the whole step, for models whose code is not a plain function (VAE).
+    - ``penalties(x, z) -> {name: scalar}``: named terms added to the reconstruction
+      loss (sparse: ``sparsity``, contractive: ``contraction``); the older single-term
+      ``regularizer(x, z)`` still works and becomes the term ``reg``;
+    - ``forward(x) -> ModelOutput``: the whole step, for models whose code is not a plain
+      function (VAE: terms ``recon`` and ``kl``).
+
+    What the code is (see docs/adding-a-model.md): ``code_shape``, a tuple, ``(latent_dim,)``
+    by default or ``(C, h, w)`` for a grid; ``code_kind``, ``"continuous"`` (floats) or
+    ``"indices"`` (integers below ``code_levels``, a codebook's). :meth:`flat_codes` and
+    :meth:`unflat_codes` turn any code into the ``(B, code_size)`` float features that
+    evaluation, export, scikit-learn and the pictures work on, and back.
 
     Generic hooks the trainer calls on any model, without knowing which it is:
 
@@ -107,7 +173,10 @@ class AutoEncoder(nn.Module):
       KL warm-up read it;
     - ``pretraining_stages()``: greedy stages trained, in order, before the first epoch;
     - ``gradient_function()``: the loss and its gradients written out by hand, where a
-      model's backward pass is short enough to skip autograd's bookkeeping.
+      model's backward pass is short enough to skip autograd's bookkeeping;
+    - ``after_optimizer_step()``: after every optimiser step (an EMA codebook update goes here);
+    - ``anomaly_score(x) -> (B,)``: how unusual each image is to the model (default: its
+      reconstruction error; the VAE: its negative ELBO).
 
     A model whose codes follow a known prior sets ``is_generative`` and implements
     ``sample(n)``; any model can interpolate and traverse its codes.
@@ -120,6 +189,8 @@ class AutoEncoder(nn.Module):
     summary = ""
     config_class = ModelConfig
     is_generative = False  # True: sample(n) draws from a prior over codes
+    code_kind = "continuous"  # or "indices": integer codes below code_levels, flattened one-hot
+    code_levels = 0  # for "indices": how many values a code unit takes (a codebook's size)
 
     def __init__(self, config: ModelConfig, input_shape: tuple[int, int, int]):
         super().__init__()
@@ -132,6 +203,49 @@ class AutoEncoder(nn.Module):
         c, h, w = self.input_shape
         return c * h * w
 
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        """One image's code: ``(latent_dim,)`` unless a model declares a grid such as ``(C, h, w)``."""
+        return (self.latent_dim,)
+
+    @property
+    def code_size(self) -> int:
+        """Width of :meth:`flat_codes`: the code's units, times ``code_levels`` for index codes (one-hot)."""
+        return math.prod(self.code_shape) * (self.code_levels if self.code_kind == "indices" else 1)
+
+    def flat_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes ``(B, *code_shape)`` as flat float features ``(B, code_size)`` (index codes one-hot).
+
+        The one adapter between a model's own codes and everything that needs a vector:
+        evaluation (PCA's size, probes, k-means), export, scikit-learn, the pictures. A
+        vector code passes unchanged. A model with a codebook may override this (and
+        :meth:`unflat_codes`) to give its code vectors instead of one-hot rows.
+        """
+        if self.code_kind == "indices":
+            return F.one_hot(z.long().flatten(1), self.code_levels).flatten(1).float()  # (B, n, K) -> (B, n*K)
+        return z.flatten(1) if z.dim() != 2 else z  # (B, *code_shape) -> (B, D)
+
+    def unflat_codes(self, features: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`flat_codes`: ``(B, code_size)`` -> codes ``(B, *code_shape)``
+        (index codes: the largest of each unit's ``code_levels`` features).
+        """
+        if self.code_kind == "indices":
+            n = math.prod(self.code_shape)
+            return features.reshape(len(features), n, self.code_levels).argmax(2).view(-1, *self.code_shape)
+        return features if len(self.code_shape) == 1 else features.reshape(-1, *self.code_shape)
+
+    def describe_code(self) -> str:
+        """What one flat code is, for titles and messages: ``16-D code`` or
+        ``codes flattened: 4x7x7 grid = 196 features``.
+        """
+        shape = self.code_shape
+        if len(shape) == 1 and self.code_kind != "indices":
+            return f"{shape[0]}-D code"
+        grid = "x".join(map(str, shape))
+        what = f"{grid} grid of indices below {self.code_levels}, one-hot" if self.code_kind == "indices" \
+            else f"{grid} grid"
+        return f"codes flattened: {what} = {self.code_size} features"
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -142,7 +256,30 @@ class AutoEncoder(nn.Module):
         return x
 
     def regularizer(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The older one-penalty hook; overridden, its value becomes the term ``reg`` (see :meth:`penalties`)."""
         return x.new_zeros(())
+
+    def penalties(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named scalar terms added to the reconstruction loss by the default ``forward``; none by default."""
+        if type(self).regularizer is not AutoEncoder.regularizer:
+            return {"reg": self.regularizer(x, z)}
+        return {}
+
+    def after_optimizer_step(self) -> None:
+        """Called by the trainer after every optimiser step of the main run (an EMA update); nothing by default.
+
+        Runs under ``torch.no_grad``; anything it changes that a resume needs must live in
+        the model's ``state_dict`` (a buffer), which every checkpoint holds.
+        """
+
+    @torch.no_grad()
+    def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
+        """How unusual each image ``x`` ``(B, C, H, W)`` is to the model, higher is more: ``(B,)`` float64.
+
+        By default the reconstruction error, mean squared per feature, summed in float64
+        (a float32 mean over many pixels loses digits that rank close images).
+        """
+        return (self.decode(self.encode(x)) - x).pow(2).flatten(1).double().mean(1)
 
     def on_train_step(self, epoch_progress: float) -> None:
         """Called by the trainer before each training step; nothing by default."""
@@ -171,6 +308,7 @@ class AutoEncoder(nn.Module):
         For a model with no prior this is the simplest density over codes that knows
         where the data lies: a standard normal could land far from every training code.
         """
+        codes = self.flat_codes(codes) if codes.dim() != 2 else codes  # (N, code_size)
         mean = codes.mean(0)
         centred = codes - mean  # (N, k)
         cov = centred.T @ centred / max(len(codes) - 1, 1)  # (k, k)
@@ -178,7 +316,7 @@ class AutoEncoder(nn.Module):
         jitter = 1e-6 * cov.diagonal().mean().clamp_min(1e-12)
         chol = torch.linalg.cholesky(cov + jitter * torch.eye(len(mean), device=cov.device, dtype=cov.dtype))
         eps = torch.randn(n, len(mean), generator=generator).to(codes)
-        return self.decode(mean + eps @ chol.T)
+        return self.decode(self.unflat_codes(mean + eps @ chol.T))
 
     @torch.no_grad()
     def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int) -> torch.Tensor:
@@ -186,16 +324,16 @@ class AutoEncoder(nn.Module):
 
         ``x_a``, ``x_b``: one image each, ``(C, H, W)``; returns ``(steps, C, H, W)``.
         """
-        z = self.encode(torch.stack([x_a, x_b]))  # (2, k)
+        z = self.flat_codes(self.encode(torch.stack([x_a, x_b])))  # (2, code_size)
         t = torch.linspace(0, 1, steps, device=z.device)[:, None]  # (steps, 1)
-        return self.decode((1 - t) * z[0] + t * z[1])
+        return self.decode(self.unflat_codes((1 - t) * z[0] + t * z[1]))
 
     @torch.no_grad()
     def traverse(self, z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
-        """Decode copies of the code ``z`` ``(k,)`` with unit ``dim`` set to each of ``values``."""
-        codes = z.repeat(len(values), 1)  # (len(values), k)
+        """Decode copies of the flat code ``z`` ``(code_size,)`` with unit ``dim`` set to each of ``values``."""
+        codes = z.repeat(len(values), 1)  # (len(values), code_size)
         codes[:, dim] = values.to(codes)
-        return self.decode(codes)
+        return self.decode(self.unflat_codes(codes))
 
     def metrics(self) -> Sequence[Metric]:
         """Metrics of this model's own (:class:`aekit.metric.Metric`, ``needs="model"``), which ``aekit eval``
@@ -204,11 +342,11 @@ class AutoEncoder(nn.Module):
         return ()
 
     def encode_images(self, images, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
-        """Codes ``(N, latent_dim)`` float32 of images (uint8, or floats in ``scale``; the shapes
-        :func:`aekit.pixels.model_input` accepts).
+        """Flat codes ``(N, code_size)`` float32 (:meth:`flat_codes`) of images (uint8, or floats in
+        ``scale``; the shapes :func:`aekit.pixels.model_input` accepts).
         """
         x = model_input(images, self.input_shape, scale)
-        return self._in_batches(x, scale, batch_size, self.encode, (self.latent_dim,))
+        return self._in_batches(x, scale, batch_size, lambda x: self.flat_codes(self.encode(x)), (self.code_size,))
 
     def reconstruct_images(self, images, scale: str = "unit", batch_size: int = 1000) -> np.ndarray:
         """Reconstructions ``(N, C, H, W)`` float32, in the model's pixel range ``scale``."""
@@ -216,11 +354,11 @@ class AutoEncoder(nn.Module):
         return self._in_batches(x, scale, batch_size, lambda x: self(x).recon_x, self.input_shape)
 
     def decode_codes(self, z, batch_size: int = 1000) -> np.ndarray:
-        """Images ``(N, C, H, W)`` float32, in the model's pixel range, decoded from codes ``(N, latent_dim)``
-        (finite numbers: :func:`model_codes`).
+        """Images ``(N, C, H, W)`` float32, in the model's pixel range, decoded from flat codes
+        ``(N, code_size)`` (finite numbers: :func:`model_codes`; what :meth:`encode_images` gives).
         """
-        z = torch.from_numpy(model_codes(z, self.latent_dim))
-        return self._in_batches(z, None, batch_size, self.decode, self.input_shape)
+        z = torch.from_numpy(model_codes(z, self.code_size))
+        return self._in_batches(z, None, batch_size, lambda z: self.decode(self.unflat_codes(z)), self.input_shape)
 
     @torch.no_grad()
     def _in_batches(self, inputs, scale: str | None, batch_size: int, fn: Callable, out_shape) -> np.ndarray:
@@ -259,6 +397,4 @@ class AutoEncoder(nn.Module):
         z = self.encode(x_in)
         recon_x = self.decode(z)
         recon_loss = self.reconstruction_loss(recon_x, x)  # target is always the clean image
-        reg_loss = self.regularizer(x_in, z)
-        return ModelOutput(recon_x=recon_x, z=z, loss=recon_loss + reg_loss,
-                           recon_loss=recon_loss, reg_loss=reg_loss)
+        return ModelOutput(recon_x, z, terms={"recon": recon_loss, **self.penalties(x_in, z)})

@@ -151,5 +151,7 @@ def get_config_class(name: str) -> type[ModelConfig]:
     if not isinstance(name, str):
         raise ConfigError(f"model.model: expected a model name, got {name!r}")
     if name not in MODEL_CONFIGS:
-        raise ConfigError(f"model.model: unknown model {name!r}; choose one of: {', '.join(list_models())}")
+        raise ConfigError(f"model.model: unknown model {name!r}; choose one of: {', '.join(list_models())} "
+                          f"(a model of your own registers when its module is imported: import the file with its "
+                          f"@register_model({name!r}) first)")
     return MODEL_CONFIGS[name]

@@ -61,7 +61,11 @@ class ContractiveAutoEncoder(BodyAutoEncoder):
                 norm = norm + row.pow(2).flatten(1).sum(1)  # (B, C, H, W) -> (B,)
         return norm
 
+    def penalties(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"contraction": self.regularizer(x, z)}
+
     def regularizer(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The weighted Jacobian penalty, the term ``contraction``."""
         if self.config.contraction_weight == 0:
             return x.new_zeros(())
         norm = self.jacobian_norm_closed_form(z) if self.has_closed_form else self.jacobian_norm_autograd(x)

@@ -95,7 +95,6 @@ class DenseChain:
         self.loss_scale = loss_scale
         weight = pairs[0][0].weight
         self._scale = torch.full((), loss_scale, dtype=weight.dtype, device=weight.device)  # dloss/drecon_loss
-        self._zero = weight.new_zeros(())  # the regulariser's term: none
 
     def __call__(self, x: torch.Tensor) -> ModelOutput:
         """Loss terms, reconstruction and code of ``x`` ``(B, C, H, W)``; every weight and bias gets its ``.grad``."""
@@ -125,5 +124,4 @@ class DenseChain:
                     weight.grad, bias.grad = weight_grad, bias_grad
                 if i:
                     g = g.mm(weight)  # (B, in)
-        return ModelOutput(recon_x=h.view(x.shape), z=hs[self.code_layer + 1], loss=recon_loss,
-                           recon_loss=recon_loss, reg_loss=self._zero)
+        return ModelOutput(h.view(x.shape), hs[self.code_layer + 1], recon_loss, terms={"recon": recon_loss})

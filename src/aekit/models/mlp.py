@@ -50,7 +50,8 @@ class MLPAutoEncoder(AutoEncoder):
         at a fifth less time a step. ``None`` for a variant that changes what ``forward`` computes.
         """
         plain = all(getattr(type(self), name) is getattr(MLPAutoEncoder, name)
-                    for name in ("forward", "encode", "decode", "corrupt", "regularizer", "reconstruction_loss"))
+                    for name in ("forward", "encode", "decode", "corrupt", "regularizer", "penalties",
+                                 "reconstruction_loss"))
         pairs = chain_of(self.encoder, self.decoder) if plain and self.config.loss in LOSSES else None
         if pairs is None or sum(p.numel() for p in self.parameters()) != sum(
                 layer.weight.numel() + layer.bias.numel() for layer, _ in pairs):

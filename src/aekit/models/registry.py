@@ -4,6 +4,11 @@ A model variant is one file, ``aekit/models/<name>.py``, whose class registers i
 by name and names its config from :mod:`aekit.models.configs`; nothing else in aekit
 learns the name. The file is imported the first time its model is asked for, so
 listing models and validating configs never imports torch.
+
+A model of your own is one file anywhere, with its config class beside it: it registers
+when that file is imported (as timm's models do), and from then on trains, resumes and
+loads like a built-in one. A run of it loads only after the import; until then its name
+is unknown, and the error says so (docs/adding-a-model.md).
 """
 
 from __future__ import annotations

@@ -39,7 +39,11 @@ class SparseAutoEncoder(BodyAutoEncoder):
     summary = "L1 or KL (target mean activation rho) penalty that keeps most code units near zero"
     config_class = SparseConfig
 
+    def penalties(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"sparsity": self.regularizer(x, z)}
+
     def regularizer(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The weighted sparsity penalty, the term ``sparsity``."""
         cfg = self.config
         if cfg.sparsity == "kl":
             penalty = kl_sparsity(z, cfg.sparsity_target)

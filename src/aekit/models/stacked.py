@@ -89,5 +89,4 @@ class _LayerAutoEncoder(nn.Module):
             recon_loss = F.mse_loss(recon_h, h)
         with torch.no_grad():
             recon_x = stack.decode(recon_h, depth=self.i)
-        return ModelOutput(recon_x=recon_x, z=z, loss=recon_loss, recon_loss=recon_loss,
-                           reg_loss=recon_loss.new_zeros(()))
+        return ModelOutput(recon_x, z, recon_loss, terms={"recon": recon_loss})

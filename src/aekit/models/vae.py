@@ -22,6 +22,7 @@ comparable from epoch to epoch; ``encode`` returns mu.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from aekit.models.base import AutoEncoder, ModelOutput
 from aekit.models.bodies import make_decoder, make_encoder
@@ -81,9 +82,28 @@ class VAE(AutoEncoder):
         recon_x = self.decode(z)
         recon_loss = self.reconstruction_loss(recon_x, x)  # mean over pixels and images
         # in fp32 under autocast: a low-precision sum over the code units would lose the KL's digits
-        reg_loss = self.kl_weight * gaussian_kl(mu.float(), log_var.float()).mean() / self.input_dim
-        return ModelOutput(recon_x=recon_x, z=z, loss=recon_loss + reg_loss, recon_loss=recon_loss,
-                           reg_loss=reg_loss)
+        kl = self.kl_weight * gaussian_kl(mu.float(), log_var.float()).mean() / self.input_dim
+        return ModelOutput(recon_x, z, terms={"recon": recon_loss, "kl": kl})
+
+    @torch.no_grad()
+    def anomaly_score(self, x: torch.Tensor) -> torch.Tensor:
+        """Negative ELBO per feature of each image ``x`` ``(B, C, H, W)``: ``(B,)`` float64.
+
+        The reconstruction term is the model's own loss (``bce`` or ``mse``, times
+        ``loss_scale``) at the mean code, per feature; the KL term is :func:`gaussian_kl`
+        divided by the number of features, at full weight whatever ``beta`` (the ELBO, not
+        the beta-VAE objective). With ``loss="bce"`` this is the Bernoulli decoder's
+        negative ELBO divided by ``D`` (Kingma & Welling 2014, eq. 10), its expectation
+        taken at ``z = mu``. Sums in float64, as the base class's score.
+        """
+        mu, log_var = self.encode_distribution(x)  # 2 x (B, k)
+        recon_x = self.decode(mu)
+        if self.config.loss == "bce":
+            recon = F.binary_cross_entropy(recon_x, x, reduction="none")
+        else:
+            recon = (recon_x - x).pow(2)
+        kl = gaussian_kl(mu.double(), log_var.double())  # (B,)
+        return self.config.loss_scale * recon.flatten(1).double().mean(1) + kl / self.input_dim
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -77,8 +77,18 @@ class ProgressBar(Callback):
             self._bar = None
 
 
+BASE_METRICS = ("loss", "recon_loss", "reg_loss", "mse")  # each split's keys that are not a named term
+
+
+def named_terms(metrics: dict, split: str) -> dict[str, float]:
+    """The named loss terms in a metrics line, but ``recon``: ``{"kl": ...}`` from ``train_kl``."""
+    prefix = f"{split}_"
+    skip = {f"{prefix}{k}" for k in BASE_METRICS}
+    return {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix) and k not in skip}
+
+
 class EpochPrinter(Callback):
-    """One line per epoch: train loss, test loss, seconds."""
+    """One line per epoch: train loss, test loss and its terms (where the model has more than one), seconds."""
 
     def __init__(self, write: Callable[[str], None] = print):
         self.write = write
@@ -92,7 +102,10 @@ class EpochPrinter(Callback):
 
     @staticmethod
     def _losses(metrics: dict) -> str:
-        return (f"train loss {metrics['train_loss']:.5f}  test loss {metrics['test_loss']:.5f}  "
+        terms = named_terms(metrics, "test")
+        parts = "".join(f" {k} {v:.5f}" for k, v in terms.items())
+        split = f" (recon {metrics['test_recon_loss']:.5f}{parts})" if terms else ""
+        return (f"train loss {metrics['train_loss']:.5f}  test loss {metrics['test_loss']:.5f}{split}  "
                 f"test mse {metrics['test_mse']:.5f}  {metrics['seconds']:.1f}s")
 
 

@@ -1,11 +1,16 @@
 """One training loop for every model.
 
 The loop knows only ``model(x) -> ModelOutput`` and minimises ``ModelOutput.loss``,
-plus two generic hooks any model may define (it never learns which model it has):
+plus generic hooks any model may define (it never learns which model it has):
 ``model.on_train_step(epoch_progress)`` before each step (schedules such as a KL
-warm-up), and ``model.pretraining_stages()``, greedy stages that this same loop
-trains, one after another, before the main run. Each stage and the main run is a
-:class:`Phase` with its own optimiser.
+warm-up), ``model.after_optimizer_step()`` after each (an EMA update), and
+``model.pretraining_stages()``, greedy stages that this same loop trains, one after
+another, before the main run. Each stage and the main run is a :class:`Phase` with
+its own optimiser.
+
+Loss terms. Whatever named terms ``ModelOutput.terms`` holds are averaged over the
+epoch's images and reported as ``train_<name>`` and ``test_<name>`` (``recon`` as
+``train_recon_loss``); ``train_reg_loss`` is the sum of every term but ``recon``.
 
 The images sit on the training device as one uint8 tensor (:class:`Resident`); a
 batch is an index slice scaled to float there, so no per-sample Python objects are
@@ -33,6 +38,7 @@ import torch
 
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError, Diverged, Interrupted
+from aekit.models.base import check_term_names
 from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
 from aekit.training.distributed import World
@@ -103,6 +109,16 @@ class Resident:
             yield images.index_select(0, order[i:i + batch_size]) if order is not None else images[i:i + batch_size]
 
 
+def term_metrics(names: Sequence[str], means: Sequence[float], prefix: str = "") -> dict[str, float]:
+    """Metrics of loss terms ``names`` with their epoch means: ``recon_loss`` (the ``recon`` term, 0 without
+    one), ``reg_loss`` (the sum of the others, 0 without any) and one ``<name>`` per other term, after ``prefix``.
+    """
+    values = dict(zip(names, means))
+    others = {k: v for k, v in values.items() if k != "recon"}
+    return {f"{prefix}recon_loss": values.get("recon", 0.0), f"{prefix}reg_loss": sum(others.values(), 0.0),
+            **{f"{prefix}{k}": v for k, v in others.items()}}
+
+
 def as_source(x):
     return x if hasattr(x, "batches") else Resident(x)
 
@@ -147,13 +163,16 @@ class Trainer:
         self._gen = None  # the shuffling generator of the current phase
         self._epoch_start_state = None  # its state when the current epoch began
         self._between_epochs = True
-        self._terms: list[torch.Tensor] = []  # per step: (loss, recon, reg, counted) x batch size, on the device
+        self._terms: list[torch.Tensor] = []  # per step: (loss, *terms, *pad, counted) x batch size, on the device
+        self._term_names: tuple[str, ...] = ()  # the model's loss terms, the columns of ``_terms`` after loss
+        self._pad: list[torch.Tensor] = []  # zero columns after a one-term model's term (see _name_terms)
         self._epoch_elapsed = 0.0
         self._last_finite_loss: float | None = None
         self._interrupted = False
         self._unit = torch.ones((), device=self.device)
         self._net = None  # the phase's module as the forward pass sees it (in DDP with many processes)
         self._by_hand = None  # the phase's module's gradient_function, where this run can use it
+        self._after_step = None  # the phase's module's after_optimizer_step, if it has one
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -187,6 +206,7 @@ class Trainer:
         phase = self.phase
         self._net = self.world.wrap(phase.module, self.device)
         self._by_hand = self._gradient_function(phase.module)
+        self._after_step = getattr(phase.module, "after_optimizer_step", None)
         self.optimizer = make_optimizer(phase.module, self.config)
         self.scaler = make_scaler(self.precision, self.device)
         self._gen = torch.Generator().manual_seed(self.config.seed)
@@ -289,18 +309,50 @@ class Trainer:
             if self.config.on_nan == "skip":
                 ok = self._skip_if_not_finite(out.loss)
             self.optimizer.step()
-        if ok is None:  # (loss, recon, reg, images counted) x batch size, in one op and a product
-            self._terms.append(torch.stack([out.loss.detach(), out.recon_loss.detach(), out.reg_loss.detach(),
-                                            self._unit]).float() * len(x))
+        self._after_optimizer_step()
+        if tuple(out.terms) != self._term_names:
+            self._name_terms(tuple(out.terms))
+        terms = [t.detach() for t in out.terms.values()]
+        if ok is None:  # (loss, *terms, images counted) x batch size, in one op and a product
+            self._terms.append(torch.stack([out.loss.detach(), *terms, *self._pad, self._unit]).float() * len(x))
         else:
-            values = torch.stack([out.loss.detach(), out.recon_loss.detach(), out.reg_loss.detach()]).float()
+            values = torch.stack([out.loss.detach(), *terms, *self._pad]).float()
             self._terms.append(torch.cat([torch.where(ok, values, 0.0), ok.float().reshape(1)]) * len(x))
         return out.loss.detach()
+
+    def _after_optimizer_step(self) -> None:
+        if self._after_step is not None:
+            with torch.no_grad():
+                self._after_step()
+
+    def _name_terms(self, names: tuple[str, ...]) -> None:
+        """Take ``names`` as the columns of the per-step rows; rows already there (restored from a
+        checkpoint) are rearranged to match, by name. A checkpoint from before named terms has the
+        columns ``recon``, ``reg``: its ``reg`` goes to the model's one penalty, if it has one.
+
+        A row has at least four columns: a model with one term gets a zero column after it. The
+        epoch's sums over the rows then take the same bits as before terms were named, when every row
+        was (loss, recon, reg, counted): a sum down a column of a 3-wide tensor rounds differently.
+        """
+        check_term_names(names, f"model {getattr(self.phase.module, 'name', type(self.phase.module).__name__)}")
+        old = self._term_names
+        if self._terms and old:
+            penalties = [n for n in names if n != "recon"]
+            legacy = {penalties[0]: "reg"} if len(penalties) == 1 and "reg" in old else {}
+            rows = torch.stack(self._terms)  # (steps, loss + old terms + pad + counted)
+            zero = torch.zeros_like(rows[:, 0])
+            columns = [rows[:, 1 + old.index(legacy.get(n, n))] if legacy.get(n, n) in old else zero for n in names]
+            pad = [zero] * max(0, 2 - len(names))
+            self._terms = list(torch.stack([rows[:, 0], *columns, *pad, rows[:, -1]], 1).unbind(0))
+        self._term_names = names
+        self._pad = [self._unit.new_zeros(())] * max(0, 2 - len(names))
 
     def _empty_step(self) -> torch.Tensor:
         """Take part in a step's gradient average with zero gradients (DDP needs every rank in every step)."""
         c, h, w = self.model.input_shape
         out = self._net(torch.zeros(0, c, h, w, device=self.device))
+        if tuple(out.terms) != self._term_names:
+            self._name_terms(tuple(out.terms))
         self.optimizer.zero_grad(set_to_none=True)
         (out.recon_x.sum() + out.z.sum()).mul(0.0).backward()
         if self.scaler is None:
@@ -308,7 +360,8 @@ class Trainer:
         else:
             self.scaler.step(self.optimizer)
             self.scaler.update()
-        self._terms.append(torch.zeros(4, device=self.device))
+        self._after_optimizer_step()
+        self._terms.append(torch.zeros(len(self._term_names) + len(self._pad) + 2, device=self.device))
         return torch.zeros((), device=self.device)
 
     def _skip_if_not_finite(self, loss: torch.Tensor) -> torch.Tensor:
@@ -329,22 +382,22 @@ class Trainer:
 
     def _train_means(self, n: int) -> dict[str, float]:
         rows = torch.stack(self._terms) if self._terms else torch.zeros(1, 4, device=self.device)
-        loss, recon, reg, counted = self.world.all_sum(rows.sum(0)).tolist()
+        loss, *sums, counted = self.world.all_sum(rows.sum(0)).tolist()
         if self.config.on_nan == "stop" and self.scaler is None and not math.isfinite(loss):
             self._raise_diverged(rows)
         if counted == 0:
             raise Diverged(f"epoch {self.epoch}: every step had a non-finite loss or gradient; "
                            f"try a lower lr (now {self.config.lr:g})", params=("lr",))
         last = self.world.all_sum(rows[-1].clone())
-        self._last_finite_loss = float(last[0] / max(float(last[3]), 1.0))
-        out = {"train_loss": loss / counted, "train_recon_loss": recon / counted, "train_reg_loss": reg / counted}
+        self._last_finite_loss = float(last[0] / max(float(last[-1]), 1.0))
+        out = {"train_loss": loss / counted, **term_metrics(self._term_names, [v / counted for v in sums], "train_")}
         if self.config.on_nan == "skip" or self.scaler is not None:
-            out["skipped_steps"] = int(self.world.all_sum(rows[:, 3].clone()).eq(0).sum())
+            out["skipped_steps"] = int(self.world.all_sum(rows[:, -1].clone()).eq(0).sum())
         return out
 
     def _raise_diverged(self, rows: torch.Tensor | None = None) -> None:
         rows = self.world.all_sum((torch.stack(self._terms) if rows is None else rows).clone())  # every rank's
-        losses = (rows[:, 0] / rows[:, 3].clamp_min(1)).tolist()
+        losses = (rows[:, 0] / rows[:, -1].clamp_min(1)).tolist()
         first = next(i for i, v in enumerate(losses) if not math.isfinite(v))
         last = losses[first - 1] if first > 0 else self._last_finite_loss
         step = self.step - self.batch + first + 1 if self.phase.main else first + 1
@@ -365,22 +418,30 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, x, module=None) -> dict[str, float]:
-        """Mean loss terms and per-pixel MSE over ``x`` in eval mode (each rank scores its share)."""
+        """Mean loss, its terms and per-pixel MSE over ``x`` in eval mode (each rank scores its share):
+        ``loss``, ``recon_loss``, ``reg_loss``, ``mse`` and one key per named term but ``recon``.
+        """
         module = module or self.model
         source, world = as_source(x), self.world
         was_training = module.training
         module.eval()
-        sums = torch.zeros(4, device=self.device)
+        sums, names = None, ()
         order = torch.arange(world.rank, len(source), world.size, device=source.device) if world.distributed else None
         for xb in source.batches(self.eval_batch_size, order):
             xb = to_model(xb, self.scale)
             with autocast(self.precision, self.device):
                 out = module(xb)
             mse = torch.mean((out.recon_x.float() - xb) ** 2)
-            sums += torch.stack([out.loss.float(), out.recon_loss.float(), out.reg_loss.float(), mse]) * len(xb)
+            names = tuple(out.terms)
+            row = torch.stack([out.loss.float(), *(t.float() for t in out.terms.values()), mse]) * len(xb)
+            sums = row if sums is None else sums + row
         module.train(was_training)
-        loss, recon, reg, mse = (world.all_sum(sums) / len(source)).tolist()
-        return {"loss": loss, "recon_loss": recon, "reg_loss": reg, "mse": mse}
+        if sums is None:  # nothing to score
+            return {"loss": math.nan, "recon_loss": math.nan, "reg_loss": math.nan, "mse": math.nan}
+        loss, *means, mse = (world.all_sum(sums) / len(source)).tolist()
+        terms = term_metrics(names, means)
+        return {"loss": loss, "recon_loss": terms.pop("recon_loss"), "reg_loss": terms.pop("reg_loss"), "mse": mse,
+                **terms}
 
     # ----------------------------------------------------------------- Ctrl-C
 
@@ -443,12 +504,13 @@ class Trainer:
         if self._gen is not None:
             tensors["rng/shuffle"] = self._gen.get_state() if between else self._epoch_start_state
         if not between and self._terms:
-            tensors["epoch/terms"] = torch.stack(self._terms)
+            tensors["epoch/terms"] = torch.stack(self._terms)  # (steps, loss + terms + pad + counted)
         meta = {
             "position": {"phase": self.phase_index, "main": self.phase is None or self.phase.main,
                          "epoch": self.epoch + 1 if between else self.epoch, "batch": 0 if between else self.batch,
                          "step": self.step},
             "epoch_elapsed": 0.0 if between else self._epoch_elapsed,
+            "terms": list(self._term_names),  # the columns of epoch/terms between loss and counted
             "optimizer": {"param_groups": opt["param_groups"], "scalars": scalars},
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "precision": self.precision,
@@ -505,4 +567,7 @@ class Trainer:
             self._epoch_start_state = tensors["rng/shuffle"]
             terms = tensors.get("epoch/terms")
             self._terms = list(terms.to(self.device).unbind(0)) if terms is not None else []
+            # a checkpoint from before named terms: (loss, recon, reg, counted)
+            self._term_names = tuple(meta.get("terms", ("recon", "reg")))
+            self._pad = [self._unit.new_zeros(())] * max(0, 2 - len(self._term_names))
             self._epoch_elapsed = meta.get("epoch_elapsed", 0.0)

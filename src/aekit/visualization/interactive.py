@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.io import atomic_write_text
-from aekit.visualization.latent import LatentView, class_colors, latent_view, model_and_scale
+from aekit.visualization.latent import LatentView, class_colors, code_label, latent_view, model_and_scale
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "scrollZoom": True}
 SVG_MAX_POINTS = 3000  # past this a 2-D scatter is drawn with WebGL (Scattergl), which stays fluid
@@ -67,7 +67,7 @@ def interactive_latent(model, data, *, scale: str | None = None, projection: str
     """:func:`interactive_codes` of the test images' codes (model or :class:`aekit.Run`)."""
     model, scale = model_and_scale(model, scale)
     return interactive_codes(latent_view(model.encode_images(data.x_test, scale), data.y_test, data.class_names,
-                                         projection))
+                                         projection, code=code_label(model)))
 
 
 def figure_html(fig, full_html: bool = True) -> str:

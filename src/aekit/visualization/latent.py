@@ -31,6 +31,14 @@ def model_and_scale(model, scale: str | None = None):
     return model, scale or "unit"
 
 
+def code_label(model) -> str | None:
+    """What a model's flat codes are, for a title, when they are not a plain vector
+    (``codes flattened: 4x7x7 grid = 196 features``); ``None`` for a vector code.
+    """
+    plain = len(model.code_shape) == 1 and model.code_kind == "continuous"
+    return None if plain else model.describe_code()
+
+
 def code_extent(z: np.ndarray) -> tuple[float, float, float, float]:
     """``(z1_lo, z1_hi, z2_lo, z2_hi)``: the 1st to 99th percentile of 2-D codes on each axis
     (the whole range would be stretched by a few outliers).
@@ -100,13 +108,15 @@ class LatentView:
 
 
 def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None = None,
-                projection: str = "pca", seed: int = 0, images: str = "test images") -> LatentView:
+                projection: str = "pca", seed: int = 0, images: str = "test images",
+                code: str | None = None) -> LatentView:
     """Codes ``z (N, d)`` as a view: as they are for ``d <= 3``, else projected to 2-D.
 
     ``projection`` is ``"pca"`` (scikit-learn's PCA; the title gives the share of
     variance the two components explain) or ``"tsne"`` (scikit-learn's t-SNE on at
     most 2,000 points, drawn at random with ``seed``). ``images`` names the points in the
-    title (``"test images"``). Without ``labels`` (unlabeled
+    title (``"test images"``); ``code`` replaces ``"d-D codes"`` there, to say what a
+    flattened grid code holds (:func:`code_label`). Without ``labels`` (unlabeled
     images) the points are coloured by a k-means clustering of the codes themselves
     (:data:`CLUSTERS` clusters, seeded), and the title says so.
 
@@ -127,7 +137,8 @@ def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str]
     if class_names is None:
         class_names = [str(c) for c in range(int(labels.max(initial=0)) + 1)]
     n, d = z.shape
-    view = LatentView(z, labels, np.arange(n), list(class_names), f"{d}-D codes of {n:,} {images}{colours}",
+    what = f"{d}-D codes" if code is None else code
+    view = LatentView(z, labels, np.arange(n), list(class_names), f"{what} of {n:,} {images}{colours}",
                       [f"z{i + 1}" for i in range(d)], "k-means cluster" if colours else "class")
     if d <= 3:
         return view
@@ -138,7 +149,7 @@ def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str]
         points = pca.fit_transform(z)
         share = pca.explained_variance_ratio_.sum()
         return replace(view, points=points, axis_names=["PC 1", "PC 2"],
-                       title=f"{d}-D codes, PCA to 2-D ({share:.0%} of the variance); {n:,} {images}{colours}")
+                       title=f"{what}, PCA to 2-D ({share:.0%} of the variance); {n:,} {images}{colours}")
     from sklearn.manifold import TSNE
 
     view = view.subset(TSNE_MAX_POINTS, seed)
@@ -146,7 +157,7 @@ def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str]
     tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (m - 1) / 3)))
     points = tsne.fit_transform(z[view.index])
     return replace(view, points=points, axis_names=["t-SNE 1", "t-SNE 2"],
-                   title=f"{d}-D codes, t-SNE to 2-D; {f'{m:,} of ' if m < n else ''}{n:,} {images}{colours}")
+                   title=f"{what}, t-SNE to 2-D; {f'{m:,} of ' if m < n else ''}{n:,} {images}{colours}")
 
 
 def kmeans_clusters(z: np.ndarray, seed: int = 0) -> tuple[np.ndarray, list[str]]:

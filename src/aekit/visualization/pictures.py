@@ -209,7 +209,7 @@ def draw_pictures(run, data=None, what=PICTURES, *, n=None, projection: str = "p
         if w not in DRAWERS:
             raise ConfigError(f"what: {w!r} is not allowed; choose one of: {', '.join(WHATS)}", params=("what",))
     check_recon(what, recon)
-    latent_dim = run.model.latent_dim
+    latent_dim = run.model.code_size  # the flat code's width
     if "manifold" in what and latent_dim != 2:
         if what == ("manifold",):
             raise ConfigError(f"what manifold: needs a 2-D code; this run's code is {latent_dim}-D", params=("what",))

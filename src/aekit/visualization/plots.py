@@ -20,7 +20,15 @@ from matplotlib.figure import Figure
 from aekit.errors import ConfigError
 from aekit.pixels import to_uint8
 from aekit.visualization.images import image_grid, pair_grid
-from aekit.visualization.latent import LatentView, categorical, class_colors, code_extent, latent_view, model_and_scale
+from aekit.visualization.latent import (
+    LatentView,
+    categorical,
+    class_colors,
+    code_extent,
+    code_label,
+    latent_view,
+    model_and_scale,
+)
 from aekit.visualization.snapshots import snapshot_indices
 
 DPI = 100
@@ -94,7 +102,8 @@ def plot_latent(model, data, *, scale: str | None = None, projection: str = "pca
                 max_points: int | None = None) -> Figure:
     """The codes of the test images, coloured by class (see :func:`plot_codes`)."""
     model, scale = model_and_scale(model, scale)
-    view = latent_view(model.encode_images(data.x_test, scale), data.y_test, data.class_names, projection)
+    view = latent_view(model.encode_images(data.x_test, scale), data.y_test, data.class_names, projection,
+                       code=code_label(model))
     return plot_codes(view, max_points=max_points)
 
 
@@ -181,8 +190,8 @@ def plot_manifold(model, data=None, *, n: int = 20, scale: str | None = None,
     (top) to low, as on the scatter's y axis.
     """
     model, scale = model_and_scale(model, scale)
-    if model.latent_dim != 2:
-        raise ConfigError(f"manifold: needs a 2-D code; this model's code is {model.latent_dim}-D")
+    if model.code_size != 2:
+        raise ConfigError(f"manifold: needs a 2-D code; this model's code is {model.code_size}-D")
     if n < 2:
         raise ConfigError(f"manifold: n must be >= 2, got {n}")
     if extent is None:

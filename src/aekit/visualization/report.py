@@ -154,6 +154,12 @@ def training_section(inp: ReportInputs) -> Section | None:
         return None
     keys = [k for k in ("epoch", "step", "train_loss", "test_loss", "test_mse", "seconds")
             if any(k in m for m in inp.metrics)]
+    # the model's named loss terms (test_kl, ...; see aekit.training.trainer), after the test loss
+    terms = dict.fromkeys(k for m in inp.metrics for k in m if k.startswith("test_") and k not in
+                          ("test_loss", "test_recon_loss", "test_reg_loss", "test_mse"))
+    if terms and "test_loss" in keys:
+        at = keys.index("test_loss") + 1
+        keys[at:at] = ["test_recon_loss", *terms]
     table = json_table([{k: m.get(k) for k in keys} for m in inp.metrics]) if inp.metrics else ""
     picture = _img(loss, "train and test loss per epoch", "wide") if loss else ""
     return Section("Training", f'<div class="row"><div>{picture}</div>'

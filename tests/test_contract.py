@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from aekit.config import ModelConfig, rule
+from aekit.metric import Metric
 from aekit.models import AutoEncoder, ModelOutput, register_model
 
 
@@ -72,8 +73,18 @@ class GridNet(AutoEncoder):
         if self._batch_mean is not None:
             self.code_mean.lerp_(self._batch_mean, 1 - self.config.ema_decay)
 
-    # TODO(issue 19, item 4): one extra metric of the model's own (e.g. the spread of code_mean),
-    # declared once, when the metric registry another change is building lands.
+    def metrics(self):
+        # declared once: aekit eval computes it into eval.json, and the table and the report show it
+        return (Metric("code_drift", "code drift from its EMA", "lower",
+                       "mean square distance of the test codes' channel means from the EMA the hook kept",
+                       needs="model", function=code_drift, fmt=".4f"),)
+
+
+def code_drift(run, data) -> float:
+    """The model's own metric: how far the test images' code means lie from the EMA."""
+    model = run.model
+    codes = model.unflat_codes(torch.from_numpy(run.encode(data.x_test[:500])))  # (N, k, h, w)
+    return float((codes.mean((0, 2, 3)) - model.code_mean.cpu()).pow(2).sum())
 
 
 # ---------------------------------------------------------------------------- the tests
@@ -203,6 +214,13 @@ def test_it_evaluates(run):
     assert model_row and all(np.isfinite(v) for v in model_row.values() if isinstance(v, float))
     assert {"knn_acc", "logreg_acc", "kmeans_acc", "semi_20"} <= model_row.keys()  # the probes read flat codes
     assert result.summary["methods"]["pca_components"] == 196  # PCA's size: the flat code's, 4x7x7
+    drift = model_row["code_drift"]  # the model's own metric, declared once, beside the built-ins
+    assert math.isfinite(drift) and drift >= 0
+    assert result.summary["metrics"]["code_drift"]["direction"] == "lower"
+    from aekit.evaluation.table import eval_rows
+
+    _, rows = eval_rows(result.summary)
+    assert any("code drift from its EMA" in row[0] for row in rows)
 
 
 def test_it_exports(run, tmp_path):

@@ -162,3 +162,33 @@ def test_the_run_log_names_the_precision_auto_chose(tmp_path):
     lines = []
     aekit.train(out=tmp_path / "run", precision="auto", log=lines.append, **{**FAST, "verbose": True})
     assert any(" in fp32 -> " in line for line in lines)  # the default preset is below auto's bf16 size
+
+
+def test_cpu_training_flushes_denormals_and_gives_the_setting_back(tmp_path):
+    """Set at the start of training and of a resumed run, restored afterwards; the runs still repeat and
+    resume to the last digit with it on (here, and in test_resume.py / test_resume_kill.py, which train on the CPU).
+    """
+    from aekit.training import Callback
+
+    seen = []
+
+    class Look(Callback):
+        def on_epoch_end(self, trainer, metrics):
+            seen.append(prec.flushing_denormals())
+
+    assert prec.FLUSH_DENORMAL_ON_CPU and not prec.flushing_denormals()
+    a = aekit.train(out=tmp_path / "a", callbacks=[Look()], **FAST)
+    b = aekit.train(out=tmp_path / "b", **{**FAST, "epochs": 1})
+    assert not prec.flushing_denormals()  # given back
+    more = aekit.train(resume=tmp_path / "b", epochs=2, callbacks=[Look()], verbose=False, progress=False,
+                       plots=False)
+    assert seen == [True, True, True] and not prec.flushing_denormals()
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(more.metrics) == strip(a.metrics)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), more.model.parameters()))
+    torch.set_flush_denormal(True)  # a setting of the caller's own is kept too
+    try:
+        aekit.train(out=tmp_path / "c", **{**FAST, "epochs": 1})
+        assert prec.flushing_denormals()
+    finally:
+        torch.set_flush_denormal(False)

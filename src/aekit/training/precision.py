@@ -170,12 +170,18 @@ class Precision:
     @contextlib.contextmanager
     def numerics(self):
         """Training's CPU numerics: denormal numbers flushed to zero where :data:`FLUSH_DENORMAL_ON_CPU`
-        says (set for the calling thread, torch's intra-op threads included), the previous setting
-        given back afterwards.
+        says, the previous setting given back afterwards.
+
+        The setting is the CPU thread's own: torch sets it for the calling thread, and a thread
+        started later inherits it. So torch's pool of intra-op threads is started first (one op
+        large enough to run in parallel), and then, in every process, the thread that trains
+        flushes and the pool's threads do not: a run and its resumption in another process do
+        the same arithmetic, whenever the pool would otherwise have started.
         """
         if not self.flush_denormal:
             yield
             return
+        torch.zeros(1 << 17).add_(1.0)  # (131072,): past torch's grain size, so the pool starts now if not yet
         before = flushing_denormals()
         torch.set_flush_denormal(True)
         try:

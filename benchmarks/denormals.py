@@ -1,13 +1,18 @@
-"""Seconds per epoch with denormal numbers flushed to zero on the CPU, against without.
+"""What denormal numbers cost a training step on the CPU, and what flushing them to zero saves.
 
-Trains one preset (default ``vae-2d``) on a dataset (default Fashion-MNIST) in fp32, in
-runs that alternate between the two settings in this one process (off, on, off, on, ...),
-so both see the machine in the same state; prints every epoch's seconds and the final
-test loss of each run. Later epochs are where denormals show: as weights and Adam's
-second moments shrink, some products land below fp32's smallest normal number (about
-1.2e-38), which x86 CPUs handle in slow microcode unless they are flushed to zero.
+Trains a preset (default ``vae-2d``, fp32) on a dataset (default Fashion-MNIST) for some
+epochs with denormals kept, so that the weights and Adam's moments reach the state in which
+later epochs run; prints those epochs' seconds. Then it counts the denormal numbers one
+training step meets (every layer's output, the gradients, Adam's moments) and times steps
+on that trained model in alternating bursts, denormals kept and flushed
+(``torch.set_flush_denormal``), so both see the machine in the same state: the ratio holds
+on a busy machine where whole epochs do not.
 
-Usage: python benchmarks/denormals.py [--preset vae-2d] [--epochs 4] [--pairs 2] [--precision fp32]
+Denormals are the numbers below fp32's smallest normal one (about 1.2e-38); x86 CPUs
+handle them in slow microcode unless told to flush them to zero. The setting is per
+thread (a thread started later inherits it), so this times one thread.
+
+Usage: python benchmarks/denormals.py [--preset vae-2d] [--epochs 4] [--bursts 16] [--dataset fashion-mnist]
 """
 
 from __future__ import annotations
@@ -15,18 +20,22 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import time
 
 import torch
 
 import aekit
+from aekit.data import load_dataset
+from aekit.pixels import to_model
 from aekit.training import precision as prec
+from aekit.training.optim import make_optimizer
+
+TINY = torch.finfo(torch.float32).tiny
 
 
-def one_run(args, flush: bool, tmp: str, i: int) -> tuple[list[float], float]:
-    prec.FLUSH_DENORMAL_ON_CPU = flush  # what the trainer sets at the start of training (and restores after)
-    run = aekit.train(args.preset, dataset=args.dataset, epochs=args.epochs, device="cpu", precision=args.precision,
-                      out=f"{tmp}/run{i}", verbose=False, progress=False, plots=False)
-    return [m["seconds"] for m in run.metrics], run.metrics[-1]["test_loss"]
+def denormals(t: torch.Tensor) -> int:
+    t = t.detach().float()
+    return int(((t != 0) & (t.abs() < TINY)).sum())
 
 
 def main() -> None:
@@ -34,24 +43,57 @@ def main() -> None:
     p.add_argument("--preset", default="vae-2d")
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--pairs", type=int, default=2, help="runs of each setting, alternating")
-    p.add_argument("--precision", default="fp32")
+    p.add_argument("--bursts", type=int, default=16, help="bursts of 30 steps, alternating kept / flushed")
     args = p.parse_args()
-    rows = {False: [], True: []}
+    torch.set_num_threads(1)
+    prec.FLUSH_DENORMAL_ON_CPU = False  # train as before issue 19: denormals kept
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(2 * args.pairs):
-            flush = bool(i % 2)
-            seconds, loss = one_run(args, flush, tmp, i)
-            rows[flush].append(seconds)
-            print(f"flush {'on ' if flush else 'off'}: " + ", ".join(f"{s:.2f}" for s in seconds)
-                  + f" s/epoch; test loss {loss:.6f}", flush=True)
-    print(f"\n{args.preset} on {args.dataset}, {args.precision}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s)\n")
-    print("| denormals | first epoch, s | later epochs, s (median) |\n|---|---:|---:|")
-    for flush in (False, True):
-        first = statistics.median(r[0] for r in rows[flush])
-        later = statistics.median(s for r in rows[flush] for s in r[1:])
-        print(f"| {'flushed' if flush else 'kept'} | {first:.2f} | {later:.2f} |")
+        run = aekit.train(args.preset, dataset=args.dataset, epochs=args.epochs, device="cpu", precision="fp32",
+                          out=f"{tmp}/run", verbose=False, progress=False, plots=False)
+    print(f"{args.preset} on {args.dataset}, fp32, 1 thread, denormals kept: "
+          + ", ".join(f"{m['seconds']:.2f}" for m in run.metrics) + " s/epoch")
+    model = run.model.train()
+    x = to_model(torch.from_numpy(load_dataset(args.dataset).x_train[:run.config.train.batch_size]), "unit")
+    optimizer = make_optimizer(model, run.config.train)
+    counts = {"layer outputs": 0}
+
+    def count(module, inputs, output):
+        counts["layer outputs"] += denormals(output)
+
+    layers = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Sigmoid, torch.nn.Tanh)
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, layers)]
+    out = model(x)
+    optimizer.zero_grad()
+    out.loss.backward()
+    optimizer.step()
+    for h in hooks:
+        h.remove()
+    counts["gradients"] = sum(denormals(q.grad) for q in model.parameters())
+    counts["Adam's moments"] = sum(denormals(s[k]) for s in optimizer.state.values() for k in ("exp_avg", "exp_avg_sq"))
+    counts["weights"] = sum(denormals(q) for q in model.parameters())
+    print("denormal numbers in one step: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+    def step():
+        out = model(x)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+
+    times = {False: [], True: []}
+    for burst in range(args.bursts):
+        flush = bool(burst % 2)
+        torch.set_flush_denormal(flush)
+        for _ in range(3):
+            step()
+        start = time.perf_counter()
+        for _ in range(30):
+            step()
+        times[flush].append((time.perf_counter() - start) / 30)
+    torch.set_flush_denormal(False)
+    kept, flushed = statistics.median(times[False]), statistics.median(times[True])
+    print(f"\n| {args.preset}, trained {args.epochs} epochs, 1 thread | ms/step, median of {args.bursts // 2} bursts |")
+    print(f"|---|---:|\n| denormals kept | {kept * 1e3:.3f} |\n| denormals flushed | {flushed * 1e3:.3f} |")
+    print(f"| kept / flushed | {kept / flushed:.2f}x |")
 
 
 if __name__ == "__main__":

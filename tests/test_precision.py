@@ -112,9 +112,12 @@ def test_an_impossible_precision_is_refused_before_the_run_writes_a_file(tmp_pat
     def no_fp16(name, device, model=None):
         raise ConfigError("train.precision: fp16 autocast is not supported on this device")
 
+    written = []
     monkeypatch.setattr(prec, "resolve_precision", no_fp16)
+    monkeypatch.setattr(RunDir, "write_config", lambda self, *a, **k: written.append(self.path))
     with pytest.raises(ConfigError, match="train.precision"):
         aekit.train(out=tmp_path / "run", precision="fp16", **FAST)
+    assert written == []  # refused before config.json
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 

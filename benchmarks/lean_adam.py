@@ -3,8 +3,8 @@
 It called torch's private fused-Adam kernel (``torch._fused_adam_``) directly, after one op
 that counted the step for every parameter, skipping ``torch.optim.Adam.step``'s per-step
 Python work. aekit now uses the public ``torch.optim.Adam(fused=True)``, which calls the same
-kernel with the same arguments (the same numbers, bit for bit: ``benchmarks/step_profile.py``
-and ``benchmarks/speed.py --adam lean`` measure what the public path costs).
+kernel with the same arguments (the same numbers, bit for bit);
+``benchmarks/step_profile.py --only 2,3`` times the trainer's step with each, side by side.
 """
 
 from __future__ import annotations

@@ -110,10 +110,10 @@ class Precision:
     """
 
     def __init__(self, name: str, device: torch.device | str, skip_non_finite: bool = False):
-        self.device = torch.device(device)
-        self.name = resolve_precision(name, self.device) if name != "auto" else name
-        if self.name == "auto":
+        if name == "auto":
             raise ConfigError("train.precision: resolve auto first (resolve_precision or choose_precision)")
+        self.device = torch.device(device)
+        self.name = resolve_precision(name, self.device)  # checked for the device
         self.skip_non_finite = skip_non_finite
         self.flush_denormal = FLUSH_DENORMAL_ON_CPU and self.device.type == "cpu"
         self.scaler: torch.amp.GradScaler | None = None

@@ -139,7 +139,8 @@ def test_config_json_records_the_precision_used_and_reruns_from_it(tmp_path, mon
     assert RunDir(tmp_path / "a").read_resolved() == {"precision": "fp32"}
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.slow),
+                                       pytest.param("fp16", marks=pytest.mark.slow)])
 def test_a_run_repeats_to_the_last_digit_in_every_precision(tmp_path, precision):
     a = aekit.train(out=tmp_path / "a", precision=precision, model="vae", hidden="64", latent_dim=2, **FAST)
     b = aekit.train(out=tmp_path / "b", precision=precision, model="vae", hidden="64", latent_dim=2, **FAST)
@@ -154,6 +155,7 @@ def test_a_run_repeats_to_the_last_digit_in_every_precision(tmp_path, precision)
     assert (meta["scaler"] is not None) == (precision == "fp16")
 
 
+@pytest.mark.slow
 def test_bf16_and_fp32_train_to_nearly_the_same_loss(tmp_path):
     fp32 = aekit.train(out=tmp_path / "fp32", precision="fp32", **FAST)
     bf16 = aekit.train(out=tmp_path / "bf16", precision="bf16", **FAST)
@@ -191,7 +193,11 @@ def test_cpu_training_flushes_denormals_and_gives_the_setting_back(tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), more.model.parameters()))
     torch.set_flush_denormal(True)  # a setting of the caller's own is kept too
     try:
-        aekit.train(out=tmp_path / "c", **{**FAST, "epochs": 1})
+        with prec.Precision("fp32", CPU).numerics():
+            assert prec.flushing_denormals()
         assert prec.flushing_denormals()
     finally:
         torch.set_flush_denormal(False)
+    with prec.Precision("fp32", CPU).numerics():
+        assert prec.flushing_denormals()
+    assert not prec.flushing_denormals()

@@ -147,6 +147,7 @@ def _closed_port():
         return s.getsockname()[1]  # closed once the socket is: connections are refused
 
 
+@pytest.mark.slow
 def test_offline_mnist_falls_back_to_the_sample_with_one_line(tmp_path):
     env = {"AEKIT_MIRRORS": f"http://127.0.0.1:{_closed_port()}/", "AEKIT_CACHE": str(tmp_path / "cache")}
     res = aekit("train", "--epochs", 1, "--device", "cpu", "--out", tmp_path / "r", "--quiet", env=env)

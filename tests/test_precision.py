@@ -201,3 +201,12 @@ def test_cpu_training_flushes_denormals_and_gives_the_setting_back(tmp_path):
     with prec.Precision("fp32", CPU).numerics():
         assert prec.flushing_denormals()
     assert not prec.flushing_denormals()
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_in_the_precision_config_json_recorded(tmp_path):
+    aekit.train(out=tmp_path / "a", **{**FAST, "epochs": 1})
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    (tmp_path / "cut").mkdir()  # what a run killed before its first checkpoint leaves: config.json alone
+    (tmp_path / "cut" / "config.json").write_text(json.dumps({**saved, "resolved": {"precision": "bf16"}}))
+    aekit.train(resume=tmp_path / "cut", verbose=False, progress=False, plots=False)
+    assert RunDir(tmp_path / "cut").read_checkpoint_meta()["precision"] == "bf16"  # not what auto picks: fp32

@@ -4,7 +4,7 @@ A hand-written copy of the trainer's step before the rewrite (an index slice of 
 training set scaled by ``aekit.pixels.to_model``, the model's forward and loss,
 ``zero_grad(set_to_none=True)``, backward, torch's fused Adam, the detached loss terms kept
 per step) runs next to the trainer's step now (the plain MLP's gradients written out,
-``LeanAdam``, one gather per epoch; on models without hand-written gradients that row
+torch's public fused Adam, one gather per epoch; on models without hand-written gradients that row
 is left out) and variants that change one thing each: bf16 autocast around the
 forward and loss, the thread count, Adam's implementation, the training set scaled to
 float32 once, one permutation of the whole set per epoch (contiguous slices), no per-step
@@ -28,19 +28,21 @@ import statistics
 import time
 
 import torch
+from lean_adam import LeanAdam  # the private-kernel Adam of before issue 19, kept here for comparison
 
 from aekit.data import load_dataset
 from aekit.models import create_model
 from aekit.pixels import to_model
 from aekit.resolve import build_config
-from aekit.training.optim import LeanAdam
 
 VARIANTS = {  # name -> what differs from the autograd step (the trainer's before the rewrite)
     "autograd step, torch's fused Adam (fp32)": {},
-    "the trainer's step now: gradients by hand, lean Adam, permuted once": {"by_hand": True, "optimizer": "lean",
-                                                                           "permute_once": True},
+    "the trainer's step now: gradients by hand, public fused Adam, permuted once": {"by_hand": True,
+                                                                                   "permute_once": True},
+    "the trainer's step before issue 19: the same with LeanAdam's private kernel call": {
+        "by_hand": True, "optimizer": "lean", "permute_once": True},
     "gradients by hand (models/dense.py)": {"by_hand": True},
-    "lean Adam (training/optim.py)": {"optimizer": "lean"},
+    "lean Adam (benchmarks/lean_adam.py)": {"optimizer": "lean"},
     "bf16 autocast": {"bf16": True},
     "1 thread": {"threads": 1},
     "2 threads": {"threads": 2},
@@ -188,6 +190,8 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=20, help="steps per burst")
     p.add_argument("--no-compile", action="store_true", help="leave out torch.compile (its compile takes a while)")
     p.add_argument("--dataset", default="fashion-mnist")
+    p.add_argument("--only", default="", help="comma-separated numbers of the variants to time (1: the autograd "
+                   "step, always kept as the base; 2: the trainer's step; 3: the step before issue 19) and no parts")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -197,6 +201,9 @@ def main() -> None:
     x_f32 = to_model(x_u8, "unit")
     steps_per_epoch = -(-len(x_u8) // cfg.train.batch_size)
     names = [n for n in VARIANTS if not (args.no_compile and VARIANTS[n].get("compile"))]
+    if args.only:
+        keep = {1, *(int(i) for i in args.only.split(","))}
+        names = [n for i, n in enumerate(VARIANTS, 1) if i in keep and n in names]
     print(f"{args.preset} on {data.name}: batch {cfg.train.batch_size}, {steps_per_epoch} steps/epoch; "
           f"torch {torch.__version__}, {args.threads} threads; {args.bursts} bursts of {args.burst} steps per variant")
 
@@ -206,11 +213,13 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, t in times.items():
         print(f"| {name} | {t * 1e3:.3f} | {t * steps_per_epoch:.2f} | {base / t:.2f}x |")
-    for bf16 in (False, True):
+    for bf16 in (False, True) if not args.only else ():
         parts = time_parts(cfg, x_u8, bf16)
         total = sum(parts.values())
         print(f"\nparts of the step, {'bf16' if bf16 else 'fp32'} (ms, median; sum {total:.3f}): "
               + ", ".join(f"{k} {v:.3f} ({v / total:.0%})" for k, v in parts.items()))
+    if args.only:
+        return
     evaluation = time_evaluation(cfg, x_test)
     print("\nevaluation of the test set (s, median): " + ", ".join(f"{k} {v:.3f}" for k, v in evaluation.items()))
 

@@ -141,6 +141,7 @@ def _close(a, b, rel):
     return a == b
 
 
+@pytest.mark.slow
 def test_two_evaluations_of_a_run_are_identical_and_thread_counts_move_only_the_last_digits(sample_run):
     from threadpoolctl import threadpool_limits
 

@@ -31,6 +31,7 @@ def test_plot_bad_requests_are_one_line(sample_run, args, needle):
     assert len(lines) == 1 and needle in lines[0], res.stderr
 
 
+@pytest.mark.slow
 def test_report_of_a_run_trained_without_plots(tmp_path):
     out = tmp_path / "bare"
     res = aekit("train", "--dataset", "mnist-sample", "--epochs", 1, "--device", "cpu", "--out", out,

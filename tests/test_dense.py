@@ -141,3 +141,67 @@ def test_hand_gradients_stay_off_where_they_are_not_tested(monkeypatch):
     assert Trainer(model, TrainConfig(), precision="bf16")._gradient_function(model) is None
     monkeypatch.setattr(Trainer, "hand_gradients", False)
     assert Trainer(model, TrainConfig(), precision="fp32")._gradient_function(model) is None
+
+
+def test_a_frozen_layer_gets_no_gradient_by_hand_as_by_autograd():
+    by_autograd, by_hand = _pair(hidden=(16, 8), latent_dim=3)
+    for model in (by_autograd, by_hand):
+        model.encoder[0].weight.requires_grad_(False)  # frozen by a Python user
+        model.decoder[-2].bias.requires_grad_(False)
+    x = _images()
+    _autograd(by_autograd, x)
+    by_hand.gradient_function()(x)
+    for (name, p), q in zip(by_autograd.named_parameters(), by_hand.parameters()):
+        assert (p.grad is None) == (q.grad is None) == (not p.requires_grad), name
+        assert p.grad is None or torch.equal(p.grad, q.grad), name
+
+
+def test_training_leaves_a_frozen_layer_as_it_was(monkeypatch):
+    x = torch.randint(0, 256, (200, 1, 28, 28), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    torch.manual_seed(0)
+    model = create_model("mlp", hidden=(32, 8), latent_dim=3)
+    frozen = model.encoder[0].weight
+    frozen.requires_grad_(False)
+    before, trained = frozen.detach().clone(), model.encoder[2].weight.detach().clone()
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=64))
+    trainer.fit(x, x[:50])
+    assert trainer._by_hand is not None and torch.equal(frozen, before)
+    assert not torch.equal(model.encoder[2].weight, trained)  # the layers not frozen did train
+
+
+@pytest.mark.parametrize("where", ["forward hook", "forward pre-hook", "gradient hook"])
+def test_a_hook_sends_the_step_back_to_autograd_which_runs_it(where):
+    x = torch.randint(0, 256, (130, 1, 28, 28), generator=torch.Generator().manual_seed(4), dtype=torch.uint8)
+    torch.manual_seed(0)
+    model = create_model("mlp", hidden=(32, 8), latent_dim=3)
+    calls = []
+    if where == "forward hook":
+        model.encoder[2].register_forward_hook(lambda m, i, o: calls.append(1))
+    elif where == "forward pre-hook":
+        model.register_forward_pre_hook(lambda m, i: calls.append(1))
+    else:
+        model.decoder[0].weight.register_hook(lambda g: calls.append(1))
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=64))
+    trainer.fit(x, x[:10])
+    assert trainer._by_hand is None
+    assert len(calls) >= 3  # every training step ran it (3 steps), as autograd's forward and backward do
+
+
+def test_a_hand_written_step_that_fails_hands_the_run_to_autograd_from_its_first_step(monkeypatch):
+    from aekit.models import dense
+
+    def broken(self, x):
+        raise RuntimeError("a case the hand-written gradients do not cover")
+
+    monkeypatch.setattr(dense.DenseChain, "__call__", broken)
+    x = torch.randint(0, 256, (130, 1, 28, 28), generator=torch.Generator().manual_seed(5), dtype=torch.uint8)
+    torch.manual_seed(0)
+    model = create_model("mlp", hidden=(32, 8), latent_dim=3)
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=64))
+    history = trainer.fit(x, x[:10])
+    assert trainer._by_hand is None and history[0]["step"] == 3
+    monkeypatch.undo()
+    torch.manual_seed(0)
+    reference = create_model("mlp", hidden=(32, 8), latent_dim=3)
+    Trainer(reference, TrainConfig(epochs=1, batch_size=64)).fit(x, x[:10])
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), reference.parameters()))

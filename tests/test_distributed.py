@@ -32,6 +32,7 @@ def one_process(tmp_path_factory):
     return _metrics(run)
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path, one_process):
     res = aekit(*TRAIN, "--epochs", "3", "--nproc", "2", "--out", tmp_path / "two")
     assert res.returncode == 0, res.stderr
@@ -63,6 +64,7 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_a_crashed_process_ends_the_others_in_one_line_and_the_run_resumes(tmp_path, one_process):
     run = tmp_path / "run"
     launcher = subprocess.Popen([sys.executable, "-m", "aekit", *TRAIN, "--epochs", "3", "--nproc", "2", "--out",
@@ -100,6 +102,7 @@ def test_a_rank_with_no_image_in_the_last_batch_takes_an_empty_step():
     assert [b.flatten().tolist() for b in Resident(images).batches(2, order[0::2])] == [[0, 2], [4, 6], [8]]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_when_a_rank_has_nothing_in_the_last_batch(tmp_path):
     import numpy as np
 

@@ -134,6 +134,7 @@ def test_a_diverging_bce_run_exits_3_with_one_line(tmp_path, capsys, flags):
     assert "lower --lr (now 1e+06) or --on-nan skip" in err[0]
 
 
+@pytest.mark.slow
 def test_on_nan_skip_cannot_save_weights_past_saving_and_says_so(tmp_path, capsys):
     """At --lr 1e6 the first step throws the VAE's weights so far that every later step is NaN: skipped,
     as documented, and the run still stops at the epoch's end, saying how many steps were skipped.
@@ -219,6 +220,7 @@ def test_a_short_run_that_is_learning_is_told_it_is_under_trained_not_mis_tuned(
     assert "try more --epochs (now 1)" in warning and "--lr" not in warning
 
 
+@pytest.mark.slow
 def test_a_run_that_beats_the_mean_image_gets_no_warning(tmp_path):
     """The default preset's own 10 epochs of mnist-sample end well below the mean image (0.058 against 0.067)."""
     lines = []

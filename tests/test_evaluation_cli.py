@@ -115,6 +115,7 @@ def test_scores_file_and_worst_images_agree_with_the_reconstructions(evaluated, 
     assert model["ssim"] == pytest.approx(metrics.ssim(x, recon), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_baselines_are_computed_once_then_read_from_the_cache(run, tmp_path, monkeypatch):
     calls = []
     real_pca, real_pixels = suite.pca_baseline, suite.pixel_baseline
@@ -148,6 +149,7 @@ def test_baselines_are_computed_once_then_read_from_the_cache(run, tmp_path, mon
     assert third.summary["results"]["pca"] == first.summary["results"]["pca"]
 
 
+@pytest.mark.slow
 def test_centred_run_is_scored_on_shifted_clipped_pixels(tmp_path):
     run = aekit.train("classic-2d-relu", dataset="mnist-sample", epochs=1, device="cpu", out=tmp_path / "r",
                       verbose=False, progress=False)

@@ -24,6 +24,7 @@ def digits():
 # ----------------------------------------------------------------------------- linear
 
 
+@pytest.mark.slow
 def test_linear_autoencoder_comes_within_2_percent_of_pca(digits):
     from sklearn.decomposition import PCA
 
@@ -351,6 +352,7 @@ def test_conv_decoder_has_no_wide_full_size_layer_unless_asked_for(shape):
         f"decoder.convs.{i}.{p}" for i in (0, 1, 3, 4, 6) for p in ("weight", "bias")]
 
 
+@pytest.mark.slow
 def test_relu_conv_with_sigmoid_output_does_not_collapse_to_black(digits):
     # Without the group norm in the conv body this run ends at an all-black guess
     # (test MSE 0.1135, outputs ~1e-7): the sigmoid saturates and passes no gradient.

@@ -106,6 +106,7 @@ def _aekit(*args) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_leaves_nothing_that_blocks_the_next_command(sample_run, tmp_path):
     with _tmpfs(tmp_path / "disk", "32m") as disk:
         shutil.copytree(sample_run.path, disk / "old")

@@ -53,6 +53,7 @@ def _training_started(proc: subprocess.Popen) -> float:
     raise AssertionError(f"the run ended before training (exit {proc.wait()}): {''.join(seen)}")
 
 
+@pytest.mark.slow
 def test_killed_at_ten_random_moments_and_resumed_equals_a_run_never_killed(tmp_path):
     # A checkpoint every ~0.1 s; each kill lands at a random moment of the training itself (before, between
     # and inside epochs, and now and then inside a checkpoint write), not in the process's start-up.

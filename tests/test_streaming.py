@@ -148,6 +148,7 @@ def _same_weights(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 def test_training_streamed_from_the_memory_map_equals_training_held(colour_folder, tmp_path):
     held = aekit.train(dataset=str(colour_folder), out=tmp_path / "held", **FAST)
     data = held.load_data()
@@ -169,7 +170,8 @@ class CtrlCAt(Callback):
             trainer._interrupted = True
 
 
-@pytest.mark.parametrize("resume_memory", [None, "auto"])  # resumed streaming, or held from then on
+# resumed streaming (None), or held from then on ("auto")
+@pytest.mark.parametrize("resume_memory", [None, pytest.param("auto", marks=pytest.mark.slow)])
 def test_a_streamed_run_stopped_mid_epoch_resumes_exactly(colour_folder, tmp_path, resume_memory):
     whole = aekit.train(dataset=str(colour_folder), out=tmp_path / "whole", **FAST)  # held throughout
     with pytest.raises(Interrupted):

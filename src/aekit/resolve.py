@@ -73,9 +73,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config {path}: expected a JSON object with data/model/train sections", params=("config",))
     for key in data:
-        if key not in ("preset", *SECTIONS):
+        if key not in ("preset", *SECTIONS, "resolved"):  # resolved: a run's record of what it used, not read back
             raise ConfigError(f"{key}: unknown section in {path}; allowed: preset, {', '.join(SECTIONS)}")
-        if key in SECTIONS and not isinstance(data[key], dict):
+        if key in (*SECTIONS, "resolved") and not isinstance(data[key], dict):
             raise ConfigError(f"config {path}: {key}: expected an object of fields, got {data[key]!r}",
                               params=("config",))
     if not isinstance(data.get("preset"), (str, type(None))):

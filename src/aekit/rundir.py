@@ -3,7 +3,8 @@
 ::
 
     runs/<name>/
-      config.json              the resolved config (``aekit train --config`` re-runs it)
+      config.json              the resolved config (``aekit train --config`` re-runs it), and in ``resolved``
+                               what it came to here (the precision ``auto`` chose)
       metrics.jsonl            one JSON line per epoch
       checkpoint.safetensors   the last saved state: weights, optimiser, RNG states, loop position, history
       best.safetensors         weights of the epoch with the lowest test loss
@@ -56,6 +57,7 @@ class RunDir:
     """
 
     CONFIG = "config.json"
+    RESOLVED = "resolved"  # the section of config.json with what the settings came to (the precision used)
     METRICS = "metrics.jsonl"
     EVAL = "eval.json"
     REPORT = "report.html"
@@ -261,9 +263,20 @@ class RunDir:
 
     # ----------------------------------------------------------------- config
 
-    def write_config(self, config) -> Path:
-        """Write a :class:`~aekit.config.RunConfig` as ``config.json``."""
-        return io.atomic_write_text(self.path / self.CONFIG, config.to_json())
+    def write_config(self, config, resolved: dict[str, Any] | None = None) -> Path:
+        """Write a :class:`~aekit.config.RunConfig` as ``config.json``, with ``resolved``: what the run's
+        settings came to on this machine (``{"precision": "bf16"}`` for ``precision auto``), a section
+        of its own that ``aekit train --config`` reads past (a re-run resolves its settings anew).
+        """
+        if not resolved:
+            return io.atomic_write_text(self.path / self.CONFIG, config.to_json())
+        text = json.dumps({**config.to_dict(), self.RESOLVED: resolved}, indent=2) + "\n"
+        return io.atomic_write_text(self.path / self.CONFIG, text)
+
+    def read_resolved(self) -> dict[str, Any]:
+        """``config.json``'s ``resolved`` section; empty for a run written before it had one."""
+        resolved = self.read_config().get(self.RESOLVED, {})
+        return resolved if isinstance(resolved, dict) else {}
 
     def read_config(self) -> dict[str, Any]:
         """``config.json`` as a dict (the shape of ``RunConfig.to_dict()``; values not validated)."""

@@ -79,11 +79,11 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
             log, verbose, progress, plots, callbacks = io.quiet, False, False, False, ()
         # before the data loads; a new run that fails before its first checkpoint leaves no directory behind
         with run_dir.writing(new=resume is None) if world.main else contextlib.nullcontext():
-            data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log)
+            data, precision = _prepare(run_dir, cfg, meta, resume is not None, world, device, progress, log)
             state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
             watchers = _watchers(run_dir, data, cfg.data.scale, tensorboard, live, log) if world.main else []
-            run = _fit(cfg, run_dir, data, device, state, world, [*watchers, *callbacks], progress, verbose, plots,
-                       log)
+            run = _fit(cfg, run_dir, data, device, precision, state, world, [*watchers, *callbacks], progress,
+                       verbose, plots, log)
             ok = True
             return run
     finally:
@@ -163,10 +163,13 @@ def _finish(done: _AlreadyDone, plots: bool, log: Log) -> Run:
     return run
 
 
-def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress, log: Log):
+def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, device, progress,
+             log: Log):
     """Clear the run directory of killed writers' temp files, load the data (rank 0 first: it may download or
-    pack), write config.json (and skipped.txt, the data files that could not be read).
+    pack), choose the precision, write config.json (and skipped.txt, the data files that could not be read).
     """
+    from aekit.training.precision import choose_precision
+
     if world.main:
         if resuming and meta is None:
             log(f"{run_dir.path}: no checkpoint yet; training it from the start")
@@ -175,10 +178,13 @@ def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool,
     if meta is not None and list(data.image_shape) != meta["input_shape"]:
         raise RunError(f"{cfg.data.dataset}: its images are {'x'.join(map(str, data.image_shape))} now, but "
                        f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
+    # checked before config.json is written; a resumed run keeps the precision it started with
+    recorded = meta.get("precision") if meta else run_dir.read_resolved().get("precision") if resuming else None
+    precision = choose_precision(cfg, data.image_shape, device, recorded)
     if world.main:
-        run_dir.write_config(cfg)  # a resume may have changed the epochs
+        run_dir.write_config(cfg, resolved={"precision": precision})  # a resume may have changed the epochs
         run_dir.write_skipped(data.skipped)
-    return data
+    return data, precision
 
 
 def _load_training_data(cfg: RunConfig, progress, log: Log):
@@ -222,8 +228,8 @@ def _check_sizes(data, cfg: RunConfig) -> None:
                         "smaller test_fraction or add training images", params=("test_fraction",))
 
 
-def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks, progress, verbose, plots,
-         log) -> Run:
+def _fit(cfg: RunConfig, run_dir: RunDir, data, device, precision: str, state, world, callbacks, progress, verbose,
+         plots, log) -> Run:
     """Build the model and callbacks, train (from ``state`` when resuming), draw the pictures."""
     import torch
 
@@ -250,7 +256,7 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
     if verbose:
         cbs.insert(1, EpochPrinter(print))
     trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks],
-                      precision=state[1].get("precision") if state else None, world=world)
+                      precision=precision, world=world)
     if state is not None:
         trainer.load_state_dict(*state)
     if verbose:

@@ -297,6 +297,15 @@ class AutoEncoder(nn.Module):
         """
         return None
 
+    def suits_bf16(self) -> bool:
+        """Whether bf16 autocast holds this model's quality and pays for its casts: ``precision auto``
+        trains in bf16 on hardware that has it only where this says so. The default is the rule
+        measured on the presets (:func:`aekit.models.cost.bf16_pays`); a model file may override it.
+        """
+        from aekit.models.cost import bf16_pays
+
+        return bf16_pays(self)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images ``(n, C, H, W)`` decoded from codes drawn from the prior."""
         raise NotImplementedError(f"{self.name} has no prior over its codes; use sample_from_codes")

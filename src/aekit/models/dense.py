@@ -60,6 +60,24 @@ def chain_of(*stacks: nn.Sequential) -> list[tuple[nn.Linear, str]] | None:
     return pairs or None
 
 
+def has_hooks(module: nn.Module) -> bool:
+    """Whether a hook would run if autograd took the step: a forward, forward-pre or backward hook on
+    ``module`` or any module in it (or one registered for every module), or a gradient hook on a parameter.
+    A hand-written step calls no module and records no graph, so it runs none of them.
+
+    torch has no public way to ask; these are the dicts its ``register_*_hook`` methods fill.
+    """
+    glob = nn.modules.module
+    if any(getattr(glob, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks",
+                                                  "_global_backward_hooks", "_global_backward_pre_hooks")):
+        return True
+    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    if any(getattr(m, kind, None) for m in module.modules() for kind in kinds):
+        return True
+    return any(getattr(p, "_backward_hooks", None) or getattr(p, "_post_accumulate_grad_hooks", None)
+               for p in module.parameters())
+
+
 def _binary_cross_entropy(h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``F.binary_cross_entropy``, or NaN where ``h`` holds a NaN (a diverged chain): the kernel raises
     on it. Caught, not masked as ``aekit.models.base.binary_cross_entropy`` does on any device: a
@@ -74,14 +92,17 @@ def _binary_cross_entropy(h: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 
 class DenseChain:
-    """``x -> ModelOutput`` for a chain of :func:`chain_of` pairs, setting every layer's ``.grad``.
+    """``x -> ModelOutput`` for a chain of :func:`chain_of` pairs, setting every trainable layer's ``.grad``.
 
     ``code_layer`` is the index of the layer whose output is the code ``z``; ``loss`` is
     ``mse`` or ``bce`` (mean per pixel) times ``loss_scale``, against the input itself.
     Each step writes the gradients into buffers of the chain's own, which become the
     layers' ``.grad`` (whatever ``.grad`` held before is dropped, as with
-    ``zero_grad(set_to_none=True)`` then ``backward``). Runs under ``no_grad``: nothing is
-    recorded. Built for the layers where they are: move the model, build a new chain.
+    ``zero_grad(set_to_none=True)`` then ``backward``). A weight or bias frozen with
+    ``requires_grad_(False)`` gets no gradient (``.grad`` becomes ``None``, as autograd leaves it
+    after ``zero_grad``), read at every call. Runs under ``no_grad``: nothing is recorded. Built
+    for the layers where they are: move the model, build a new chain. Hooks are not run: the
+    trainer uses a chain only on a model without any (:func:`has_hooks`).
     """
 
     def __init__(self, pairs: list[tuple[nn.Linear, str]], code_layer: int, loss: str, loss_scale: float):
@@ -118,10 +139,18 @@ class DenseChain:
                 weight, bias, _, derivative, weight_grad, bias_grad = self.plan[i]
                 if derivative is not None:
                     g = derivative(g, hs[i + 1])  # (B, out)
-                torch.mm(g.t(), hs[i], out=weight_grad)  # (out, in)
-                torch.sum(g, 0, out=bias_grad)  # (out,)
-                if weight.grad is not weight_grad:
-                    weight.grad, bias.grad = weight_grad, bias_grad
+                if weight.requires_grad:
+                    torch.mm(g.t(), hs[i], out=weight_grad)  # (out, in)
+                    if weight.grad is not weight_grad:
+                        weight.grad = weight_grad
+                else:
+                    weight.grad = None
+                if bias.requires_grad:
+                    torch.sum(g, 0, out=bias_grad)  # (out,)
+                    if bias.grad is not bias_grad:
+                        bias.grad = bias_grad
+                else:
+                    bias.grad = None
                 if i:
                     g = g.mm(weight)  # (B, in)
         return ModelOutput(h.view(x.shape), hs[self.code_layer + 1], recon_loss, terms={"recon": recon_loss})

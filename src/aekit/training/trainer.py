@@ -39,11 +39,12 @@ import torch
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError, Diverged, Interrupted
 from aekit.models.base import check_term_names
+from aekit.models.dense import has_hooks
 from aekit.pixels import to_model
 from aekit.training.callbacks import Callback
 from aekit.training.distributed import World
 from aekit.training.optim import make_optimizer
-from aekit.training.precision import autocast, make_scaler, resolve_precision
+from aekit.training.precision import Precision, resolve_precision
 
 CHECK_EVERY = 50  # steps between the one host sync that notices a non-finite loss before the epoch ends
 SYNC_EVERY = 16  # with many processes: steps between the collectives that agree on a checkpoint or a Ctrl-C
@@ -139,7 +140,7 @@ class Trainer:
     hand_gradients = True  # use a model's gradient_function where it has one (False: autograd always)
 
     def __init__(self, model, config: TrainConfig, scale: str = "unit", callbacks: Sequence[Callback] = (),
-                 precision: str | None = None, world: World | None = None):
+                 precision: str | Precision | None = None, world: World | None = None):
         self.model = model
         self.world = world or World()
         self.config = config
@@ -147,7 +148,10 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = next(model.parameters()).device
         # a resumed run keeps the arithmetic it started with (``auto`` may mean another today)
-        self.precision = precision or resolve_precision(config.precision, self.device, model)
+        if not isinstance(precision, Precision):
+            name = precision or resolve_precision(config.precision, self.device, model)
+            precision = Precision(name, self.device, skip_non_finite=config.on_nan == "skip")
+        self.precision = precision
         self.history: list[dict] = []
         self.phase: Phase | None = None
         self.phase_index = 0
@@ -158,7 +162,6 @@ class Trainer:
         self.finished = False
         self.resumed = False
         self.optimizer = None
-        self.scaler = None
         self._resume = None  # (tensors, meta) from load_state_dict, used when the loop starts
         self._gen = None  # the shuffling generator of the current phase
         self._epoch_start_state = None  # its state when the current epoch began
@@ -173,6 +176,7 @@ class Trainer:
         self._net = None  # the phase's module as the forward pass sees it (in DDP with many processes)
         self._by_hand = None  # the phase's module's gradient_function, where this run can use it
         self._after_step = None  # the phase's module's after_optimizer_step, if it has one
+        self._by_hand_tried = False  # whether it has taken a step yet (its first is tried, with autograd behind it)
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
@@ -190,7 +194,7 @@ class Trainer:
         """Train every phase for its epochs (continuing a loaded state); returns the main run's history."""
         train, test = as_source(x_train), as_source(x_test)
         phases = self.phases()
-        with self._catch_sigint():
+        with self._catch_sigint(), self.precision.numerics():
             try:
                 for index in range(self.phase_index, len(phases)):
                     self.phase_index, self.phase = index, phases[index]
@@ -205,10 +209,10 @@ class Trainer:
     def _run_phase(self, train, test) -> None:
         phase = self.phase
         self._net = self.world.wrap(phase.module, self.device)
-        self._by_hand = self._gradient_function(phase.module)
+        self._by_hand, self._by_hand_tried = self._gradient_function(phase.module), False
         self._after_step = getattr(phase.module, "after_optimizer_step", None)
         self.optimizer = make_optimizer(phase.module, self.config)
-        self.scaler = make_scaler(self.precision, self.device)
+        self.precision.start()
         self._gen = torch.Generator().manual_seed(self.config.seed)
         if self._resume is not None:
             self._restore_loop_state()
@@ -233,16 +237,19 @@ class Trainer:
 
     def _gradient_function(self, module):
         """The module's hand-written gradients (``AutoEncoder.gradient_function``) for fp32 training in
-        one process on the CPU, where they are tested to equal autograd's; else ``None``.
+        one process on the CPU, where they are tested to equal autograd's; else ``None``. Also ``None``
+        where a hook is registered on the module, its layers or its parameters: autograd runs them.
         """
         found = getattr(module, "gradient_function", None)
         if not self.hand_gradients or found is None or self.precision != "fp32" or self.world.distributed \
-                or self.device.type != "cpu":
+                or self.device.type != "cpu" or has_hooks(module):
             return None
         return found()
 
     def _begin_epoch(self, epoch: int) -> None:
         self.epoch, self.batch, self._terms, self._epoch_elapsed = epoch, 0, [], 0.0
+        if self._by_hand is not None and has_hooks(self.phase.module):  # registered by a callback since
+            self._by_hand = None
         self._epoch_start_state = self._gen.get_state()
         self._between_epochs = False
 
@@ -268,7 +275,7 @@ class Trainer:
             self.step += phase.main
             self._epoch_elapsed = time.perf_counter() - start
             self._call("on_step_end", loss)
-            if self.batch % CHECK_EVERY == 0 and self.config.on_nan == "stop" and self.scaler is None \
+            if self.batch % CHECK_EVERY == 0 and not self.precision.skips \
                     and world.any(not torch.isfinite(loss), self.device):
                 self._raise_diverged()
             self._stop_if_interrupted()
@@ -290,25 +297,14 @@ class Trainer:
         """
         if x is None:
             return self._empty_step()
-        if self._by_hand is not None:  # forward and backward in one: the model sets the gradients
-            out, loss = self._by_hand(x), None
-        else:
-            with autocast(self.precision, self.device):
+        out = self._hand_step(x) if self._by_hand is not None else None
+        if out is None:
+            with self.precision.autocast():
                 out = self._net(x)
-            loss = out.loss if share is None else out.loss * share
             self.optimizer.zero_grad(set_to_none=True)
-        ok = None  # whether this step counts: only tracked where a step can be skipped
-        if self.scaler is not None:  # fp16: the scaler skips steps whose gradients overflowed
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            ok = torch.isfinite(out.loss.detach())
-        else:
-            if loss is not None:
-                loss.backward()
-            if self.config.on_nan == "skip":
-                ok = self._skip_if_not_finite(out.loss)
-            self.optimizer.step()
+            self.precision.backward(out.loss if share is None else out.loss * share)
+        # whether this step counted (None: where no step can be skipped)
+        ok = self.precision.step(self.optimizer, out.loss, self.phase.module.parameters())
         self._after_optimizer_step()
         if tuple(out.terms) != self._term_names:
             self._name_terms(tuple(out.terms))
@@ -347,6 +343,20 @@ class Trainer:
         self._term_names = names
         self._pad = [self._unit.new_zeros(())] * max(0, 2 - len(names))
 
+    def _hand_step(self, x: torch.Tensor):
+        """The step's forward and backward in one, by the model's hand-written gradients; ``None`` where
+        their first step fails, and from then on autograd takes every step of the phase.
+        """
+        if self._by_hand_tried:
+            return self._by_hand(x)
+        try:
+            out = self._by_hand(x)
+        except (RuntimeError, TypeError, ValueError):  # anything its tests did not cover: autograd's turn
+            self._by_hand = None
+            return None
+        self._by_hand_tried = True
+        return out
+
     def _empty_step(self) -> torch.Tensor:
         """Take part in a step's gradient average with zero gradients (DDP needs every rank in every step)."""
         c, h, w = self.model.input_shape
@@ -354,36 +364,17 @@ class Trainer:
         if tuple(out.terms) != self._term_names:
             self._name_terms(tuple(out.terms))
         self.optimizer.zero_grad(set_to_none=True)
-        (out.recon_x.sum() + out.z.sum()).mul(0.0).backward()
-        if self.scaler is None:
-            self.optimizer.step()  # the averaged gradient is the other ranks' share: the same step as theirs
-        else:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+        self.precision.backward((out.recon_x.sum() + out.z.sum()).mul(0.0))
+        # the averaged gradient is the other ranks' share: the same step as theirs
+        self.precision.step(self.optimizer, torch.zeros((), device=self.device), self.phase.module.parameters())
         self._after_optimizer_step()
         self._terms.append(torch.zeros(len(self._term_names) + len(self._pad) + 2, device=self.device))
         return torch.zeros((), device=self.device)
 
-    def _skip_if_not_finite(self, loss: torch.Tensor) -> torch.Tensor:
-        """Make the coming optimiser step a no-op when the loss or a gradient is not finite.
-
-        Fused Adam reads ``found_inf`` on the device (as it does for a gradient scaler),
-        so this needs no host sync; a non-fused optimiser needs one.
-        """
-        found_inf = (~torch.isfinite(loss.detach())).float()  # 0-d, like a gradient scaler's
-        grads = [p.grad for p in self.phase.module.parameters() if p.grad is not None]
-        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, self._unit)
-        if self.optimizer.defaults.get("fused"):
-            self.optimizer.found_inf = found_inf
-        elif found_inf.item():
-            for p in self.phase.module.parameters():
-                p.grad = None  # Adam skips parameters without a gradient
-        return found_inf == 0
-
     def _train_means(self, n: int) -> dict[str, float]:
         rows = torch.stack(self._terms) if self._terms else torch.zeros(1, 4, device=self.device)
         loss, *sums, counted = self.world.all_sum(rows.sum(0)).tolist()
-        if self.config.on_nan == "stop" and self.scaler is None and not math.isfinite(loss):
+        if not self.precision.skips and not math.isfinite(loss):
             self._raise_diverged(rows)
         if counted == 0:
             raise Diverged(f"epoch {self.epoch}: every step had a non-finite loss or gradient; "
@@ -391,7 +382,7 @@ class Trainer:
         last = self.world.all_sum(rows[-1].clone())
         self._last_finite_loss = float(last[0] / max(float(last[-1]), 1.0))
         out = {"train_loss": loss / counted, **term_metrics(self._term_names, [v / counted for v in sums], "train_")}
-        if self.config.on_nan == "skip" or self.scaler is not None:
+        if self.precision.skips:
             out["skipped_steps"] = int(self.world.all_sum(rows[:, -1].clone()).eq(0).sum())
         return out
 
@@ -429,7 +420,7 @@ class Trainer:
         order = torch.arange(world.rank, len(source), world.size, device=source.device) if world.distributed else None
         for xb in source.batches(self.eval_batch_size, order):
             xb = to_model(xb, self.scale)
-            with autocast(self.precision, self.device):
+            with self.precision.autocast():
                 out = module(xb)
             mse = torch.mean((out.recon_x.float() - xb) ** 2)
             names = tuple(out.terms)
@@ -512,8 +503,8 @@ class Trainer:
             "epoch_elapsed": 0.0 if between else self._epoch_elapsed,
             "terms": list(self._term_names),  # the columns of epoch/terms between loss and counted
             "optimizer": {"param_groups": opt["param_groups"], "scalars": scalars},
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "precision": self.precision,
+            "scaler": self.precision.state_dict(),
+            "precision": self.precision.name,
             "last_finite_loss": self._last_finite_loss,
             "history": self.history,
             "callbacks": {type(cb).__name__: s for cb in self.callbacks if (s := cb.state_dict()) is not None},
@@ -552,8 +543,7 @@ class Trainer:
                 if "betas" in group:
                     group["betas"] = tuple(group["betas"])
             self.optimizer.load_state_dict({"state": state, "param_groups": groups})
-        if self.scaler is not None and meta.get("scaler"):
-            self.scaler.load_state_dict(meta["scaler"])
+        self.precision.load_state_dict(meta.get("scaler"))
         self._gen.set_state(tensors["rng/shuffle"])
         mine = f"rng/torch/{self.world.rank}" if self.world.rank else "rng/torch"
         torch.set_rng_state(tensors.get(mine, tensors["rng/torch"]))

@@ -699,6 +699,7 @@ class ClusterResult:
     scores: dict[str, dict[str, float]] | None
     summary: dict
     split: str = "all"
+    refined: Any = None  # dec / idec: the Refined (refined encoder and centroids), saved beside the clusters
 
     @property
     def labels_(self) -> np.ndarray:
@@ -716,9 +717,9 @@ class ClusterResult:
 
     @property
     def method_name(self) -> str:
-        from aekit.evaluation.clustering import METHODS
+        from aekit.evaluation.clustering import ALL_METHODS
 
-        return METHODS[self.clustering.method]
+        return ALL_METHODS[self.clustering.method]
 
 
 def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all", dataset: str | None = None,
@@ -726,8 +727,9 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
             log: Log | None = None, data=None) -> ClusterResult:
     """Group a run's images (``split``: ``all``, ``train`` or ``test``) by their codes, without labels.
 
-    ``method`` is ``"n2d"`` (UMAP, then a Gaussian mixture; needs the ``cluster`` extra) or
-    ``"gmm"`` (a Gaussian mixture on the codes); ``k`` clusters, or when ``None`` the ``k`` in
+    ``method`` is ``"n2d"`` (UMAP, then a Gaussian mixture; needs the ``cluster`` extra),
+    ``"gmm"`` (a Gaussian mixture on the codes), or ``"idec"`` / ``"dec"`` (a copy of the encoder
+    trained further with a clustering loss: :mod:`aekit.training.deep_clustering`); ``k`` clusters, or when ``None`` the ``k`` in
     ``2..k_max`` (default 15) with the lowest BIC (:mod:`aekit.evaluation.clustering`). Labels,
     where the data has them, only score the result: accuracy (Hungarian), NMI and ARI next to
     k-means with the same ``k`` on the codes and on PCA of the pixels.
@@ -742,8 +744,8 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
 
     log = log or io.log
     run = _as_run(run, which)
-    if method not in methods.METHODS:
-        raise ConfigError(f"--method: {method!r} is not allowed; choose one of: {', '.join(methods.METHODS)}")
+    if method not in methods.ALL_METHODS:
+        raise ConfigError(f"--method: {method!r} is not allowed; choose one of: {', '.join(methods.ALL_METHODS)}")
     if method == "n2d":  # before the slow part: a missing extra is one line now, not after encoding
         from aekit.integrations import require
 
@@ -753,7 +755,14 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
     log(f"encoding {'all the' if split == 'all' else 'the ' + split} images of {data.name}")
     codes = encode_split(run, data, split)
     k_max = methods.K_MAX if k_max is None else k_max
-    found = methods.cluster_codes(codes["z"], k, method=method, seed=seed, k_max=k_max, log=log)
+    refined = None
+    if method in methods.REFINING:
+        images = np.concatenate([x for name, x in (("train", data.x_train), ("test", data.x_test))
+                                 if split in (name, "all")])
+        found, refined = methods.cluster_by_refining(run.model, images, codes["z"], k, method=method, seed=seed,
+                                                     k_max=k_max, scale=run.scale, log=log)
+    else:
+        found = methods.cluster_codes(codes["z"], k, method=method, seed=seed, k_max=k_max, log=log)
     scores = None
     if data.labeled:
         pixels = flat_unit(np.concatenate([x for name, x in (("train", data.x_train), ("test", data.x_test))
@@ -764,12 +773,22 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
                        "model": run.config.model.model, "latent_dim": run.config.model.latent_dim},
                "data": {"dataset": data.name, "split": split, "images": len(found.labels_),
                         "labeled": data.labeled},
-               "method": method, "method_name": methods.METHODS[method], "params": found.params,
+               "method": method, "method_name": methods.ALL_METHODS[method], "params": found.params,
                "k": found.n_clusters_, "k_chosen_by": found.k_chosen_by, "why_k": found.why_k(),
                "k_scores": {str(j): v for j, v in found.k_scores_.items()}, "sizes": found.sizes,
                **({"scores": scores} if scores is not None else {}),
                "seconds": round(time.perf_counter() - start, 2)}
-    return ClusterResult(codes, found, scores, summary, split)
+    return ClusterResult(codes, found, scores, summary, split, refined)
+
+
+def _save_refined(refined, path: Path) -> Path:
+    """The refined autoencoder's weights (``autoencoder.*``) and the ``centroids`` as one safetensors file."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().contiguous() for k, v in refined.module.state_dict().items()}
+    meta = {"format": "aekit-refined/1", "method": refined.module.variant, "k": str(refined.module.n_clusters)}
+    io.atomic_write_bytes(path, save(state, metadata=meta))
+    return path
 
 
 def save_clustering(run: Run, result: ClusterResult, data, out: str | Path | None = None, members: int = 8,
@@ -786,6 +805,8 @@ def save_clustering(run: Run, result: ClusterResult, data, out: str | Path | Non
              f"{found.probabilities_[i]:.6g}", f"{found.distances_[i]:.6g}"] for i in range(len(found.labels_)))
     text = _csv([*CODE_FIELDS, "cluster", "probability", "distance"], rows)
     written = run.dir.write_clusters(result.summary, text, out)
+    if result.refined is not None:  # the refined encoder lives with its clusters, never over the run's weights
+        written.append(_save_refined(result.refined, run.dir.cluster_dir(out) / f"{found.method}.safetensors"))
     written += draw_clusters(result, data, run.dir.cluster_dir(out), members, projection)
     if out is None and run.dir.file(RunDir.REPORT):  # the report shows the run's own clustering
         from aekit.visualization.pictures import draw_pictures
@@ -795,6 +816,27 @@ def save_clustering(run: Run, result: ClusterResult, data, out: str | Path | Non
 
 
 CODE_FIELDS = ("split", "index", "file", "label", "class")  # what names each image, before its code
+
+
+def few_labels(run, labels: int = 100, *, space: str = "umap", seed: int = 0, dataset: str | None = None,
+               data_dir: str | None = None, which: str = "checkpoint", log: Log | None = None, data=None):
+    """Test accuracy from ``labels`` labelled training images and all the unlabelled ones: label spreading over
+    the run's codes (on their UMAP embedding, ``space="umap"``, which needs the ``cluster`` extra; or on the
+    codes), next to logistic regression on the labelled codes and on their pixels
+    (:mod:`aekit.evaluation.fewlabels`). Returns its :class:`~aekit.evaluation.fewlabels.FewLabels`.
+
+    >>> aekit.few_labels("runs/demo", 100).scores  # doctest: +SKIP
+    """
+    from aekit.evaluation.fewlabels import run_few_labels
+
+    log = log or io.log
+    run = _as_run(run, which)
+    if space == "umap":
+        from aekit.integrations import require
+
+        require("umap", "cluster", "--space umap")
+    data = data if data is not None else run.load_data(log, dataset, data_dir)
+    return run_few_labels(run, data, _whole(labels, "labels"), space=space, seed=seed, log=log)
 
 
 def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:

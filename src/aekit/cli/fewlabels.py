@@ -1,0 +1,54 @@
+"""``aekit fewlabels RUN --labels N``: classify a run's test images from N labelled training images.
+
+N training images are drawn class-balanced with --seed; only their labels are used. Label
+spreading (Zhou et al. 2004) carries them over a nearest-neighbour graph of every image,
+training and test, built on the UMAP embedding of the codes (--space umap, N2D's manifold;
+needs the cluster extra) or on the codes themselves (--space codes). Next to it, with the
+same N labelled images: logistic regression on their codes, and on their pixels (the probes
+of aekit eval).
+
+Writes RUN/fewlabels.json (or --out FILE): the accuracies, the settings and the labelled
+images' indices.
+"""
+
+from __future__ import annotations
+
+HELP = "classify the test images from N labels and all the unlabelled images (label spreading over the codes)"
+
+
+def add_parser(sub) -> None:
+    import argparse
+
+    from aekit.cli._common import add_run_arguments
+
+    description = HELP + ".\n\n" + __doc__.split("\n\n", 1)[1]
+    p = sub.add_parser("fewlabels", help=HELP, description=description,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p, dataset=True, out="where the results go [default: RUN/fewlabels.json]")
+    p.add_argument("--labels", type=int, default=100, metavar="N", help="labelled training images [default: 100]")
+    p.add_argument("--space", default="umap", choices=("umap", "codes"),
+                   help="where the neighbour graph is built [default: umap]")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the draw and of UMAP [default: 0]")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from aekit import io
+    from aekit.api import few_labels, load_run
+
+    run_ = load_run(args.run, args.which)
+    out = Path(args.out) if args.out else run_.dir.path / "fewlabels.json"
+    io.check_writable(out.parent)
+    log = io.quiet if args.quiet else io.log
+    found = few_labels(run_, args.labels, space=args.space, seed=args.seed, dataset=args.dataset,
+                       data_dir=args.data_dir, log=log)
+    io.atomic_write_json(out, {**found.params, "labelled": found.labelled.tolist()})
+    width = max(len(name) for name in found.scores)
+    print(f"{args.labels} labels of {found.params['dataset']}: test accuracy")
+    for name, acc in found.scores.items():
+        print(f"  {name:<{width}}  {acc:.4f}")
+    print(f"\nwrote {out}")
+    return 0

@@ -729,8 +729,9 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
 
     ``method`` is ``"n2d"`` (UMAP, then a Gaussian mixture; needs the ``cluster`` extra),
     ``"gmm"`` (a Gaussian mixture on the codes), or ``"idec"`` / ``"dec"`` (a copy of the encoder
-    trained further with a clustering loss: :mod:`aekit.training.deep_clustering`); ``k`` clusters, or when ``None`` the ``k`` in
-    ``2..k_max`` (default 15) with the lowest BIC (:mod:`aekit.evaluation.clustering`). Labels,
+    trained further with a clustering loss: :mod:`aekit.training.deep_clustering`); ``k`` clusters,
+    or when ``None`` the ``k`` in ``2..k_max`` (default 15) that the method's criterion picks
+    (:mod:`aekit.evaluation.clustering`). Labels,
     where the data has them, only score the result: accuracy (Hungarian), NMI and ARI next to
     k-means with the same ``k`` on the codes and on PCA of the pixels.
 

@@ -287,4 +287,5 @@ def compare(labels: np.ndarray, result: Clustering, z: np.ndarray, pixels: np.nd
     return rows
 
 
-__all__ = ["ALL_METHODS", "Clustering", "METHODS", "REFINING", "cluster_by_refining", "cluster_codes", "compare", "kmeans", "pca"]
+__all__ = ["ALL_METHODS", "Clustering", "METHODS", "REFINING", "cluster_by_refining", "cluster_codes",
+           "compare", "kmeans", "pca"]

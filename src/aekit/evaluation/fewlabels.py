@@ -27,7 +27,9 @@ from aekit.io import Log, quiet
 
 SPACES = ("umap", "codes")
 NEIGHBORS = 10  # the spreading graph's neighbours per image
-ALPHA = 0.2  # LabelSpreading's clamping: how much of a labelled image's label may change (scikit-learn's default)
+# LabelSpreading's alpha: the share of a node's label that comes from its neighbours; scikit-learn's
+# default 0.2 hardly spreads (two moons, 4 labels: 0.585 accuracy with 0.2, 1.0 with 0.9)
+ALPHA = 0.9
 
 
 @dataclass
@@ -61,7 +63,7 @@ def spread_labels(features: np.ndarray, labels: np.ndarray, neighbors: int = NEI
 
     with threadpool_limits(1):
         model = LabelSpreading(kernel="knn", n_neighbors=min(neighbors, len(features) - 1), alpha=alpha,
-                               max_iter=100)
+                               max_iter=200)
         return model.fit(features, labels).transduction_
 
 

@@ -427,5 +427,6 @@ def _class_label(row: dict) -> str:
     return str(row["class"]) if row["name"] == str(row["class"]) else f"{row['class']} {row['name']}"
 
 
-__all__ = ["AnomalyDetector", "SCORES", "autoencoder_scorer", "autoencoder_scorers", "clone_fitted", "detection_scores", "negative_elbo", "one_class",
+__all__ = ["AnomalyDetector", "SCORES", "autoencoder_scorer", "autoencoder_scorers", "clone_fitted",
+           "detection_scores", "negative_elbo", "one_class",
            "one_class_run", "one_class_table", "pca_scorer", "pca_scores"]

@@ -8,7 +8,7 @@ same N labelled images: logistic regression on their codes, and on their pixels 
 of aekit eval).
 
 Writes RUN/fewlabels.json (or --out FILE): the accuracies, the settings and the labelled
-images' indices.
+images' indices; the run's report.html, when it has one, gets a Few labels section.
 """
 
 from __future__ import annotations
@@ -38,14 +38,19 @@ def run(args) -> int:
 
     from aekit import io
     from aekit.api import few_labels, load_run
+    from aekit.rundir import RunDir
 
     run_ = load_run(args.run, args.which)
     out = Path(args.out) if args.out else run_.dir.path / "fewlabels.json"
     io.check_writable(out.parent)
     log = io.quiet if args.quiet else io.log
-    found = few_labels(run_, args.labels, space=args.space, seed=args.seed, dataset=args.dataset,
-                       data_dir=args.data_dir, log=log)
+    data = run_.load_data(log, args.dataset, args.data_dir)
+    found = few_labels(run_, args.labels, space=args.space, seed=args.seed, log=log, data=data)
     io.atomic_write_json(out, {**found.params, "labelled": found.labelled.tolist()})
+    if args.out is None and run_.dir.file(RunDir.REPORT):  # the report shows the run's own result
+        from aekit.visualization.pictures import draw_pictures
+
+        draw_pictures(run_, data, what=(), report=True)
     width = max(len(name) for name in found.scores)
     print(f"{args.labels} labels of {found.params['dataset']}: test accuracy")
     for name, acc in found.scores.items():

@@ -19,7 +19,7 @@ from aekit.config import TrainConfig
 from aekit.io import Log, quiet
 from aekit.models.idec import GAMMA, UPDATE_INTERVAL, DeepClustering
 
-EPOCHS = 4  # passes over the images; IDEC's 2e4 steps of 256 are ~73 passes over MNIST's 70,000
+STEPS = 2000  # optimisation steps, rounded to whole passes over the images (IDEC ran 2e4 on MNIST's 70,000)
 BATCH_SIZE = 256  # both papers'
 LR = 1e-3  # IDEC's Adam learning rate
 CHECK_IMAGES = 2000  # images the trainer scores after each epoch (its test loss)
@@ -58,15 +58,15 @@ def initial_centroids(z: np.ndarray, k: int, seed: int = 0, labels: np.ndarray |
 
 
 def refine(autoencoder, images: np.ndarray, k: int, *, variant: str = "idec", scale: str = "unit",
-           epochs: int = EPOCHS, batch_size: int = BATCH_SIZE, lr: float = LR, gamma: float | None = None,
+           epochs: int | None = None, batch_size: int = BATCH_SIZE, lr: float = LR, gamma: float | None = None,
            update_interval: int = UPDATE_INTERVAL, seed: int = 0, init_labels: np.ndarray | None = None,
            log: Log = quiet) -> Refined:
     """Refine a copy of ``autoencoder``'s codes of ``images`` (uint8 ``(N, C, H, W)``) into ``k`` clusters.
 
     ``variant`` is ``"idec"`` (reconstruction + ``gamma`` x KL, gamma 0.1 by default) or ``"dec"``
     (the KL alone, gamma 1); ``init_labels`` ``(N,)`` start the centroids at those clusters' means
-    instead of k-means's. Trains ``epochs`` passes of ``batch_size`` with Adam at ``lr`` on the CPU
-    or wherever the autoencoder is, fp32.
+    instead of k-means's. Trains ``epochs`` passes (default: the whole passes nearest :data:`STEPS` steps)
+    of ``batch_size`` with Adam at ``lr`` on the CPU or wherever the autoencoder is, fp32.
     """
     from aekit.training.trainer import Trainer
 
@@ -81,7 +81,10 @@ def refine(autoencoder, images: np.ndarray, k: int, *, variant: str = "idec", sc
     x = x.to(device)
     module = DeepClustering(ae, mu, x, variant=variant, gamma=(GAMMA if variant == "idec" else 1.0)
                             if gamma is None else gamma, update_interval=update_interval, scale=scale)
-    config = TrainConfig(epochs=epochs, batch_size=min(batch_size, len(x)), lr=lr, seed=seed, precision="fp32")
+    batch_size = min(batch_size, len(x))
+    if epochs is None:
+        epochs = max(1, round(STEPS / -(-len(x) // batch_size)))
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision="fp32")
     check = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:CHECK_IMAGES]]
     log(f"{variant.upper()}: {epochs} epochs of {len(x):,} images, batch {config.batch_size}, target refreshed "
         f"every {update_interval} steps")

@@ -180,3 +180,17 @@ def test_the_score_option_is_checked():
 
     with pytest.raises(ValueError, match="score: 'density' is not allowed"):
         AnomalyDetector(score="density").fit(np.zeros((10, 4)))
+
+
+def test_the_report_shows_the_few_labels_result(tmp_path):
+    from aekit.visualization.report import ReportInputs, few_labels_section
+
+    inputs = ReportInputs(run_dir=tmp_path, config={})
+    assert few_labels_section(inputs) is None  # nothing to show before aekit fewlabels ran
+    (tmp_path / "fewlabels.json").write_text(json.dumps({
+        "labels": 100, "seed": 0, "train_images": 60000, "test_images": 10000,
+        "scores": {"label spreading (umap)": 0.9612, "logistic regression on the codes": 0.71}}))
+    html = few_labels_section(inputs).body
+    assert "100 labelled training images" in html and "70,000 images" in html and "0.9612" in html
+    (tmp_path / "fewlabels.json").write_text("{")
+    assert "could not be read" in few_labels_section(inputs).body

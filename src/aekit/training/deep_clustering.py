@@ -18,6 +18,7 @@ import torch
 from aekit.config import TrainConfig
 from aekit.io import Log, quiet
 from aekit.models.idec import GAMMA, UPDATE_INTERVAL, DeepClustering
+from aekit.training.callbacks import Callback
 
 STEPS = 2000  # optimisation steps, rounded to whole passes over the images (IDEC ran 2e4 on MNIST's 70,000)
 BATCH_SIZE = 256  # both papers'
@@ -42,6 +43,19 @@ class Refined:
     codes_: np.ndarray
     history: list[dict] = field(default_factory=list)
     refreshes: list[dict] = field(default_factory=list)
+
+
+class _EpochLog(Callback):
+    """One log line per epoch: the two losses and the share of images whose cluster changed at the last refresh."""
+
+    def __init__(self, name: str, log: Log):
+        self.name, self.log = name, log
+
+    def on_epoch_end(self, trainer, metrics: dict) -> None:
+        changed = trainer.model.refreshes[-1]["changed"] if trainer.model.refreshes else 1.0
+        self.log(f"{self.name} epoch {metrics['epoch']}/{trainer.config.epochs}: reconstruction "
+                 f"{metrics['train_recon_loss']:.4g}, clustering {metrics['train_reg_loss']:.4g}, "
+                 f"{changed:.2%} of the images changed cluster at the last refresh")
 
 
 def initial_centroids(z: np.ndarray, k: int, seed: int = 0, labels: np.ndarray | None = None) -> np.ndarray:
@@ -88,11 +102,8 @@ def refine(autoencoder, images: np.ndarray, k: int, *, variant: str = "idec", sc
     check = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:CHECK_IMAGES]]
     log(f"{variant.upper()}: {epochs} epochs of {len(x):,} images, batch {config.batch_size}, target refreshed "
         f"every {update_interval} steps")
-    trainer = Trainer(module, config, scale=scale, precision="fp32")
+    trainer = Trainer(module, config, scale=scale, precision="fp32", callbacks=[_EpochLog(variant.upper(), log)])
     history = trainer.fit(x, check)
-    for row in history:
-        log(f"{variant.upper()} epoch {row['epoch']}: recon {row['train_recon_loss']:.4g}, "
-            f"clustering {row['train_reg_loss']:.4g}")
     module.eval()
     codes, q = module.assign()
     labels = q.argmax(1)

@@ -107,44 +107,68 @@ def test_few_labels_uses_exactly_n_balanced_labels_seeded():
     assert not np.array_equal(idx, draw_labelled(y, 30, seed=4))
 
 
-def test_label_spreading_on_two_moons_beats_a_classifier_on_the_few_labels():
+def test_both_methods_beat_a_classifier_on_the_few_labels_on_two_moons():
     from sklearn.datasets import make_moons
 
     from aekit.evaluation.fewlabels import few_labels
 
     z, y = make_moons(1200, noise=0.05, random_state=0)
-    found = few_labels(z[:1000], y[:1000], z[1000:], y[1000:], 4, space="codes", seed=0)
+    found = few_labels(z[:1000], y[:1000], z[1000:], y[1000:], 4, method="spreading", space="codes", seed=0)
     assert len(found.labelled) == 4 and set(y[found.labelled]) == {0, 1}
     assert found.scores["label spreading (codes)"] > 0.97
     assert found.scores["label spreading (codes)"] > found.scores["logistic regression on the codes"] + 0.05
 
 
-def test_the_label_spreading_sees_no_label_but_the_n_drawn(monkeypatch):
+def test_cluster_then_label_names_clusters_by_their_labelled_members():
+    from aekit.evaluation.fewlabels import cluster_then_label, few_labels
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 8, (4, 3))
+    y = np.repeat(np.arange(4), 100)
+    z = centres[y] + rng.normal(0, 0.5, (400, 3))
+    labels = np.full(400, -1)
+    labels[[0, 100, 200]] = [0, 1, 2]  # class 3's cluster has no labelled member: its nearest labelled rows vote
+    found = cluster_then_label(z, labels, n_clusters=4)
+    assert np.mean(found[:300] == y[:300]) == 1.0 and set(found[300:]) <= {0, 1, 2}
+    labels[300] = 3
+    np.testing.assert_array_equal(cluster_then_label(z, labels), y)  # k = the 4 classes labelled
+    perm = rng.permutation(400)
+    train, test = perm[:300], perm[300:]
+    result = few_labels(z[train], y[train], z[test], y[test], 8, space="codes", unlabelled="test")
+    assert result.scores["cluster-then-label (codes)"] == 1.0 and result.params["unlabelled"] == "test"
+
+
+def test_the_methods_see_no_label_but_the_n_drawn(monkeypatch):
     from aekit.evaluation import fewlabels
 
-    seen = {}
+    seen = []
 
     def spy(features, labels, *args, **kwargs):
-        seen["labels"] = labels.copy()
+        seen.append(labels.copy())
         return np.zeros(len(labels), dtype=np.int64)
 
     monkeypatch.setattr(fewlabels, "spread_labels", spy)
+    monkeypatch.setattr(fewlabels, "cluster_then_label", spy)
     z, y = np.random.default_rng(0).normal(size=(300, 4)), np.repeat(np.arange(3), 100)
-    found = fewlabels.few_labels(z[:200], y[:200], z[200:], y[200:], 9, space="codes")
-    assert np.sum(seen["labels"] >= 0) == 9 and len(seen["labels"]) == 300
-    np.testing.assert_array_equal(np.flatnonzero(seen["labels"] >= 0), found.labelled)
+    for method, pool, rows in (("spreading", "all", 300), ("cluster", "test", 109)):
+        found = fewlabels.few_labels(z[:200], y[:200], z[200:], y[200:], 9, method=method, unlabelled=pool,
+                                     space="codes")
+        labels = seen[-1]
+        assert np.sum(labels >= 0) == 9 and len(labels) == rows
+        np.testing.assert_array_equal(labels[labels >= 0], y[:200][found.labelled])
 
 
 def test_fewlabels_command_writes_its_json(sample_run, tmp_path, capsys):
     out = tmp_path / "few.json"
-    assert main(["fewlabels", str(sample_run.path), "--labels", "20", "--space", "codes", "--out", str(out),
-                 "--quiet"]) == 0
+    assert main(["fewlabels", str(sample_run.path), "--labels", "20", "--space", "codes", "--unlabelled", "test",
+                 "--out", str(out), "--quiet"]) == 0
     summary = json.loads(out.read_text())
     assert summary["labels"] == 20 and len(summary["labelled"]) == 20
-    assert set(summary["scores"]) == {"label spreading (codes)", "logistic regression on the codes",
+    assert set(summary["scores"]) == {"cluster-then-label (codes)", "logistic regression on the codes",
                                       "logistic regression on the pixels"}
-    assert "label spreading (codes)" in capsys.readouterr().out
-    assert aekit.few_labels(sample_run, 20, space="codes", log=lambda m: None).scores == summary["scores"]
+    assert "cluster-then-label (codes)" in capsys.readouterr().out
+    again = aekit.few_labels(sample_run, 20, space="codes", unlabelled="test", log=lambda m: None)
+    assert again.scores == summary["scores"]  # seeded
 
 
 # --------------------------------------------------------------------------- anomaly scores
@@ -189,7 +213,7 @@ def test_the_report_shows_the_few_labels_result(tmp_path):
     assert few_labels_section(inputs) is None  # nothing to show before aekit fewlabels ran
     (tmp_path / "fewlabels.json").write_text(json.dumps({
         "labels": 100, "seed": 0, "train_images": 60000, "test_images": 10000,
-        "scores": {"label spreading (umap)": 0.9612, "logistic regression on the codes": 0.71}}))
+        "scores": {"cluster-then-label (umap)": 0.9612, "logistic regression on the codes": 0.71}}))
     html = few_labels_section(inputs).body
     assert "100 labelled training images" in html and "70,000 images" in html and "0.9612" in html
     (tmp_path / "fewlabels.json").write_text("{")

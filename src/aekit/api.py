@@ -688,7 +688,7 @@ class ClusterResult:
     """A run's images grouped by their codes (:func:`cluster`).
 
     ``codes`` is :func:`encode_split`'s dict of the clustered images (``z``, ``split``,
-    ``index``, ``file``, ``label``, ``class``); ``clustering`` the
+    ``index``, ``file``, ``label``, ``class``; for ``idec``/``dec``, ``z`` the refined codes); ``clustering`` the
     :class:`~aekit.evaluation.clustering.Clustering` (labels, probabilities, distances, how k
     was chosen); ``scores`` the accuracy/NMI/ARI of the method and the k-means baselines when
     the images have labels, else ``None``; ``summary`` what ``clusters.json`` holds.
@@ -769,6 +769,8 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
         pixels = flat_unit(np.concatenate([x for name, x in (("train", data.x_train), ("test", data.x_test))
                                            if split in (name, "all")]))
         scores = methods.compare(codes["label"], found, codes["z"], pixels, seed, log=log)
+    if refined is not None:  # from here on (codes.png, result.codes) the codes are the refined encoder's
+        codes = {**codes, "z": refined.codes_}
     summary = {"format": "aekit-clusters/1",
                "run": {"path": str(run.path), "checkpoint": which, "preset": run.config.preset,
                        "model": run.config.model.model, "latent_dim": run.config.model.latent_dim},
@@ -819,11 +821,13 @@ def save_clustering(run: Run, result: ClusterResult, data, out: str | Path | Non
 CODE_FIELDS = ("split", "index", "file", "label", "class")  # what names each image, before its code
 
 
-def few_labels(run, labels: int = 100, *, space: str = "umap", seed: int = 0, dataset: str | None = None,
-               data_dir: str | None = None, which: str = "checkpoint", log: Log | None = None, data=None):
-    """Test accuracy from ``labels`` labelled training images and all the unlabelled ones: label spreading over
-    the run's codes (on their UMAP embedding, ``space="umap"``, which needs the ``cluster`` extra; or on the
-    codes), next to logistic regression on the labelled codes and on their pixels
+def few_labels(run, labels: int = 100, *, method: str = "cluster", space: str = "umap", unlabelled: str = "all",
+               seed: int = 0, dataset: str | None = None, data_dir: str | None = None, which: str = "checkpoint",
+               log: Log | None = None, data=None):
+    """Test accuracy from ``labels`` labelled training images and the unlabelled ones (``"all"``, or the
+    ``"test"`` images only): cluster-then-label (``method="cluster"``) or label spreading (``"spreading"``)
+    over the run's codes (on their UMAP embedding, ``space="umap"``, which needs the ``cluster`` extra; or
+    on the codes), next to logistic regression on the labelled codes and on their pixels
     (:mod:`aekit.evaluation.fewlabels`). Returns its :class:`~aekit.evaluation.fewlabels.FewLabels`.
 
     >>> aekit.few_labels("runs/demo", 100).scores  # doctest: +SKIP
@@ -837,7 +841,8 @@ def few_labels(run, labels: int = 100, *, space: str = "umap", seed: int = 0, da
 
         require("umap", "cluster", "--space umap")
     data = data if data is not None else run.load_data(log, dataset, data_dir)
-    return run_few_labels(run, data, _whole(labels, "labels"), space=space, seed=seed, log=log)
+    return run_few_labels(run, data, _whole(labels, "labels"), method=method, space=space, unlabelled=unlabelled,
+                          seed=seed, log=log)
 
 
 def write_codes(codes: dict[str, np.ndarray], path: str | Path) -> Path:

@@ -1,11 +1,17 @@
 """``aekit fewlabels RUN --labels N``: classify a run's test images from N labelled training images.
 
-N training images are drawn class-balanced with --seed; only their labels are used. Label
-spreading (Zhou et al. 2004) carries them over a nearest-neighbour graph of every image,
-training and test, built on the UMAP embedding of the codes (--space umap, N2D's manifold;
-needs the cluster extra) or on the codes themselves (--space codes). Next to it, with the
-same N labelled images: logistic regression on their codes, and on their pixels (the probes
-of aekit eval).
+N training images are drawn class-balanced with --seed; only their labels are used. The
+unlabelled images (--unlabelled all: the other training images and the test images; test:
+the test images) join them, and on the UMAP embedding of the codes (--space umap, N2D's
+manifold; needs the cluster extra) or on the codes themselves (--space codes):
+
+- cluster (default): a Gaussian mixture with a component per class clusters every image;
+  each cluster takes its labelled members' majority label (a cluster without one, its
+  members' nearest labelled images');
+- spreading: label spreading (Zhou et al. 2004) over a nearest-neighbour graph.
+
+Next to it, with the same N labelled images: logistic regression on their codes, and on
+their pixels (the probes of aekit eval).
 
 Writes RUN/fewlabels.json (or --out FILE): the accuracies, the settings and the labelled
 images' indices; the run's report.html, when it has one, gets a Few labels section.
@@ -13,7 +19,7 @@ images' indices; the run's report.html, when it has one, gets a Few labels secti
 
 from __future__ import annotations
 
-HELP = "classify the test images from N labels and all the unlabelled images (label spreading over the codes)"
+HELP = "classify the test images from N labels and the unlabelled images (cluster-then-label over the codes)"
 
 
 def add_parser(sub) -> None:
@@ -26,6 +32,10 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p, dataset=True, out="where the results go [default: RUN/fewlabels.json]")
     p.add_argument("--labels", type=int, default=100, metavar="N", help="labelled training images [default: 100]")
+    p.add_argument("--method", default="cluster", choices=("cluster", "spreading"),
+                   help="cluster-then-label, or label spreading [default: cluster]")
+    p.add_argument("--unlabelled", default="all", choices=("all", "test"),
+                   help="which unlabelled images join the labelled ones [default: all]")
     p.add_argument("--space", default="umap", choices=("umap", "codes"),
                    help="where the neighbour graph is built [default: umap]")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the draw and of UMAP [default: 0]")
@@ -45,7 +55,8 @@ def run(args) -> int:
     io.check_writable(out.parent)
     log = io.quiet if args.quiet else io.log
     data = run_.load_data(log, args.dataset, args.data_dir)
-    found = few_labels(run_, args.labels, space=args.space, seed=args.seed, log=log, data=data)
+    found = few_labels(run_, args.labels, method=args.method, space=args.space, unlabelled=args.unlabelled,
+                       seed=args.seed, log=log, data=data)
     io.atomic_write_json(out, {**found.params, "labelled": found.labelled.tolist()})
     if args.out is None and run_.dir.file(RunDir.REPORT):  # the report shows the run's own result
         from aekit.visualization.pictures import draw_pictures

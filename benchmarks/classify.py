@@ -109,10 +109,10 @@ def main() -> None:
     p.add_argument("--unlabelled", default="all", choices=("all", "test"),
                    help="the unlabelled images for the labels: all 70,000, or the test images [default: all]")
     p.add_argument("--quick", action="store_true",
-                   help="a fast check: mnist-sample, seed 0, 2 epochs, IDEC 1 epoch")
+                   help="a fast check: mnist-sample, seed 0, 10 epochs, IDEC 1 epoch")
     args = p.parse_args()
     if args.quick:
-        args.datasets, args.seeds, args.epochs = "mnist-sample", "0", 2
+        args.datasets, args.seeds, args.epochs = "mnist-sample", "0", 10
     args.methods = args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"# Codes that classify: autoencoder {args.ae}, {args.epochs} epochs, seeds {seeds}, "

@@ -50,6 +50,10 @@ def run(args) -> int:
     from aekit.api import few_labels, load_run
     from aekit.rundir import RunDir
 
+    if args.space == "umap":  # a missing extra is one line before the data loads, not after
+        from aekit.integrations import require
+
+        require("umap", "cluster", "--space umap")
     run_ = load_run(args.run, args.which)
     out = Path(args.out) if args.out else run_.dir.path / "fewlabels.json"
     io.check_writable(out.parent)

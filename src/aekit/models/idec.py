@@ -85,6 +85,7 @@ class DeepClustering(nn.Module):
         self._steps = 0
         self._frozen: tuple[AutoEncoder, torch.Tensor] | None = None  # the encoder and centroids at the last refresh
         self._frequency: torch.Tensor | None = None  # (k,) soft cluster sizes at the last refresh
+        self._last_labels: torch.Tensor | None = None  # (N,) hard clusters at the last refresh
         self.refreshes: list[dict] = []  # per refresh: step, share of images whose cluster changed
 
     @property
@@ -117,12 +118,9 @@ class DeepClustering(nn.Module):
     def refresh(self) -> None:
         """Fix a new target: copy the encoder and centroids, and the soft cluster sizes over all the images."""
         _, q = self.assign()
-        labels = q.argmax(1)
-        if self.refreshes:
-            changed = float((labels != self._last_labels).float().mean())
-            self.refreshes.append({"step": self._steps, "changed": changed})
-        else:
-            self.refreshes.append({"step": self._steps, "changed": 1.0})
+        labels = q.argmax(1)  # (N,)
+        changed = 1.0 if self._last_labels is None else float((labels != self._last_labels).float().mean())
+        self.refreshes.append({"step": self._steps, "changed": changed})  # IDEC stops below a tolerance; logged here
         self._last_labels = labels
         self._frequency = q.sum(0)  # (k,)
         frozen = copy.deepcopy(self.autoencoder).eval()

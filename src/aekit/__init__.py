@@ -10,7 +10,7 @@ Heavy modules (torch) load on first use, so ``import aekit`` and ``aekit --help`
 __version__ = "0.1.0"
 
 _LAZY = {"train": "aekit.api", "load_run": "aekit.api", "Run": "aekit.api", "evaluate": "aekit.api",
-         "cluster": "aekit.api", "build_config": "aekit.resolve"}
+         "cluster": "aekit.api", "few_labels": "aekit.api", "build_config": "aekit.resolve"}
 
 
 def __getattr__(name):
@@ -21,4 +21,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'aekit' has no attribute {name!r}")
 
 
-__all__ = ["train", "load_run", "Run", "build_config", "evaluate", "cluster", "__version__"]
+__all__ = ["train", "load_run", "Run", "build_config", "evaluate", "cluster", "few_labels", "__version__"]

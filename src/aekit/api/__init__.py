@@ -13,7 +13,7 @@ The package's modules, one job each: :mod:`~aekit.api.run` (the :class:`Run` and
 :mod:`~aekit.api.evaluation`, :mod:`~aekit.api.clustering` and :mod:`~aekit.api.writers` (scores and codes files).
 """
 
-from aekit.api.clustering import ClusterResult, cluster, save_clustering
+from aekit.api.clustering import ClusterResult, cluster, few_labels, save_clustering
 from aekit.api.evaluation import evaluate, save_evaluation
 from aekit.api.fit import RESUMABLE, train  # noqa: F401 - RESUMABLE: aekit.api's name before the split
 from aekit.api.load import load_run, saved_config  # noqa: F401 - saved_config: likewise
@@ -22,5 +22,5 @@ from aekit.api.writers import CODE_FIELDS, SPLITS, encode_split, write_codes, wr
 from aekit.resolve import build_config
 from aekit.rundir import RunDir  # noqa: F401 - aekit.api.RunDir, as before the split
 
-__all__ = ["ClusterResult", "Run", "build_config", "cluster", "encode_split", "evaluate", "load_run",
+__all__ = ["ClusterResult", "Run", "build_config", "cluster", "encode_split", "evaluate", "few_labels", "load_run",
            "save_clustering", "save_evaluation", "train", "write_codes", "write_scores"]

@@ -5,11 +5,17 @@ Methods (``--method``):
 - ``n2d`` (default): N2D (McConville et al. 2020): UMAP of the codes (20 neighbours,
   min_dist 0, to 10 dimensions), then a full-covariance Gaussian mixture; needs the
   ``cluster`` extra (``pip install 'aekit[cluster]'``, which brings umap-learn);
-- ``gmm``: the Gaussian mixture on the codes as they are.
+- ``gmm``: the Gaussian mixture on the codes as they are;
+- ``idec`` / ``dec``: IDEC (Guo et al. 2017) / DEC (Xie et al. 2016): a copy of the encoder
+  trained further, through aekit's training loop, so that its codes cluster: centroids from
+  k-means on the codes, a Student's t soft assignment, and the KL divergence to a sharpened
+  target refreshed every 140 steps (IDEC keeps the reconstruction loss too); the refined
+  weights and centroids go to idec.safetensors / dec.safetensors beside the clusters,
+  never over the run's own.
 
 The number of clusters is ``--k``, or else estimated over 2..--k-max without labels: for
 n2d the k whose clusters have the highest mean silhouette in the UMAP embedding, for gmm
-the k whose mixture has the lowest BIC; the command prints which k it chose and why.
+the k whose mixture has the lowest BIC (idec and dec: gmm's estimate); the command prints which k it chose and why.
 
 Written into RUN/cluster/ (or --out DIR):
 
@@ -42,9 +48,9 @@ def add_parser(sub) -> None:
     p.add_argument("--k", type=int, default=None, metavar="K", help="number of clusters [default: estimated]")
     p.add_argument("--k-max", type=int, default=15, metavar="K",
                    help="largest k tried when estimating it [default: 15]")
-    p.add_argument("--method", default="n2d", choices=("n2d", "gmm"),
-                   help="n2d: UMAP, then a Gaussian mixture (needs aekit[cluster]); gmm: the mixture on the codes "
-                        "[default: n2d]")
+    p.add_argument("--method", default="n2d", choices=("n2d", "gmm", "idec", "dec"),
+                   help="n2d: UMAP, then a Gaussian mixture (needs aekit[cluster]); gmm: the mixture on the codes; "
+                        "idec/dec: refine a copy of the encoder with a clustering loss [default: n2d]")
     p.add_argument("--split", default="all", choices=("all", "train", "test"), help="which images [default: all]")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of UMAP and the mixture [default: 0]")
     p.add_argument("--members", type=int, default=8, metavar="N", help="images per side in members.png [default: 8]")

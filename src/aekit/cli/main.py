@@ -10,8 +10,8 @@ import importlib
 import signal
 import sys
 
-COMMANDS = ("train", "eval", "plot", "report", "generate", "interpolate", "traverse", "encode", "cluster", "export",
-            "compare", "presets", "models", "datasets", "cache")
+COMMANDS = ("train", "eval", "plot", "report", "generate", "interpolate", "traverse", "encode", "cluster", "fewlabels",
+            "export", "compare", "presets", "models", "datasets", "cache")
 WITHOUT_TORCH = ("compare", "presets", "datasets", "cache")
 
 

@@ -47,6 +47,9 @@ UMAP_DIMS = 10  # N2D embeds into k dimensions, 10 for its 10-class sets
 GMM_INIT = 3  # mixture restarts, the best likelihood kept
 SILHOUETTE_POINTS = 3000  # the silhouette is O(N^2): scored on a seeded sample past this
 CRITERIA = {"n2d": "silhouette", "gmm": "bic"}  # how each method estimates k (see the module's docstring)
+# methods that train the encoder further (aekit.training.deep_clustering); k, when not given, is gmm's estimate
+REFINING = {"idec": "IDEC (refined codes)", "dec": "DEC (refined codes)"}
+ALL_METHODS = {**METHODS, **REFINING}
 
 
 @dataclass
@@ -139,6 +142,41 @@ def cluster_codes(z: np.ndarray, k: int | None = None, *, method: str = "n2d", s
                         chosen_by, scores, x if method == "n2d" else None, params)
     log(result.why_k())
     return result
+
+
+def cluster_by_refining(autoencoder, images: np.ndarray, z: np.ndarray, k: int | None = None, *,
+                        method: str = "idec", seed: int = 0, k_max: int = K_MAX, scale: str = "unit",
+                        epochs: int | None = None, log: Log = quiet):
+    """DEC or IDEC (``method``) on ``images`` ``(N, C, H, W)`` uint8 whose codes under ``autoencoder`` are
+    ``z`` ``(N, d)``: returns the :class:`Clustering` and the
+    :class:`~aekit.training.deep_clustering.Refined` (the refined encoder and centroids).
+
+    ``k`` not given: the ``gmm`` method's estimate on ``z`` (the lowest BIC), then refined with
+    that ``k``. ``distances_`` are the refined codes' Euclidean distances to their centroids.
+    """
+    from aekit.training import deep_clustering
+
+    if method not in REFINING:
+        raise ConfigError(f"method: {method!r} is not allowed; choose one of: {', '.join(ALL_METHODS)}",
+                          params=("method",))
+    scores, chosen_by = {}, "given"
+    if k is None:
+        estimate = cluster_codes(z, None, method="gmm", seed=seed, k_max=k_max, log=log)
+        k, scores, chosen_by = estimate.n_clusters_, estimate.k_scores_, estimate.k_chosen_by
+    else:
+        _candidate_ks(len(z), k, k_max)
+    refined = deep_clustering.refine(autoencoder, images, k, variant=method, scale=scale, seed=seed, log=log,
+                                     **({"epochs": epochs} if epochs is not None else {}))
+    n = len(refined.labels_)
+    proba = np.zeros((n, k))
+    proba[np.arange(n), refined.labels_] = refined.probabilities_
+    labels, proba, _ = _by_size(refined.labels_, proba)
+    params = {"seed": seed, "epochs": refined.history[-1]["epoch"] if refined.history else 0,
+              "update_interval": refined.module.update_interval, "gamma": refined.module.gamma}
+    result = Clustering(labels.astype(np.int64), proba[np.arange(n), labels], refined.distances_, k, method,
+                        chosen_by, scores, None, params)
+    log(result.why_k())
+    return result, refined
 
 
 def _criterion(name: str, x: np.ndarray, gmm, seed: int) -> float:
@@ -244,10 +282,11 @@ def compare(labels: np.ndarray, result: Clustering, z: np.ndarray, pixels: np.nd
 
     k, d = result.n_clusters_, z.shape[1]
     log(f"k-means baselines: k = {k} on the {d}-D codes and on PCA-{d} of the pixels")
-    rows = {METHODS[result.method]: clustering_scores(labels, result.labels_),
+    rows = {ALL_METHODS[result.method]: clustering_scores(labels, result.labels_),
             "k-means on the codes": clustering_scores(labels, kmeans(z, k, seed, n_init)),
             f"k-means on PCA-{d}": clustering_scores(labels, kmeans(pca(pixels, d, seed), k, seed, n_init))}
     return rows
 
 
-__all__ = ["Clustering", "METHODS", "cluster_codes", "compare", "kmeans", "pca"]
+__all__ = ["ALL_METHODS", "Clustering", "METHODS", "REFINING", "cluster_by_refining", "cluster_codes",
+           "compare", "kmeans", "pca"]

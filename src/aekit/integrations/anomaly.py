@@ -9,9 +9,18 @@ probabilities by PyOD's ``linear`` or ``unify`` method, and ``decision_scores_``
 pickles (weights as safetensors bytes) and grid-searches, with the autoencoder's
 parameters reachable as ``autoencoder__latent_dim`` and so on.
 
-The score of a row is the model's own ``anomaly_score`` (see
-:class:`aekit.models.base.AutoEncoder`): by default the reconstruction error (mean
-squared error per feature after scaling); the VAE's is its negative ELBO per feature.
+The score of a row (``score``):
+
+- ``reconstruction``: the model's own ``anomaly_score`` (see
+  :class:`aekit.models.base.AutoEncoder`): by default the reconstruction error (mean
+  squared error per feature after scaling); the VAE's is its negative ELBO per feature;
+- ``knn``: how far its code lies from the training data's codes: the mean Euclidean distance
+  to its :data:`KNN` nearest training codes, each code unit standardised by the training codes'
+  spread (a training row's own code is left out of its neighbours), the kNN outlier score of
+  Ramaswamy et al. 2000 / Angiulli & Pizzuti 2002 taken in code space;
+- ``combined``: the two standardised by their training scores (each minus its median, over its
+  interquartile range) and added, so that a row is anomalous when it reconstructs badly, lies
+  off the training codes, or both.
 
 The one-class protocol (Ruff et al. 2018, "Deep one-class classification", section 4.1):
 train on the training images of one class only, score every test image, and report
@@ -32,6 +41,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from aekit.integrations.sklearn import AutoencoderTransformer
 
 PROBA_METHODS = ("linear", "unify")
+SCORES = ("reconstruction", "knn", "combined")
+KNN = 5  # neighbours of the code-space distance (the mean distance to the nearest training codes)
 ONE_CLASS_FORMAT = "aekit-one-class/1"
 
 
@@ -45,6 +56,8 @@ class AnomalyDetector(BaseEstimator):
         ``AutoencoderTransformer()`` (the default preset).
     contamination : float, default 0.1
         The expected share of anomalies in the training data, in ``(0, 0.5]``: sets ``threshold_``.
+    score : {"reconstruction", "knn", "combined"}, default "reconstruction"
+        What a row's anomaly score measures (see the module docstring).
 
     Attributes
     ----------
@@ -68,9 +81,10 @@ class AnomalyDetector(BaseEstimator):
     array([0, 0, 1, ...])
     """
 
-    def __init__(self, autoencoder=None, *, contamination=0.1):
+    def __init__(self, autoencoder=None, *, contamination=0.1, score="reconstruction"):
         self.autoencoder = autoencoder
         self.contamination = contamination
+        self.score = score
 
     def fit(self, X, y=None):
         """Train the autoencoder on ``X`` and set the threshold from its scores.
@@ -86,17 +100,51 @@ class AnomalyDetector(BaseEstimator):
         """
         if not 0 < self.contamination <= 0.5:
             raise ValueError(f"contamination: must be in (0, 0.5], got {self.contamination}")
+        if self.score not in SCORES:
+            raise ValueError(f"score: {self.score!r} is not allowed; choose one of: {', '.join(SCORES)}")
         X = validate_data(self, X, dtype="numeric")
         base = self.autoencoder if self.autoencoder is not None else AutoencoderTransformer()
         self.autoencoder_ = clone(base).fit(X)
-        self.decision_scores_ = self._scores(X)
+        if self.score != "reconstruction":
+            self._fit_codes(X)
+        self.decision_scores_ = self._scores(X, training=True)
         self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
-    def _scores(self, X: np.ndarray) -> np.ndarray:
+    def _scores(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        if self.score == "reconstruction":
+            return self._reconstruction_scores(X)
+        if self.score == "knn":
+            return self._knn_scores(X, training)
+        parts = (self._reconstruction_scores(X), self._knn_scores(X, training))
+        return sum((part - centre) / spread for part, (centre, spread) in zip(parts, self.score_scales_))
+
+    def _reconstruction_scores(self, X: np.ndarray) -> np.ndarray:
         ae = self.autoencoder_
         return ae._map(X, ae.model_.anomaly_score)
+
+    def _fit_codes(self, X: np.ndarray) -> None:
+        """The training codes (standardised) and their neighbour index; for ``combined``, the two parts' scales."""
+        from sklearn.neighbors import NearestNeighbors
+
+        z = np.asarray(self.autoencoder_.transform(X), dtype=np.float64)  # (n, k)
+        self.code_mean_, self.code_scale_ = z.mean(0), np.where(z.std(0) > 0, z.std(0), 1.0)
+        self.neighbors_ = NearestNeighbors(n_neighbors=min(KNN + 1, len(z))).fit((z - self.code_mean_) /
+                                                                                 self.code_scale_)
+        if self.score == "combined":
+            parts = (self._reconstruction_scores(X), self._knn_scores(X, training=True))
+            self.score_scales_ = [_robust_scale(part) for part in parts]
+
+    def _knn_scores(self, X: np.ndarray, training: bool = False) -> np.ndarray:
+        """Mean distance ``(n,)`` from each row's standardised code to its nearest training codes (its own left out
+        when ``X`` is the training data).
+        """
+        z = (np.asarray(self.autoencoder_.transform(X), dtype=np.float64) - self.code_mean_) / self.code_scale_
+        n_fit = self.neighbors_.n_samples_fit_
+        k = min(KNN, n_fit - 1 if training else n_fit)
+        distances, _ = self.neighbors_.kneighbors(z, n_neighbors=k + training)  # (n, k [+1])
+        return distances[:, 1:].mean(1) if training else distances.mean(1)
 
     def decision_function(self, X):
         """The anomaly score of each row: higher is more anomalous.
@@ -163,6 +211,14 @@ class AnomalyDetector(BaseEstimator):
         return np.column_stack([1 - p, p])
 
 
+def _robust_scale(scores: np.ndarray) -> tuple[float, float]:
+    """Median and interquartile range of ``scores`` (the range 1 when it is 0): a centre and a spread that a few
+    anomalies in the training data do not move.
+    """
+    q1, median, q3 = np.percentile(scores, [25, 50, 75])
+    return float(median), float(q3 - q1) if q3 > q1 else 1.0
+
+
 # --------------------------------------------------------------------------- the one-class protocol
 
 def detection_scores(is_anomaly: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -213,11 +269,43 @@ def one_class(data, normal: int, detectors: dict[str, Callable[[np.ndarray, np.n
     return row
 
 
-def autoencoder_scorer(autoencoder: AutoencoderTransformer) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """A :func:`one_class` detector: an :class:`AnomalyDetector` on ``autoencoder``'s settings."""
-    def score(x_train, x_test):
-        return AnomalyDetector(autoencoder).fit(x_train).decision_function(x_test)
-    return score
+def autoencoder_scorer(autoencoder: AutoencoderTransformer,
+                       score: str = "reconstruction") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A :func:`one_class` detector: an :class:`AnomalyDetector` on ``autoencoder``'s settings, scoring by ``score``."""
+    def scorer(x_train, x_test):
+        return AnomalyDetector(autoencoder, score=score).fit(x_train).decision_function(x_test)
+    return scorer
+
+
+def autoencoder_scorers(autoencoder: AutoencoderTransformer,
+                        scores=SCORES) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """:func:`one_class` detectors, one per score in ``scores``, that share one trained autoencoder per class
+    (the first detector trains it; the others score with it): ``{score: detector}``.
+    """
+    fitted: dict = {}
+
+    def make(name):
+        def scorer(x_train, x_test):
+            if fitted.get("x_train") is not x_train:  # a new class: train (the reference held keeps ids unique)
+                fitted.update(x_train=x_train, detector=AnomalyDetector(autoencoder).fit(x_train))
+            det = clone_fitted(fitted["detector"], name, x_train)
+            return det.decision_function(x_test)
+        return scorer
+    return {name: make(name) for name in scores}
+
+
+def clone_fitted(detector: AnomalyDetector, score: str, x_train: np.ndarray) -> AnomalyDetector:
+    """A copy of a fitted ``detector`` that scores by ``score``, fitted to ``x_train`` without training again."""
+    import copy
+
+    det = copy.copy(detector)
+    det.score = score
+    if score != "reconstruction":
+        det._fit_codes(x_train)
+    det.decision_scores_ = det._scores(x_train, training=True)
+    det.threshold_ = float(np.percentile(det.decision_scores_, 100 * (1 - det.contamination)))
+    det.labels_ = (det.decision_scores_ > det.threshold_).astype(int)
+    return det
 
 
 def pca_scorer(n_components: int, seed: int = 0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -314,5 +402,6 @@ def _class_label(row: dict) -> str:
     return str(row["class"]) if row["name"] == str(row["class"]) else f"{row['class']} {row['name']}"
 
 
-__all__ = ["AnomalyDetector", "autoencoder_scorer", "detection_scores", "one_class",
+__all__ = ["AnomalyDetector", "SCORES", "autoencoder_scorer", "autoencoder_scorers", "clone_fitted",
+           "detection_scores", "one_class",
            "one_class_run", "one_class_table", "pca_scorer", "pca_scores"]

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from aekit.errors import RunError
-from aekit.io import atomic_write_text, read_json
+from aekit.errors import AekitError, RunError
+from aekit.io import atomic_write_text, read_json, read_json_object
 from aekit.rundir import RunDir
 
 
@@ -280,6 +280,22 @@ def clustering_section(inp: ReportInputs) -> Section | None:
     return Section("Clusters", out, "clusters")
 
 
+def few_labels_section(inp: ReportInputs) -> Section | None:
+    """``fewlabels.json`` (from ``aekit fewlabels``): test accuracy from N labels, next to the probes."""
+    path = inp.file("fewlabels.json")
+    if path is None:
+        return None
+    try:
+        summary = read_json_object(path, "few labels")
+        out = (f'<p>Test accuracy from {summary["labels"]:,} labelled training images (drawn class-balanced, '
+               f'seed {summary["seed"]}) and all {summary["train_images"] + summary["test_images"]:,} images '
+               "unlabelled:</p>" + json_table({name: {"accuracy": acc} for name, acc in summary["scores"].items()}))
+    except (AekitError, KeyError, TypeError, ValueError) as exc:
+        return Section("Few labels", f'<p class="note">fewlabels.json could not be read ({html.escape(str(exc))}).'
+                                     "</p>", "fewlabels")
+    return Section("Few labels", out, "fewlabels")
+
+
 def config_section(inp: ReportInputs) -> Section:
     parts = "".join(f"<div><h3>{html.escape(name)}</h3>{json_table(inp.config[name])}</div>"
                     for name in ("data", "model", "train") if isinstance(inp.config.get(name), dict))
@@ -290,7 +306,7 @@ def config_section(inp: ReportInputs) -> Section:
 
 SECTIONS: list[SectionMaker] = [
     summary_section, training_section, recon_section, latent_section, pictures_section,
-    evaluation_section, clustering_section, config_section,
+    evaluation_section, clustering_section, few_labels_section, config_section,
 ]
 
 

@@ -16,10 +16,15 @@ from aekit.config import TrainConfig
 
 
 def make_optimizer(module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam; the fused kernel where this torch has it (one kernel for all parameters
+    """Adam (or AdamW with ``cfg.optimizer``); the fused kernel where this torch has it (one kernel for all parameters
     instead of a loop over them, and it can skip a step on the device), and its lean step on the CPU.
     """
     params = list(module.parameters())
+    if cfg.optimizer == "adamw":  # decoupled weight decay (Loshchilov & Hutter 2019): torch's own AdamW
+        try:
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        except (RuntimeError, TypeError):
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     cpu = all(p.device.type == "cpu" for p in params)
     kind = LeanAdam if cpu and hasattr(torch, "_fused_adam_") else torch.optim.Adam
     try:

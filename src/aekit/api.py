@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -224,7 +225,7 @@ def _value_range(value_range) -> tuple[float, float] | None:
 # --------------------------------------------------------------------------- training
 
 # what --resume may change (the memory budget changes how the data is held, never the result); the rest is the run's own
-RESUMABLE = ("epochs", "device", "checkpoint_every", "max_memory")
+RESUMABLE = ("epochs", "steps", "device", "checkpoint_every", "max_memory")
 
 
 def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | None = None,
@@ -274,7 +275,9 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
         except _AlreadyDone as done:  # a job script that always resumes may run once more than it needs
             return _finish(done, plots, log)
     else:
-        cfg = build_config(preset, config, **overrides)
+        from aekit.presets import default_preset
+
+        cfg = build_config(preset or (None if config is not None else default_preset(overrides)), config, **overrides)
         run_dir, meta = RunDir(RunDir.new_path(out, cfg.preset or cfg.model.model)), None
     world, device = join(cfg.train.device)  # torchrun's process group, or this process alone
     ok = False
@@ -286,7 +289,8 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
             log, verbose, progress, plots, callbacks = io.quiet, False, False, False, ()
         # before the data loads; a new run that fails before its first checkpoint leaves no directory behind
         with run_dir.writing(new=resume is None) if world.main else contextlib.nullcontext():
-            data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log)
+            data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log,
+                            {k for k, v in overrides.items() if v is not None})
             state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
             watchers = _watchers(run_dir, data, cfg.data.scale, tensorboard, live, log) if world.main else []
             run = _fit(cfg, run_dir, data, device, state, world, [*watchers, *callbacks], progress, verbose, plots,
@@ -330,6 +334,8 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
                        "cannot be resumed; train it again")
     cfg = build_config(config=saved_config(meta["config"]), **changes)
     done, position = len(meta.get("history", [])), meta["position"]
+    if meta.get("finished") and meta.get("callbacks", {}).get("EarlyStopping", {}).get("stopped"):
+        raise _AlreadyDone(run_dir, done)  # it stopped early: more epochs would not help
     if position.get("main", True) and cfg.train.epochs < position["epoch"]:
         if meta.get("finished") and cfg.train.epochs == done:
             raise _AlreadyDone(run_dir, done)
@@ -370,7 +376,8 @@ def _finish(done: _AlreadyDone, plots: bool, log: Log) -> Run:
     return run
 
 
-def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress, log: Log):
+def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress, log: Log,
+             given: set = frozenset()):
     """Clear the run directory of killed writers' temp files, load the data (rank 0 first: it may download or
     pack), write config.json (and skipped.txt, the data files that could not be read).
     """
@@ -382,6 +389,11 @@ def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool,
     if meta is not None and list(data.image_shape) != meta["input_shape"]:
         raise RunError(f"{cfg.data.dataset}: its images are {'x'.join(map(str, data.image_shape))} now, but "
                        f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
+    from aekit.training.budget import settle
+
+    if (line := settle(cfg, data.image_shape, len(data.x_train), given, meta is None and not resuming)) \
+            and world.main:
+        log(line)
     if world.main:
         run_dir.write_config(cfg)  # a resume may have changed the epochs
         run_dir.write_skipped(data.skipped)
@@ -435,7 +447,17 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
     import torch
 
     from aekit.models import create_model
-    from aekit.training import Checkpointer, EpochPrinter, LearningCheck, MetricsLogger, ProgressBar, Trainer
+    from aekit.training import (
+        Checkpointer,
+        EarlyStopping,
+        EpochPrinter,
+        LearningCheck,
+        MetricsLogger,
+        OverfitCheck,
+        ProgressBar,
+        Trainer,
+    )
+    from aekit.training.budget import hold_out
     from aekit.training.streaming import data_sources
     from aekit.visualization.snapshots import ReconSnapshots, snapshot_indices
 
@@ -443,14 +465,18 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
     model = create_model(cfg.model, data.image_shape).to(device)
     if world.rank:
         torch.manual_seed(cfg.train.seed + world.rank)  # each process its own noise (corruption, sampling)
-    x_train, x_test = data_sources(data, device, cfg.data.max_memory, log if verbose else io.quiet)  # uint8
+    x_fit, x_val = hold_out(data.x_train, cfg.train.val_fraction, cfg.train.seed)  # (N, C, H, W) uint8
+    x_train, x_test = data_sources(types.SimpleNamespace(x_train=x_fit, x_test=data.x_test), device,
+                                   cfg.data.max_memory, log if verbose else io.quiet)
 
     meta = {"model": model.name, "input_shape": list(model.input_shape), "config": cfg.to_dict(),
             "data_origin": data.origin}
     checkpointer = Checkpointer(run_dir, meta, every=cfg.train.checkpoint_every * 60)
     cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer] if world.main else [checkpointer]
     if world.main:
-        cbs.append(LearningCheck(data.x_test, cfg.data.scale, log))
+        cbs += [LearningCheck(data.x_test, cfg.data.scale, log), OverfitCheck(log)]
+    if cfg.train.patience:
+        cbs.append(EarlyStopping(cfg.train.patience, log=log if world.main else io.quiet))
     if plots:
         snaps = torch.from_numpy(data.x_test[snapshot_indices(data, cfg.train.snapshot_images)]).to(device)
         cbs.append(ReconSnapshots(snaps, run_dir / RunDir.RECON, cfg.data.scale, log=log))
@@ -467,7 +493,7 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, state, world, callbacks,
         log(f"{what} {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} [{len(data.x_train)} train / "
             f"{len(data.x_test)} test] on {device}{procs} in {trainer.precision} -> {run_dir.path}")
     try:
-        history = trainer.fit(x_train, x_test)
+        history = trainer.fit(x_train, x_test, None if x_val is None else torch.from_numpy(x_val).to(device))
     except Diverged as exc:
         raise Diverged(f"{exc}; {run_dir.path} keeps {_what_is_saved(run_dir)}") from None
     except RuntimeError as exc:

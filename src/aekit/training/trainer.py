@@ -34,9 +34,9 @@ import torch
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError, Diverged, Interrupted
 from aekit.pixels import to_model
+from aekit.training.augment import augment
 from aekit.training.callbacks import Callback
 from aekit.training.distributed import World
-from aekit.training.augment import augment
 from aekit.training.optim import make_optimizer
 from aekit.training.precision import autocast, make_scaler, resolve_precision
 from aekit.training.schedule import lr_at, planned_epochs, scheduled, steps_per_epoch
@@ -463,7 +463,7 @@ class Trainer:
         if torch.cuda.is_available() and self.device.type == "cuda":
             tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         between = self._between_epochs
-        if self._aug_gen is not None and self.config.augment != "none":  # between steps: its state now is the next step's
+        if self._aug_gen is not None and self.config.augment != "none":  # its state between steps is the next one's
             for rank, state in enumerate(self.world.gather(self._aug_gen.get_state())):
                 tensors["rng/augment" if rank == 0 else f"rng/augment/{rank}"] = state
         if self._gen is not None:

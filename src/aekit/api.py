@@ -225,7 +225,7 @@ def _value_range(value_range) -> tuple[float, float] | None:
 # --------------------------------------------------------------------------- training
 
 # what --resume may change (the memory budget changes how the data is held, never the result); the rest is the run's own
-RESUMABLE = ("epochs", "steps", "device", "checkpoint_every", "max_memory")
+RESUMABLE = ("epochs", "device", "checkpoint_every", "max_memory")
 
 
 def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | None = None,
@@ -324,6 +324,8 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
         raise ConfigError(f"--resume: the run continues with its own config; only --epochs, --device, "
                           f"--checkpoint-every and --max-memory can change, not {flags}")
     changes = {k: overrides[k] for k in given}
+    if "epochs" in changes:
+        changes["steps"] = 0  # the epochs given replace a steps budget (and set the schedule's new length)
     run_dir = RunDir.open(path)
     if not run_dir.checkpoint().exists() and not run_dir.checkpoint().with_suffix(".json").exists():
         # killed before its first checkpoint: nothing was saved, so it starts over with its config

@@ -1,5 +1,6 @@
 """Issue 20, the training side: step budget and schedule, augmentation, validation split and early stopping,
-photo losses, the auto preset's choices, and all of it exact on resume."""
+photo losses, the auto preset's choices, and all of it exact on resume.
+"""
 
 from __future__ import annotations
 

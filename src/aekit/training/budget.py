@@ -26,6 +26,7 @@ MAX_EPOCHS = 100  # a small set: at most this many passes (the validation split 
 MIN_STEPS = 300
 VAL_FRACTION = 0.1
 PHOTO_CHANNELS = 3
+HOLD_OUT_BYTES = 2e9  # a larger training set gets no validation split from auto (hold_out copies the images)
 
 
 def held_out_count(n: int, fraction: float) -> int:
@@ -52,7 +53,9 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
             setattr(section, name, value)
 
     choose(train, "batch_size", 64 if h * w <= 48 * 48 else 32)
-    choose(train, "val_fraction", VAL_FRACTION if n_train >= 20 else 0.0)
+    # the split copies the training images into memory: not for a set that streams from disk
+    fits = n_train * c * h * w <= HOLD_OUT_BYTES
+    choose(train, "val_fraction", VAL_FRACTION if n_train >= 20 and fits else 0.0)
     n_fit = n_train - held_out_count(n_train, train.val_fraction)
     per_epoch = steps_per_epoch(n_fit, train.batch_size)
     by_compute = int(PIXEL_BUDGET / (train.batch_size * h * w))
@@ -68,7 +71,7 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     stages = max(0, round(math.log2(min(h, w) / 4)))
     kind = "RGB photos" if photo else "grey images (no flips: digits and text would change meaning)"
     val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \
-        if train.val_fraction > 0 else "no validation split (too few images)"
+        if train.val_fraction > 0 else f"no validation split ({'too few images' if fits else 'too many to copy'})"
     return (f"auto: {model.model} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "
             f"({n_train:,} images): {train.steps:,} steps of {train.batch_size} (~{epochs} epochs), warm-up "
             f"{train.warmup_steps}, {train.lr_schedule} decay from lr {train.lr:g}, {train.optimizer} weight decay "

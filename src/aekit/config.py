@@ -159,7 +159,7 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = rule(10, min=1, max=limits.MAX_EPOCHS, help="passes over the training set")
     batch_size: int = rule(64, min=1, max=limits.MAX_BATCH_SIZE, help="images per optimisation step")
-    lr: float = rule(0.005, min=0.0, min_exclusive=True, help="learning rate (the peak, with a schedule)")
+    lr: float = rule(0.005, min=0.0, min_exclusive=True, help="learning rate (a schedule's peak)")
     weight_decay: float = rule(0.0, min=0.0, help="weight decay: with adam an L2 term in the gradient, with "
                                "adamw decoupled from it (Loshchilov & Hutter 2019)")
     seed: int = rule(0, min=0, max=limits.MAX_SEED, help="seed for initialisation and shuffling")

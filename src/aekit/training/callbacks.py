@@ -323,8 +323,8 @@ class LearningCheck(Callback):
                 self.log(f"warning: the model is not clearly better than a constant image: its test "
                          f"reconstruction loss ({final:.5g}) is not {self.moved:.0%} below the mean test image's "
                          f"({constant:.5g}); "
-                         f"it is likely under-trained for this data: try more --epochs (now "
-                         f"{trainer.config.epochs}), or a conv preset such as resconv-16 for colour photos")
+                         f"it is likely under-trained for this data: try {self._longer(trainer.config)}, or a conv "
+                         "preset such as resconv-16 for colour photos")
             return
         if final > (1 + self.moved) * constant:
             how, advice = stalled
@@ -333,6 +333,11 @@ class LearningCheck(Callback):
                      f"the mean test image's ({constant:.5g}) and {how}; the learning rate is likely too "
                      f"{'high' if lower else 'low'}: try a {advice} --lr (now {trainer.config.lr:g})"
                      f"{'' if lower else ' or more --epochs'}")
+
+    @staticmethod
+    def _longer(config) -> str:
+        """The flag that makes this run longer, with its value now."""
+        return f"more --steps (now {config.steps})" if config.steps else f"more --epochs (now {config.epochs})"
 
     def stalled(self, history: list[dict]) -> tuple[str, str] | None:
         """How the loss did not fall, in words, and which way ``--lr`` should go (``lower`` or ``higher``);

@@ -61,7 +61,7 @@ def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_
     assert small.train.steps == large.train.steps == int(PIXEL_BUDGET / (64 * 32 * 32))  # the compute cap
     fit = 1700 - 170
     assert small.train.epochs == -(-small.train.steps // -(-fit // 64)) and small.train.epochs > 50
-    assert large.train.epochs <= 4
+    assert large.train.epochs <= 4 and large.train.augment == "none" and small.train.augment == "flips+shifts"
     assert line.startswith("auto: resconv with a 16-D code and 3 stages for 32x32 RGB photos (1,700 images): ")
     assert f"{small.train.steps:,} steps of 64" in line and "flips+shifts" in line and "validation 10%" in line
     # a bigger image costs more per step: fewer steps, smaller batches
@@ -290,20 +290,20 @@ def photos(tmp_path):
 
 def test_train_on_a_folder_plans_in_one_line_records_the_plan_and_resumes_it(photos, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--dataset", str(photos), "--steps", "6", "--width", "4", "--max-width", "8",
-                 "--device", "cpu", "--no-plots", "--out", str(out)]) == 0
+    assert main(["train", "--dataset", str(photos), "--steps", "30", "--patience", "0", "--width", "4",
+                 "--max-width", "8", "--device", "cpu", "--no-plots", "--out", str(out)]) == 0
     captured = capsys.readouterr()
     lines = [ln for ln in (captured.out + captured.err).splitlines() if ln.startswith("auto:")]
-    assert len(lines) == 1 and "12x12 RGB photos (36 images): 6 steps of 64 (~6 epochs)" in lines[0]
+    assert len(lines) == 1 and "12x12 RGB photos (36 images): 30 steps of 64 (~30 epochs)" in lines[0]
     train = json.loads((out / "config.json").read_text())["train"]
     assert (train["steps"], train["epochs"], train["augment"], train["val_fraction"], train["lr_schedule"]) == (
-        6, 6, "flips+shifts", 0.1, "cosine")
+        30, 30, "flips+shifts", 0.1, "cosine")  # 30 passes over a colour set: augmented
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert len(metrics) == 6 and all("val_loss" in m for m in metrics)
+    assert len(metrics) == 30 and all("val_loss" in m for m in metrics)
     best = aekit.load_run(out, which="best")
     assert best.model is not None
     # more epochs on resume train on (they replace the steps budget)
-    assert main(["train", "--resume", str(out), "--epochs", "8", "--quiet", "--no-plots"]) == 0
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 8
+    assert main(["train", "--resume", str(out), "--epochs", "32", "--quiet", "--no-plots"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 32
     train = json.loads((out / "config.json").read_text())["train"]
-    assert (train["steps"], train["epochs"], train["augment"]) == (0, 8, "flips+shifts")
+    assert (train["steps"], train["epochs"], train["augment"]) == (0, 32, "flips+shifts")

@@ -133,15 +133,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "auto": {
         "source": "aekit",
         "summary": "your own images without tuning: resconv with a 16-D code, and a training budget chosen from "
-                   "the data when it loads (steps from the data and image size, warm-up and cosine decay, AdamW, "
-                   "flips and shifts for colour images, a 10% validation split with early stopping), said in "
-                   "one line; the default for a dataset other than the seeds' MNIST digits "
-                   "(aekit.training.budget)",
+                   "the data when it loads (steps from the data and image size, warm-up and cosine decay from lr "
+                   "0.005, AdamW, flips and shifts for colour images seen 30 times or more, a 10% validation "
+                   "split with early stopping), said in one line; the default for a dataset other than the "
+                   "seeds' MNIST digits (aekit.training.budget)",
         "data": {"dataset": "mnist", "scale": "unit"},
         "model": {"model": "resconv", "width": 16, "max_width": 256, "blocks": 1, "latent_dim": 16,
                   "activation": "silu", "latent_activation": "linear", "output_activation": "sigmoid",
                   "loss": "mse"},
-        "train": {"epochs": 10, "batch_size": 64, "lr": 0.002, "lr_schedule": "cosine", "optimizer": "adamw"},
+        "train": {"epochs": 10, "batch_size": 64, "lr": 0.005, "lr_schedule": "cosine", "optimizer": "adamw"},
     },
 }
 

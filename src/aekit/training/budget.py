@@ -25,6 +25,7 @@ PIXEL_BUDGET = 1.5e8  # image-pixels a run sees: steps x batch x height x width
 MAX_EPOCHS = 100  # a small set: at most this many passes (the validation split stops it earlier)
 MIN_STEPS = 300
 VAL_FRACTION = 0.1
+AUGMENT_EPOCHS = 30  # colour images are flipped and shifted when the budget passes over them this many times
 PHOTO_CHANNELS = 3
 HOLD_OUT_BYTES = 2e9  # a larger training set gets no validation split from auto (hold_out copies the images)
 
@@ -66,16 +67,20 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     choose(train, "lr_schedule", "cosine")
     choose(train, "optimizer", "adamw")
     choose(train, "weight_decay", 0.01)
-    choose(train, "augment", "flips+shifts" if photo else "none")
+    # augmentation pays where the model sees each image many times; on a large set, at a few epochs, the
+    # model underfits and augmenting only slows it (CIFAR-10, docs/benchmarks.md#your-own-images)
+    choose(train, "augment", "flips+shifts" if photo and epochs >= AUGMENT_EPOCHS else "none")
     choose(train, "patience", max(3, epochs // 5) if train.val_fraction > 0 else 0)
     stages = max(0, round(math.log2(min(h, w) / 4)))
     kind = "RGB photos" if photo else "grey images (no flips: digits and text would change meaning)"
+    why_aug = "" if not photo or train.augment != "none" or "augment" in given else \
+        f" (a large set: under {AUGMENT_EPOCHS} epochs)"
     val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \
         if train.val_fraction > 0 else f"no validation split ({'too few images' if fits else 'too many to copy'})"
     return (f"auto: {model.model} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "
             f"({n_train:,} images): {train.steps:,} steps of {train.batch_size} (~{epochs} epochs), warm-up "
             f"{train.warmup_steps}, {train.lr_schedule} decay from lr {train.lr:g}, {train.optimizer} weight decay "
-            f"{train.weight_decay:g}, augment {train.augment}, {val}; every choice is a flag "
+            f"{train.weight_decay:g}, augment {train.augment}{why_aug}, {val}; every choice is a flag "
             f"(--steps, --augment, --val-fraction, ...)")
 
 

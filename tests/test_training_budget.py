@@ -74,7 +74,7 @@ def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_
 
 def test_auto_keeps_grey_images_unflipped_and_every_given_field():
     grey, line = _auto((1, 28, 28), 60_000)
-    assert grey.train.augment == "none" and "no flips" in line
+    assert grey.train.augment == "none" and "augment none (grey: a mirrored digit is another)" in line
     cfg, _ = _auto((3, 64, 64), 1700, steps=50, augment="shifts", val_fraction=0.0, batch_size=16, latent_dim=64)
     assert (cfg.train.steps, cfg.train.augment, cfg.train.val_fraction, cfg.train.batch_size) == (50, "shifts", 0.0, 16)
     assert cfg.model.latent_dim == 64 and cfg.train.patience == 0  # no validation: nothing to stop on

@@ -72,9 +72,9 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     choose(train, "augment", "flips+shifts" if photo and epochs >= AUGMENT_EPOCHS else "none")
     choose(train, "patience", max(3, epochs // 5) if train.val_fraction > 0 else 0)
     stages = max(0, round(math.log2(min(h, w) / 4)))
-    kind = "RGB photos" if photo else "grey images (no flips: digits and text would change meaning)"
-    why_aug = "" if not photo or train.augment != "none" or "augment" in given else \
-        f" (a large set: under {AUGMENT_EPOCHS} epochs)"
+    kind = "RGB photos" if photo else "grey images"
+    why_aug = "" if train.augment != "none" or "augment" in given else \
+        f" (each image seen under {AUGMENT_EPOCHS} times)" if photo else " (grey: a mirrored digit is another)"
     val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \
         if train.val_fraction > 0 else f"no validation split ({'too few images' if fits else 'too many to copy'})"
     return (f"auto: {model.model} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "

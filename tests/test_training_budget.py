@@ -302,6 +302,16 @@ def test_train_on_a_folder_plans_in_one_line_records_the_plan_and_resumes_it(pho
     assert len(metrics) == 30 and all("val_loss" in m for m in metrics)
     best = aekit.load_run(out, which="best")
     assert best.model is not None
+    # a re-run from its config.json plans nothing: its fields are its own, an edited one too
+    edited = json.loads((out / "config.json").read_text())
+    edited["train"]["steps"], edited["train"]["augment"] = 2, "none"
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    assert main(["train", "--config", str(tmp_path / "edited.json"), "--out", str(tmp_path / "again"),
+                 "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    assert not [ln for ln in (captured.out + captured.err).splitlines() if ln.startswith("auto:")]
+    again = json.loads((tmp_path / "again" / "config.json").read_text())["train"]
+    assert (again["steps"], again["epochs"], again["augment"]) == (2, 2, "none")
     # more epochs on resume train on (they replace the steps budget)
     assert main(["train", "--resume", str(out), "--epochs", "32", "--quiet", "--no-plots"]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 32

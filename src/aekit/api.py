@@ -290,7 +290,8 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
         # before the data loads; a new run that fails before its first checkpoint leaves no directory behind
         with run_dir.writing(new=resume is None) if world.main else contextlib.nullcontext():
             data = _prepare(run_dir, cfg, meta, resume is not None, world, progress, log,
-                            {k for k, v in overrides.items() if v is not None})
+                            {k for k, v in overrides.items() if v is not None} if resume is None and config is None
+                            else None)
             state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
             watchers = _watchers(run_dir, data, cfg.data.scale, tensorboard, live, log) if world.main else []
             run = _fit(cfg, run_dir, data, device, state, world, [*watchers, *callbacks], progress, verbose, plots,
@@ -379,7 +380,7 @@ def _finish(done: _AlreadyDone, plots: bool, log: Log) -> Run:
 
 
 def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, progress, log: Log,
-             given: set = frozenset()):
+             given: set | None = None):
     """Clear the run directory of killed writers' temp files, load the data (rank 0 first: it may download or
     pack), write config.json (and skipped.txt, the data files that could not be read).
     """
@@ -393,8 +394,7 @@ def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool,
                        f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
     from aekit.training.budget import settle
 
-    if (line := settle(cfg, data.image_shape, len(data.x_train), given, meta is None and not resuming)) \
-            and world.main:
+    if (line := settle(cfg, data.image_shape, len(data.x_train), given)) and world.main:  # given: plan auto
         log(line)
     if world.main:
         run_dir.write_config(cfg)  # a resume may have changed the epochs

@@ -84,14 +84,14 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
             f"(--steps, --augment, --val-fraction, ...)")
 
 
-def settle(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given: set[str],
-           new_run: bool) -> str | None:
-    """Before a run trains: :func:`plan` a new ``auto`` run (its line returned), and turn a ``steps``
-    budget into the epochs that reach it, so ``config.json`` holds them.
+def settle(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given: set[str] | None) -> str | None:
+    """Before a run trains: :func:`plan` an ``auto`` run from its preset (``given``: the fields set by flags;
+    ``None`` for a resumed run or one from a config file, whose fields are all its own), its line returned;
+    and turn a ``steps`` budget into the epochs that reach it, so ``config.json`` holds them.
     """
     from aekit.presets import AUTO_PRESET
 
-    line = plan(cfg, image_shape, n_train, given) if new_run and cfg.preset == AUTO_PRESET else None
+    line = plan(cfg, image_shape, n_train, given) if given is not None and cfg.preset == AUTO_PRESET else None
     if cfg.train.steps:
         cfg.train.epochs = planned_epochs(cfg.train, n_train - held_out_count(n_train, cfg.train.val_fraction))
     return line

@@ -337,8 +337,9 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
                        "cannot be resumed; train it again")
     cfg = build_config(config=saved_config(meta["config"]), **changes)
     done, position = len(meta.get("history", [])), meta["position"]
-    if meta.get("finished") and meta.get("callbacks", {}).get("EarlyStopping", {}).get("stopped"):
-        raise _AlreadyDone(run_dir, done)  # it stopped early: more epochs would not help
+    if meta.get("finished") and meta.get("callbacks", {}).get("EarlyStopping", {}).get("stopped") \
+            and "epochs" not in changes:
+        raise _AlreadyDone(run_dir, done)  # it stopped early: done, unless more epochs are asked for
     if position.get("main", True) and cfg.train.epochs < position["epoch"]:
         if meta.get("finished") and cfg.train.epochs == done:
             raise _AlreadyDone(run_dir, done)

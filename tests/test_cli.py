@@ -98,7 +98,8 @@ def test_bad_config_file_key(tmp_path):
     res = aekit("train", "--config", tmp_path / "c.json")
     assert res.returncode == 2
     assert res.stderr.strip() == "aekit train: error: train.momentum: unknown field; allowed: " \
-        "epochs, batch_size, lr, weight_decay, seed, device, snapshot_images, precision, checkpoint_every, on_nan"
+        "epochs, batch_size, lr, weight_decay, seed, device, snapshot_images, precision, checkpoint_every, on_nan, " \
+        "steps, optimizer, lr_schedule, warmup_steps, augment, val_fraction, patience"
 
 
 def test_presets_lists_every_preset_with_its_source():

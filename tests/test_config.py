@@ -49,7 +49,7 @@ def test_flat_overrides_land_in_their_section():
     ({"lr": 0}, "train.lr"),
     ({"latent_dim": 0}, "model.latent_dim"),
     ({"activation": "swish"}, "model.activation"),
-    ({"loss": "l1"}, "model.loss"),
+    ({"loss": "huber"}, "model.loss"),
     ({"device": "tpu"}, "train.device"),
     ({"hidden": "128,0"}, "model.hidden[1]"),
     ({"hidden": "12x"}, "model.hidden"),

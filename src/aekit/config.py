@@ -28,13 +28,16 @@ from aekit.errors import ConfigError
 from aekit.pixels import SCALES
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu", "silu")
-LOSSES = ("mse", "bce")
+LOSSES = ("mse", "bce", "l1", "ssim")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "skip")
 RESIZE_MODES = ("crop", "stretch", "pad")
 COLOR_MODES = ("auto", "grayscale", "rgb")
 ALPHA_BACKGROUNDS = ("white", "black")
+OPTIMIZERS = ("adam", "adamw")
+LR_SCHEDULES = ("constant", "cosine")
+AUGMENTS = ("none", "flips", "shifts", "flips+shifts")
 _BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
                "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -147,7 +150,8 @@ class ModelConfig:
     activation: str = rule("tanh", choices=ACTIVATIONS, help="activation between hidden layers")
     latent_activation: str = rule("linear", choices=ACTIVATIONS, help="activation on the code")
     output_activation: str = rule("sigmoid", choices=ACTIVATIONS, help="activation on the reconstruction")
-    loss: str = rule("mse", choices=LOSSES, help="reconstruction loss, mean per pixel")
+    loss: str = rule("mse", choices=LOSSES, help="reconstruction loss, mean per pixel: mse, bce, l1 (mean "
+                     "absolute error), or ssim (0.84 x (1 - SSIM) + 0.16 x L1, Zhao et al. 2017)")
     loss_scale: float = rule(1.0, min=0.0, min_exclusive=True, help="factor on the reconstruction loss")
 
 
@@ -155,8 +159,9 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = rule(10, min=1, max=limits.MAX_EPOCHS, help="passes over the training set")
     batch_size: int = rule(64, min=1, max=limits.MAX_BATCH_SIZE, help="images per optimisation step")
-    lr: float = rule(0.005, min=0.0, min_exclusive=True, help="Adam learning rate")
-    weight_decay: float = rule(0.0, min=0.0, help="Adam weight decay")
+    lr: float = rule(0.005, min=0.0, min_exclusive=True, help="learning rate (a schedule's peak)")
+    weight_decay: float = rule(0.0, min=0.0, help="weight decay: with adam an L2 term in the gradient, with "
+                               "adamw decoupled from it (Loshchilov & Hutter 2019)")
     seed: int = rule(0, min=0, max=limits.MAX_SEED, help="seed for initialisation and shuffling")
     device: str = rule("auto", choices=DEVICES, help="where to train; auto picks cuda, then mps, then cpu")
     snapshot_images: int = rule(10, min=1, max=64, help="test images shown in recon/epoch_NNN.png")
@@ -167,6 +172,21 @@ class TrainConfig:
                                    "(within an epoch too); a kill loses at most this much work")
     on_nan: str = rule("stop", choices=ON_NAN, help="a non-finite loss or gradient: stop the run (exit 3, "
                        "the last good checkpoint kept) or skip that step's update")
+    steps: int = rule(0, min=0, max=limits.MAX_EPOCHS * 1000, help="a budget of optimiser steps: the run "
+                      "trains as many epochs as reach it (the last one whole); 0: --epochs decides")
+    optimizer: str = rule("adam", choices=OPTIMIZERS, help="adam, or adamw (weight decay decoupled from the "
+                          "gradient)")
+    lr_schedule: str = rule("constant", choices=LR_SCHEDULES, help="learning rate over the run, per step: "
+                            "constant, or cosine decay to zero after the warm-up")
+    warmup_steps: int = rule(0, min=0, help="steps of linear learning-rate warm-up from zero at the start")
+    augment: str = rule("none", choices=AUGMENTS, help="random changes to each training image, seeded: "
+                        "horizontal flips, shifts of up to 1/16 of the size (edges repeated); none for "
+                        "digits and text, where a mirror image is another symbol")
+    val_fraction: float = rule(0.0, min=0.0, max=0.5, help="share of the training images held out, seeded, to "
+                               "choose the best weights (best.safetensors) and stop early; 0: none (the best "
+                               "weights are then chosen by test loss)")
+    patience: int = rule(0, min=0, help="stop when the validation loss has not improved for this many epochs; "
+                         "0: never stop early")
 
 
 SECTIONS = ("data", "model", "train")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import types
 from pathlib import Path
 from typing import Sequence
 
@@ -67,7 +68,9 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
         except _AlreadyDone as done:  # a job script that always resumes may run once more than it needs
             return _finish(done, plots, log)
     else:
-        cfg = build_config(preset, config, **overrides)
+        from aekit.presets import default_preset
+
+        cfg = build_config(preset or (None if config is not None else default_preset(overrides)), config, **overrides)
         run_dir, meta = RunDir(RunDir.new_path(out, cfg.preset or cfg.model.model)), None
     world, device = join(cfg.train.device)  # torchrun's process group, or this process alone
     ok = False
@@ -79,7 +82,8 @@ def train(preset: str | None = None, *, config: str | Path | dict | RunConfig | 
             log, verbose, progress, plots, callbacks = io.quiet, False, False, False, ()
         # before the data loads; a new run that fails before its first checkpoint leaves no directory behind
         with run_dir.writing(new=resume is None) if world.main else contextlib.nullcontext():
-            data, precision = _prepare(run_dir, cfg, meta, resume is not None, world, device, progress, log)
+            given = {k for k, v in overrides.items() if v is not None} if resume is None and config is None else None
+            data, precision = _prepare(run_dir, cfg, meta, resume is not None, world, device, progress, log, given)
             state = run_dir.load_checkpoint("checkpoint", device) if meta is not None else None
             watchers = _watchers(run_dir, data, cfg.data.scale, tensorboard, live, log) if world.main else []
             run = _fit(cfg, run_dir, data, device, precision, state, world, [*watchers, *callbacks], progress,
@@ -113,6 +117,8 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
         raise ConfigError(f"resume: the run continues with its own config; only epochs, device, checkpoint_every "
                           f"and max_memory can change, not {', '.join(others)}", params=("resume", *RESUMABLE, *others))
     changes = {k: overrides[k] for k in given}
+    if "epochs" in changes:
+        changes["steps"] = 0  # the epochs given replace a steps budget (and set the schedule's new length)
     run_dir = RunDir.open(path)
     if not run_dir.checkpoint().exists() and not run_dir.checkpoint().with_suffix(".json").exists():
         # killed before its first checkpoint: nothing was saved, so it starts over with its config
@@ -123,6 +129,9 @@ def _resume_plan(path, overrides: dict) -> tuple[RunDir, RunConfig, dict | None]
                        "cannot be resumed; train it again")
     cfg = build_config(config=saved_config(meta["config"]), **changes)
     done, position = len(meta.get("history", [])), meta["position"]
+    if meta.get("finished") and meta.get("callbacks", {}).get("EarlyStopping", {}).get("stopped") \
+            and "epochs" not in changes:
+        raise _AlreadyDone(run_dir, done)  # it stopped early: done, unless more epochs are asked for
     if position.get("main", True) and cfg.train.epochs < position["epoch"]:
         if meta.get("finished") and cfg.train.epochs == done:
             raise _AlreadyDone(run_dir, done)
@@ -164,7 +173,7 @@ def _finish(done: _AlreadyDone, plots: bool, log: Log) -> Run:
 
 
 def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool, world, device, progress,
-             log: Log):
+             log: Log, given: set | None = None):
     """Clear the run directory of killed writers' temp files, load the data (rank 0 first: it may download or
     pack), choose the precision, write config.json (and skipped.txt, the data files that could not be read).
     """
@@ -178,7 +187,12 @@ def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool,
     if meta is not None and list(data.image_shape) != meta["input_shape"]:
         raise RunError(f"{cfg.data.dataset}: its images are {'x'.join(map(str, data.image_shape))} now, but "
                        f"the run trained on {'x'.join(map(str, meta['input_shape']))}; it cannot be resumed")
-    # checked before config.json is written; a resumed run keeps the precision it started with
+    from aekit.training.budget import settle
+
+    if (line := settle(cfg, data.image_shape, len(data.x_train), given)) and world.main:  # given: plan auto
+        log(line)
+    # checked before config.json is written (after auto's plan: it may pick the model); a resumed run keeps the
+    # precision it started with
     recorded = meta.get("precision") if meta else run_dir.read_resolved().get("precision") if resuming else None
     precision = choose_precision(cfg, data.image_shape, device, recorded)
     if world.main:
@@ -234,7 +248,17 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, precision: str, state, w
     import torch
 
     from aekit.models import create_model
-    from aekit.training import Checkpointer, EpochPrinter, LearningCheck, MetricsLogger, ProgressBar, Trainer
+    from aekit.training import (
+        Checkpointer,
+        EarlyStopping,
+        EpochPrinter,
+        LearningCheck,
+        MetricsLogger,
+        OverfitCheck,
+        ProgressBar,
+        Trainer,
+    )
+    from aekit.training.budget import hold_out
     from aekit.training.streaming import data_sources
     from aekit.visualization.snapshots import ReconSnapshots, snapshot_indices
 
@@ -242,14 +266,18 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, precision: str, state, w
     model = create_model(cfg.model, data.image_shape).to(device)
     if world.rank:
         torch.manual_seed(cfg.train.seed + world.rank)  # each process its own noise (corruption, sampling)
-    x_train, x_test = data_sources(data, device, cfg.data.max_memory, log if verbose else io.quiet)  # uint8
+    x_fit, x_val = hold_out(data.x_train, cfg.train.val_fraction, cfg.train.seed)  # (N, C, H, W) uint8
+    x_train, x_test = data_sources(types.SimpleNamespace(x_train=x_fit, x_test=data.x_test), device,
+                                   cfg.data.max_memory, log if verbose else io.quiet)
 
     meta = {"model": model.name, "input_shape": list(model.input_shape), "config": cfg.to_dict(),
             "data_origin": data.origin}
     checkpointer = Checkpointer(run_dir, meta, every=cfg.train.checkpoint_every * 60)
     cbs = [ProgressBar(progress), MetricsLogger(run_dir), checkpointer] if world.main else [checkpointer]
     if world.main:
-        cbs.append(LearningCheck(data.x_test, cfg.data.scale, log))
+        cbs += [LearningCheck(data.x_test, cfg.data.scale, log), OverfitCheck(log)]
+    if cfg.train.patience:
+        cbs.append(EarlyStopping(cfg.train.patience, log=log if world.main else io.quiet))
     if plots:
         snaps = torch.from_numpy(data.x_test[snapshot_indices(data, cfg.train.snapshot_images)]).to(device)
         cbs.append(ReconSnapshots(snaps, run_dir / RunDir.RECON, cfg.data.scale, log=log))
@@ -266,7 +294,7 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, precision: str, state, w
         log(f"{what} {cfg.model.model} ({cfg.preset or 'custom'}) on {data.name} [{len(data.x_train)} train / "
             f"{len(data.x_test)} test] on {device}{procs} in {trainer.precision} -> {run_dir.path}")
     try:
-        history = trainer.fit(x_train, x_test)
+        history = trainer.fit(x_train, x_test, None if x_val is None else torch.from_numpy(x_val).to(device))
     except Diverged as exc:
         raise Diverged(f"{exc}; {run_dir.path} keeps {_what_is_saved(run_dir)}", params=exc.params) from None
     except RuntimeError as exc:
@@ -279,6 +307,8 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, precision: str, state, w
         where = f" (epoch {saved['epoch']}, step {saved['step']})" if saved else ""
         raise Interrupted(f"{exc}; the run is saved in {run_dir.path}{where}; continue it with: "
                           f"aekit train --resume {run_dir.path}") from None
+    if x_val is not None and world.main and checkpointer.best_epoch not in (None, len(history)):
+        run_dir.load_weights("best", model, device)  # chosen on the validation split: what the run returns and draws
     run = Run(path=run_dir.path, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin)
     if plots and history:
         _draw_end_of_training(run, data, log)

@@ -397,6 +397,10 @@ class AutoEncoder(nn.Module):
             recon_x, x = recon_x.float(), x.float()
             if self.config.loss == "bce":
                 loss = binary_cross_entropy(recon_x, x)
+            elif self.config.loss in ("l1", "ssim"):
+                from aekit.models.losses import LOSSES  # the losses for photos, beside these two
+
+                loss = LOSSES[self.config.loss](recon_x, x)
             else:
                 loss = F.mse_loss(recon_x, x)
         return self.config.loss_scale * loss

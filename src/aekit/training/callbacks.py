@@ -105,7 +105,8 @@ class EpochPrinter(Callback):
         terms = named_terms(metrics, "test")
         parts = "".join(f" {k} {v:.5f}" for k, v in terms.items())
         split = f" (recon {metrics['test_recon_loss']:.5f}{parts})" if terms else ""
-        return (f"train loss {metrics['train_loss']:.5f}  test loss {metrics['test_loss']:.5f}{split}  "
+        val = f"val loss {metrics['val_loss']:.5f}  " if "val_loss" in metrics else ""
+        return (f"train loss {metrics['train_loss']:.5f}  {val}test loss {metrics['test_loss']:.5f}{split}  "
                 f"test mse {metrics['test_mse']:.5f}  {metrics['seconds']:.1f}s")
 
 
@@ -127,7 +128,8 @@ class MetricsLogger(Callback):
 class Checkpointer(Callback):
     """Saves the training state to ``checkpoint.safetensors``: every ``every`` seconds (checked
     after each step and epoch), when the loop ends, and on Ctrl-C. ``best.safetensors`` gets
-    the weights of the epoch with the lowest test loss, kept in memory until the next save.
+    the weights of the epoch with the lowest validation loss (:func:`held_out_loss`: the test
+    loss when the run holds no validation split), kept in memory until the next save.
 
     A state with non-finite weights or losses is never saved: the trainer raises
     :class:`~aekit.errors.Diverged` instead, and the last good checkpoint stays.
@@ -160,8 +162,8 @@ class Checkpointer(Callback):
             self.save(trainer)
 
     def on_epoch_end(self, trainer, metrics):
-        if metrics["test_loss"] < self.best_loss:
-            self.best_loss, self.best_epoch = metrics["test_loss"], metrics["epoch"]
+        if held_out_loss(metrics) < self.best_loss:
+            self.best_loss, self.best_epoch = held_out_loss(metrics), metrics["epoch"]
             if trainer.world.main:
                 weights = {f"model/{k}": v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
                 self._pending_best = (weights, metrics)
@@ -202,6 +204,78 @@ class Checkpointer(Callback):
             self.run_dir.save_checkpoint("best", weights, {**self.meta, "kind": "weights", "epoch": metrics["epoch"],
                                                            "metrics": metrics})
             self._pending_best = None
+
+
+def held_out_loss(metrics: dict) -> float:
+    """The loss that chooses the best weights and stops early: the validation split's where the run has one.
+
+    Choosing by the test split would make the test score a score of the choice too (test
+    leakage); without a validation split it is the only held-out loss there is.
+    """
+    return metrics.get("val_loss", metrics["test_loss"])
+
+
+class EarlyStopping(Callback):
+    """Stops the run when the held-out loss (:func:`held_out_loss`) has not fallen below its best for
+    ``patience`` epochs; ``min_delta`` is the relative fall that counts as better.
+    """
+
+    def __init__(self, patience: int, min_delta: float = 0.0, log: Callable[[str], None] | None = None):
+        self.patience, self.min_delta, self.log = patience, min_delta, log
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.stopped = False
+
+    def state_dict(self):
+        return {"best": self.best if math.isfinite(self.best) else None, "best_epoch": self.best_epoch,
+                "stopped": self.stopped}
+
+    def load_state_dict(self, state):
+        self.best = math.inf if state.get("best") is None else state["best"]
+        self.best_epoch, self.stopped = state.get("best_epoch"), bool(state.get("stopped"))
+
+    def on_epoch_end(self, trainer, metrics):
+        loss = held_out_loss(metrics)
+        if loss < self.best * (1 - self.min_delta):
+            self.best, self.best_epoch = loss, metrics["epoch"]
+        elif metrics["epoch"] - (self.best_epoch or 0) >= self.patience:
+            self.stopped = True
+            trainer.should_stop = True
+            if self.log is not None:
+                which = "validation" if "val_loss" in metrics else "test"
+                self.log(f"early stop at epoch {metrics['epoch']}: the {which} loss has not improved for "
+                         f"{self.patience} epochs (best {self.best:.5g} at epoch {self.best_epoch}); "
+                         "best.safetensors holds that epoch's weights")
+
+
+class OverfitCheck(Callback):
+    """One warning line at the end when the run likely overfitted: the held-out loss (validation, else
+    test) ends over ``rise`` above its lowest, reached two or more epochs earlier, while the training
+    loss went on falling; it names the flags that counter it.
+    """
+
+    rise = 0.03
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
+
+    def on_fit_end(self, trainer):
+        history = trainer.history
+        if not trainer.finished or len(history) < 3:
+            return
+        losses = [held_out_loss(m) for m in history]
+        best = min(range(len(losses)), key=losses.__getitem__)
+        last = history[-1]
+        if best > len(history) - 3 or losses[-1] <= (1 + self.rise) * losses[best] \
+                or last["train_loss"] >= history[best]["train_loss"]:
+            return
+        which = "validation" if "val_loss" in last else "test"
+        cfg = trainer.config
+        self.log(f"warning: the model is likely overfitting: its {which} loss rose from {losses[best]:.5g} at "
+                 f"epoch {history[best]['epoch']} to {losses[-1]:.5g} while its training loss fell "
+                 f"({history[best]['train_loss']:.5g} to {last['train_loss']:.5g}); try --augment flips+shifts "
+                 f"(now {cfg.augment}), --optimizer adamw --weight-decay 0.05 (now {cfg.weight_decay:g}), "
+                 f"--val-fraction 0.1 --patience 5 (now {cfg.val_fraction:g}, {cfg.patience}), or fewer --epochs")
 
 
 class LearningCheck(Callback):
@@ -262,8 +336,8 @@ class LearningCheck(Callback):
                 self.log(f"warning: the model is not clearly better than a constant image: its test "
                          f"reconstruction loss ({final:.5g}) is not {self.moved:.0%} below the mean test image's "
                          f"({constant:.5g}); "
-                         f"it is likely under-trained for this data: try more --epochs (now "
-                         f"{trainer.config.epochs}), or a conv preset such as resconv-16 for colour photos")
+                         f"it is likely under-trained for this data: try {self._longer(trainer.config)}, or a conv "
+                         "preset such as resconv-16 for colour photos")
             return
         if final > (1 + self.moved) * constant:
             how, advice = stalled
@@ -272,6 +346,11 @@ class LearningCheck(Callback):
                      f"the mean test image's ({constant:.5g}) and {how}; the learning rate is likely too "
                      f"{'high' if lower else 'low'}: try a {advice} --lr (now {trainer.config.lr:g})"
                      f"{'' if lower else ' or more --epochs'}")
+
+    @staticmethod
+    def _longer(config) -> str:
+        """The flag that makes this run longer, with its value now."""
+        return f"more --steps (now {config.steps})" if config.steps else f"more --epochs (now {config.epochs})"
 
     def stalled(self, history: list[dict]) -> tuple[str, str] | None:
         """How the loss did not fall, in words, and which way ``--lr`` should go (``lower`` or ``higher``);

@@ -17,8 +17,15 @@ from aekit.config import TrainConfig
 
 
 def make_optimizer(module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam over ``module``'s parameters, fused where this torch and device have the kernel."""
+    """Adam over ``module``'s parameters (or AdamW with ``cfg.optimizer``), fused where this torch and device
+    have the kernel.
+    """
     params = list(module.parameters())
+    if cfg.optimizer == "adamw":  # decoupled weight decay (Loshchilov & Hutter 2019): torch's own AdamW
+        try:
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        except (RuntimeError, TypeError):
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     try:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     except (RuntimeError, TypeError):  # older torch, or a device without a fused Adam

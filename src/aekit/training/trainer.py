@@ -41,10 +41,12 @@ from aekit.errors import ConfigError, Diverged, Interrupted
 from aekit.models.base import check_term_names
 from aekit.models.dense import has_hooks
 from aekit.pixels import to_model
+from aekit.training.augment import augment
 from aekit.training.callbacks import Callback
 from aekit.training.distributed import World
 from aekit.training.optim import make_optimizer
 from aekit.training.precision import Precision, resolve_precision
+from aekit.training.schedule import lr_at, planned_epochs, scheduled, steps_per_epoch
 
 CHECK_EVERY = 50  # steps between the one host sync that notices a non-finite loss before the epoch ends
 SYNC_EVERY = 16  # with many processes: steps between the collectives that agree on a checkpoint or a Ctrl-C
@@ -164,6 +166,9 @@ class Trainer:
         self.optimizer = None
         self._resume = None  # (tensors, meta) from load_state_dict, used when the loop starts
         self._gen = None  # the shuffling generator of the current phase
+        self._aug_gen = None  # the augmentation generator of the main run (its own, saved in the checkpoint)
+        self.total_steps = 0  # the main run's planned optimiser steps: the length of the learning-rate schedule
+        self._val = None  # the held-out validation source, when there is one
         self._epoch_start_state = None  # its state when the current epoch began
         self._between_epochs = True
         self._terms: list[torch.Tensor] = []  # per step: (loss, *terms, *pad, counted) x batch size, on the device
@@ -190,9 +195,20 @@ class Trainer:
         found = [Phase(s.name, s.module, s.epochs, False) for s in (stages() if stages else ()) if s.epochs >= 1]
         return [*found, Phase("train", self.model, self.config.epochs, True)]
 
-    def fit(self, x_train, x_test) -> list[dict]:
-        """Train every phase for its epochs (continuing a loaded state); returns the main run's history."""
+    def fit(self, x_train, x_test, x_val=None) -> list[dict]:
+        """Train every phase for its epochs (continuing a loaded state); returns the main run's history.
+
+        ``x_val``, when given, is scored after every epoch as ``val_*`` metrics (callbacks choose
+        the best weights and stop early by it). With a ``steps`` budget in the config, the main
+        run's epochs are the whole epochs that reach it (``config.epochs`` is set to them).
+        """
         train, test = as_source(x_train), as_source(x_test)
+        self._val = as_source(x_val) if x_val is not None else None
+        if self.config.steps:
+            self.config = dataclasses.replace(self.config, epochs=planned_epochs(self.config, len(train)))
+        self.total_steps = self.config.epochs * steps_per_epoch(len(train), self.config.batch_size)
+        if self._aug_gen is None:  # each process its own draws (they augment different images)
+            self._aug_gen = torch.Generator().manual_seed(self.config.seed + 1 + 7919 * self.world.rank)
         phases = self.phases()
         with self._catch_sigint(), self.precision.numerics():
             try:
@@ -260,6 +276,8 @@ class Trainer:
         if phase.main:
             self._call("on_epoch_start", steps)
         on_train_step = getattr(phase.module, "on_train_step", None)
+        mode = self.config.augment if phase.main else "none"
+        groups = self.optimizer.param_groups if phase.main and scheduled(self.config) else ()
         perm = torch.randperm(n, generator=self._gen).to(train.device)  # also on resume: it moves the generator on
         local_bs = bs // world.size  # this rank's part of every global batch (see aekit.training.distributed)
         batches = train.batches(local_bs, perm[world.rank::world.size], start=self.batch * local_bs)
@@ -270,6 +288,10 @@ class Trainer:
             x = next(batches, None)  # None: this rank has no image in the last, smallest global batch
             share = None if not world.distributed else world.size * (0 if x is None else len(x)) / min(
                 bs, n - self.batch * bs)
+            for group in groups:  # a function of the step alone: nothing to save for a resume
+                group["lr"] = lr_at(self.config, self.step, self.total_steps)
+            if x is not None and mode != "none":
+                x = augment(x, mode, self._aug_gen)
             loss = self._train_step(to_model(x, self.scale) if x is not None else None, share)
             self.batch += 1
             self.step += phase.main
@@ -281,6 +303,8 @@ class Trainer:
             self._stop_if_interrupted()
         metrics = {"epoch": self.epoch, "step": self.step if phase.main else self.batch,
                    **self._train_means(n), **{f"test_{k}": v for k, v in self.evaluate(test, phase.module).items()}}
+        if self._val is not None and phase.main:
+            metrics.update({f"val_{k}": v for k, v in self.evaluate(self._val, phase.module).items()})
         if not all(math.isfinite(v) for k, v in metrics.items() if k.startswith("test_")):
             skipped = metrics.get("skipped_steps", 0)  # skipping cannot help weights that are finite but make NaN
             why = f"; {skipped} of {steps} steps were skipped, but the weights now give non-finite outputs" \
@@ -492,6 +516,9 @@ class Trainer:
         if torch.cuda.is_available() and self.device.type == "cuda":
             tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
         between = self._between_epochs
+        if self._aug_gen is not None and self.config.augment != "none":  # its state between steps is the next one's
+            for rank, state in enumerate(self.world.gather(self._aug_gen.get_state())):
+                tensors["rng/augment" if rank == 0 else f"rng/augment/{rank}"] = state
         if self._gen is not None:
             tensors["rng/shuffle"] = self._gen.get_state() if between else self._epoch_start_state
         if not between and self._terms:
@@ -545,6 +572,9 @@ class Trainer:
             self.optimizer.load_state_dict({"state": state, "param_groups": groups})
         self.precision.load_state_dict(meta.get("scaler"))
         self._gen.set_state(tensors["rng/shuffle"])
+        augment_state = tensors.get(f"rng/augment/{self.world.rank}" if self.world.rank else "rng/augment")
+        if augment_state is not None:
+            self._aug_gen.set_state(augment_state)
         mine = f"rng/torch/{self.world.rank}" if self.world.rank else "rng/torch"
         torch.set_rng_state(tensors.get(mine, tensors["rng/torch"]))
         cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng/cuda/")]

@@ -1,0 +1,111 @@
+"""The ``auto`` preset: a model and a training budget chosen from the data, said in one line.
+
+``aekit train --dataset FOLDER`` (no ``--preset``, ``--config`` or ``--model``) and
+``--preset auto`` start from the ``auto`` preset, whose fields :func:`plan` fills from the
+loaded data before anything trains: the residual conv family (its depth follows the image
+size), a step budget from the data and image size, warm-up and cosine decay, AdamW,
+augmentation where it suits the images, and a validation split with early stopping. A
+field the user gave is never changed. The chosen values are written to the run's
+``config.json``, so a resume or ``--config`` re-run needs no planning.
+
+Why these numbers (measured on the benchmark sets, ``docs/benchmarks.md``): a small set
+gets many passes (the stamps folder's 1,700 images, 10 epochs, was 140 steps and lost to
+PCA), a large one a few; the budget is capped by compute, ``PIXEL_BUDGET`` image-pixels
+seen (about 10 minutes on a 2-core CPU), so a 64x64 set gets fewer steps than a 32x32 one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from aekit.config import RunConfig
+from aekit.training.schedule import planned_epochs, steps_per_epoch
+
+PIXEL_BUDGET = 1.5e8  # image-pixels a run sees: steps x batch x height x width
+MAX_EPOCHS = 100  # a small set: at most this many passes (the validation split stops it earlier)
+MIN_STEPS = 300
+VAL_FRACTION = 0.1
+AUGMENT_EPOCHS = 30  # colour images are flipped and shifted when the budget passes over them this many times
+PHOTO_CHANNELS = 3
+HOLD_OUT_BYTES = 2e9  # a larger training set gets no validation split from auto (hold_out copies the images)
+
+
+def held_out_count(n: int, fraction: float) -> int:
+    """Training images held out for validation: ``round(n * fraction)``, at least one when asked for,
+    always leaving one to train on.
+    """
+    if fraction <= 0 or n < 2:
+        return 0
+    return min(n - 1, max(1, round(n * fraction)))
+
+
+def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given: set[str]) -> str:
+    """Fill the ``auto`` preset's fields from the data (not those in ``given``); the one-line why.
+
+    ``image_shape`` is ``(C, H, W)``; ``n_train`` the training images before the validation
+    split. Changes ``cfg`` in place.
+    """
+    c, h, w = image_shape
+    train, model = cfg.train, cfg.model
+    photo = c >= PHOTO_CHANNELS
+
+    def choose(section, name, value):
+        if name not in given:
+            setattr(section, name, value)
+
+    choose(train, "batch_size", 64 if h * w <= 48 * 48 else 32)
+    # the split copies the training images into memory: not for a set that streams from disk
+    fits = n_train * c * h * w <= HOLD_OUT_BYTES
+    choose(train, "val_fraction", VAL_FRACTION if n_train >= 20 and fits else 0.0)
+    n_fit = n_train - held_out_count(n_train, train.val_fraction)
+    per_epoch = steps_per_epoch(n_fit, train.batch_size)
+    by_compute = int(PIXEL_BUDGET / (train.batch_size * h * w))
+    choose(train, "steps", max(MIN_STEPS, min(by_compute, MAX_EPOCHS * per_epoch)))
+    epochs = planned_epochs(train, n_fit)
+    train.epochs = epochs  # a steps budget decides them (schedule.planned_epochs); recorded for resume
+    choose(train, "warmup_steps", min(200, max(1, train.steps // 20)))
+    choose(train, "lr_schedule", "cosine")
+    choose(train, "optimizer", "adamw")
+    choose(train, "weight_decay", 0.01)
+    # augmentation pays where the model sees each image many times; on a large set, at a few epochs, the
+    # model underfits and augmenting only slows it (CIFAR-10, docs/benchmarks.md#your-own-images)
+    choose(train, "augment", "flips+shifts" if photo and epochs >= AUGMENT_EPOCHS else "none")
+    choose(train, "patience", max(3, epochs // 5) if train.val_fraction > 0 else 0)
+    stages = max(0, round(math.log2(min(h, w) / 4)))
+    kind = "RGB photos" if photo else "grey images"
+    why_aug = "" if train.augment != "none" or "augment" in given else \
+        f" (each image seen under {AUGMENT_EPOCHS} times)" if photo else " (grey: a mirrored digit is another)"
+    val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \
+        if train.val_fraction > 0 else f"no validation split ({'too few images' if fits else 'too many to copy'})"
+    return (f"auto: {model.model} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "
+            f"({n_train:,} images): {train.steps:,} steps of {train.batch_size} (~{epochs} epochs), warm-up "
+            f"{train.warmup_steps}, {train.lr_schedule} decay from lr {train.lr:g}, {train.optimizer} weight decay "
+            f"{train.weight_decay:g}, augment {train.augment}{why_aug}, {val}; every choice is a flag "
+            f"(--steps, --augment, --val-fraction, ...)")
+
+
+def settle(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given: set[str] | None) -> str | None:
+    """Before a run trains: :func:`plan` an ``auto`` run from its preset (``given``: the fields set by flags;
+    ``None`` for a resumed run or one from a config file, whose fields are all its own), its line returned;
+    and turn a ``steps`` budget into the epochs that reach it, so ``config.json`` holds them.
+    """
+    from aekit.presets import AUTO_PRESET
+
+    line = plan(cfg, image_shape, n_train, given) if given is not None and cfg.preset == AUTO_PRESET else None
+    if cfg.train.steps:
+        cfg.train.epochs = planned_epochs(cfg.train, n_train - held_out_count(n_train, cfg.train.val_fraction))
+    return line
+
+
+def hold_out(x_train, fraction: float, seed: int):
+    """``(x_fit, x_val)``: the training images split, seeded by the run's seed, into those trained on and
+    the validation images (``None`` when ``fraction`` is 0); both in their stored order.
+    """
+    import numpy as np
+
+    n_val = held_out_count(len(x_train), fraction)
+    if n_val == 0:
+        return x_train, None
+    val = np.zeros(len(x_train), bool)
+    val[np.random.default_rng([seed, 0x5EED]).permutation(len(x_train))[:n_val]] = True
+    return x_train[~val], x_train[val]  # copies, read in order (a memory map is read once, front to back)

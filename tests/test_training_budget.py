@@ -1,0 +1,319 @@
+"""Issue 20, the training side: step budget and schedule, augmentation, validation split and early stopping,
+photo losses, the auto preset's choices, and all of it exact on resume.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import aekit
+from aekit.cli.main import main
+from aekit.config import TrainConfig
+from aekit.errors import ConfigError
+from aekit.models import create_model
+from aekit.presets import DEFAULT_PRESET, default_preset
+from aekit.resolve import build_config
+from aekit.training import Callback, EarlyStopping, OverfitCheck, Trainer
+from aekit.training.augment import augment, max_shift
+from aekit.training.budget import PIXEL_BUDGET, held_out_count, hold_out, plan
+from aekit.training.schedule import lr_at, planned_epochs, steps_per_epoch
+
+# ----------------------------------------------------------------------------- schedule and budget
+
+
+def test_the_schedule_warms_up_linearly_then_follows_a_half_cosine_to_zero():
+    cfg = TrainConfig(lr=0.01, lr_schedule="cosine", warmup_steps=4)
+    total = 104
+    assert [lr_at(cfg, s, total) for s in range(4)] == pytest.approx([0.0025, 0.005, 0.0075, 0.01])
+    assert lr_at(cfg, 4, total) == pytest.approx(0.01)  # the peak, where the cosine starts
+    assert lr_at(cfg, 54, total) == pytest.approx(0.005)  # half way through the decay: half the peak
+    assert lr_at(cfg, 29, total) == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * 0.25)))
+    assert lr_at(cfg, 103, total) < 0.01 * 0.001 and lr_at(cfg, 104, total) == pytest.approx(0.0)
+    constant = TrainConfig(lr=0.01, warmup_steps=2)
+    assert [lr_at(constant, s, total) for s in (0, 1, 2, 90)] == pytest.approx([0.005, 0.01, 0.01, 0.01])
+
+
+def test_a_steps_budget_becomes_the_whole_epochs_that_reach_it():
+    assert steps_per_epoch(1000, 64) == 16 and steps_per_epoch(1024, 64) == 16 and steps_per_epoch(3, 64) == 1
+    assert planned_epochs(TrainConfig(epochs=7), 1000) == 7  # no budget: the epochs
+    assert planned_epochs(TrainConfig(steps=100, batch_size=64), 1000) == 7  # 16 a pass: 7 passes reach 100
+    assert planned_epochs(TrainConfig(steps=96, batch_size=64), 1000) == 6
+    assert planned_epochs(TrainConfig(steps=5, batch_size=64), 10_000) == 1
+
+
+def _auto(shape, n, **given):
+    cfg = build_config("auto", **given)
+    line = plan(cfg, shape, n, set(given))
+    return cfg, line
+
+
+def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_compute():
+    small, line = _auto((3, 32, 32), 1700)
+    large, _ = _auto((3, 32, 32), 50_000)
+    assert small.train.steps == large.train.steps == int(PIXEL_BUDGET / (64 * 32 * 32))  # the compute cap
+    fit = 1700 - 170
+    assert small.train.epochs == -(-small.train.steps // -(-fit // 64)) and small.train.epochs > 50
+    assert large.train.epochs <= 4 and large.train.augment == "none" and small.train.augment == "flips+shifts"
+    assert line.startswith("auto: resconv with a 16-D code and 3 stages for 32x32 RGB photos (1,700 images): ")
+    assert f"{small.train.steps:,} steps of 64" in line and "flips+shifts" in line and "validation 10%" in line
+    # a bigger image costs more per step: fewer steps, smaller batches
+    big, _ = _auto((3, 64, 64), 1700)
+    assert big.train.batch_size == 32 and big.train.steps == int(PIXEL_BUDGET / (32 * 64 * 64)) < small.train.steps
+    # a tiny set: at most MAX_EPOCHS passes, no fewer than MIN_STEPS steps
+    tiny, _ = _auto((3, 32, 32), 100)
+    assert tiny.train.steps == 300 and tiny.train.val_fraction == 0.1
+
+
+def test_auto_keeps_grey_images_unflipped_and_every_given_field():
+    grey, line = _auto((1, 28, 28), 60_000)
+    assert grey.train.augment == "none" and "augment none (grey: a mirrored digit is another)" in line
+    cfg, _ = _auto((3, 64, 64), 1700, steps=50, augment="shifts", val_fraction=0.0, batch_size=16, latent_dim=64)
+    assert (cfg.train.steps, cfg.train.augment, cfg.train.val_fraction, cfg.train.batch_size) == (50, "shifts", 0.0, 16)
+    assert cfg.model.latent_dim == 64 and cfg.train.patience == 0  # no validation: nothing to stop on
+    assert cfg.train.epochs == -(-50 // -(-1700 // 16))
+
+
+def test_the_default_preset_is_auto_except_for_the_seeds_digits_or_a_named_model():
+    assert default_preset({}) == DEFAULT_PRESET
+    assert default_preset({"dataset": "mnist"}) == default_preset({"dataset": "mnist-sample"}) == DEFAULT_PRESET
+    assert default_preset({"dataset": "photos/"}) == "auto"
+    assert default_preset({"dataset": "fashion-mnist"}) == "auto"
+    assert default_preset({"dataset": "photos/", "model": "conv"}) == DEFAULT_PRESET
+
+
+def test_the_new_fields_are_validated_by_name():
+    with pytest.raises(ConfigError, match="train.augment: 'rotate' is not allowed; choose one of: none, flips"):
+        build_config(augment="rotate")
+    with pytest.raises(ConfigError, match=r"train.val_fraction: must be <= 0.5"):
+        build_config(val_fraction=0.9)
+    with pytest.raises(ConfigError, match="train.optimizer: 'sgd' is not allowed"):
+        build_config(optimizer="sgd")
+    with pytest.raises(ConfigError, match="model.loss: 'ssim2' is not allowed; choose one of: mse, bce, l1, ssim"):
+        build_config(loss="ssim2")
+
+
+def test_the_seed_presets_keep_a_constant_rate_adam_and_no_augmentation():
+    for name in ("classic-3d-tanh", "classic-2d-relu", "classic-128-sigmoid", "classic-100-sigmoid",
+                 "classic-30-bce", "conv-16", "resconv-16"):
+        t = build_config(name).train
+        assert (t.steps, t.optimizer, t.lr_schedule, t.warmup_steps, t.augment, t.val_fraction, t.patience) == (
+            0, "adam", "constant", 0, "none", 0.0, 0), name
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def test_augmentation_is_seeded_flips_mirror_and_shifts_stay_within_a_sixteenth():
+    x = torch.arange(4 * 3 * 32 * 32, dtype=torch.int64).remainder(251).to(torch.uint8).reshape(4, 3, 32, 32)
+    a = augment(x, "flips+shifts", torch.Generator().manual_seed(5))
+    b = augment(x, "flips+shifts", torch.Generator().manual_seed(5))
+    c = augment(x, "flips+shifts", torch.Generator().manual_seed(6))
+    assert a.dtype == torch.uint8 and a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    flipped = augment(x, "flips", torch.Generator().manual_seed(0))
+    for i in range(4):  # each image is itself or its mirror image
+        assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(-1))
+    assert not torch.equal(flipped, x)
+    assert max_shift(32) == 2 and max_shift(64) == 4 and max_shift(8) == 1
+    ramp = torch.arange(32, dtype=torch.uint8).expand(64, 1, 32, 32).contiguous()  # column index as the pixel
+    shifted = augment(ramp, "shifts", torch.Generator().manual_seed(1))
+    offset = shifted[:, 0, 0, 16].long() - 16  # the column now in the middle, against the middle one
+    assert set(offset.tolist()) == {-2, -1, 0, 1, 2}
+    assert torch.equal(shifted[:, 0, 0, 0], offset.clamp(min=0).to(torch.uint8))  # the edge column repeated
+    assert torch.equal(augment(x, "none", torch.Generator()), x)
+
+
+# ----------------------------------------------------------------------------- the trainer, exact on resume
+
+
+def _images(n=120, size=16, seed=0):
+    return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, 3, size, size), dtype=np.uint8))
+
+
+class _Grab(Callback):
+    """Keeps a deep copy of the trainer's state after step ``at``."""
+
+    def __init__(self, at):
+        self.at, self.state = at, None
+
+    def on_step_end(self, trainer, loss):
+        if trainer.step == self.at:
+            tensors, meta = trainer.state_dict()
+            self.state = ({k: v.clone() for k, v in tensors.items()}, copy.deepcopy(meta))
+
+
+def _trainer(cfg, callbacks=()):
+    torch.manual_seed(cfg.seed)
+    model = create_model(build_config("resconv-16", width=4, max_width=8, latent_dim=4).model, (3, 16, 16))
+    return Trainer(model, cfg, "unit", callbacks, precision="fp32")
+
+
+@pytest.mark.parametrize("at", [7, 9])  # an epoch boundary (7 steps an epoch), and inside the second epoch
+def test_schedule_augmentation_and_validation_are_exact_on_resume(at):
+    cfg = TrainConfig(steps=20, batch_size=16, lr=0.01, lr_schedule="cosine", warmup_steps=3, augment="flips+shifts",
+                      optimizer="adamw", weight_decay=0.05, device="cpu", seed=3)
+    x, x_test, x_val = _images(), _images(30, seed=1), _images(12, seed=2)
+    grab = _Grab(at)
+    whole = _trainer(cfg, [grab])
+    whole.fit(x[:100], x_test, x_val)
+    assert whole.config.epochs == 3 and whole.total_steps == 21 and len(whole.history) == 3
+    assert "val_loss" in whole.history[-1] and whole.history[-1]["val_loss"] != whole.history[-1]["test_loss"]
+    assert whole.optimizer.param_groups[0]["lr"] == pytest.approx(lr_at(cfg, 20, 21))  # the last step's
+    resumed = _trainer(cfg)
+    resumed.load_state_dict(*grab.state)
+    resumed.fit(x[:100], x_test, x_val)
+    for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    strip = [{k: v for k, v in m.items() if k != "seconds"} for m in whole.history]
+    assert strip == [{k: v for k, v in m.items() if k != "seconds"} for m in resumed.history]
+
+
+def test_augmentation_changes_training_and_a_constant_schedule_leaves_the_rate_alone():
+    base = TrainConfig(epochs=1, batch_size=16, lr=0.01, device="cpu")
+    x, x_test = _images(), _images(30, seed=1)
+    plain = _trainer(base)
+    plain.fit(x, x_test)
+    assert plain.optimizer.param_groups[0]["lr"] == 0.01
+    flipped = _trainer(TrainConfig(epochs=1, batch_size=16, lr=0.01, device="cpu", augment="flips"))
+    flipped.fit(x, x_test)
+    assert plain.history[0]["train_loss"] != flipped.history[0]["train_loss"]
+
+
+def test_adamw_decays_the_weights_apart_from_the_gradient():
+    cfg = TrainConfig(lr=0.1, weight_decay=0.5, optimizer="adamw")
+    from aekit.training.optim import make_optimizer
+
+    layer = torch.nn.Linear(2, 2)
+    opt = make_optimizer(layer, cfg)
+    assert isinstance(opt, torch.optim.AdamW)
+    before = layer.weight.detach().clone()
+    layer.weight.grad, layer.bias.grad = torch.zeros(2, 2), torch.zeros(2)  # no gradient: only the decay acts
+    opt.step()
+    assert torch.allclose(layer.weight, before * (1 - 0.1 * 0.5))  # Loshchilov & Hutter: w <- w - lr*wd*w
+
+
+# ----------------------------------------------------------------------------- validation and early stopping
+
+
+def test_the_validation_split_is_seeded_disjoint_and_in_stored_order():
+    x = np.arange(50)[:, None, None, None].astype(np.uint8)
+    fit, val = hold_out(x, 0.1, seed=0)
+    again, val_again = hold_out(x, 0.1, seed=0)
+    _, other = hold_out(x, 0.1, seed=1)
+    assert len(val) == 5 and len(fit) == 45 and np.array_equal(val, val_again) and not np.array_equal(val, other)
+    assert set(fit.ravel()) | set(val.ravel()) == set(range(50)) and not set(fit.ravel()) & set(val.ravel())
+    assert np.all(np.diff(val.ravel().astype(int)) > 0)
+    assert hold_out(x, 0.0, 0)[1] is None and held_out_count(1, 0.5) == 0 and held_out_count(3, 0.01) == 1
+
+
+class _Fake:
+    def __init__(self, history=()):
+        self.should_stop, self.history, self.finished, self.config = False, list(history), True, TrainConfig()
+
+
+def test_early_stopping_waits_patience_epochs_on_the_validation_loss_not_the_test_loss():
+    stop, trainer, lines = EarlyStopping(2, log=None), _Fake(), []
+    stop.log = lines.append
+    for epoch, (val, test) in enumerate([(0.5, 0.9), (0.4, 0.1), (0.45, 0.05), (0.41, 0.01)], 1):
+        stop.on_epoch_end(trainer, {"epoch": epoch, "val_loss": val, "test_loss": test})
+        assert trainer.should_stop is (epoch == 4)
+    assert stop.best_epoch == 2 and stop.state_dict() == {"best": 0.4, "best_epoch": 2, "stopped": True}
+    assert lines == ["early stop at epoch 4: the validation loss has not improved for 2 epochs (best 0.4 at epoch 2); "
+                     "best.safetensors holds that epoch's weights"]
+
+
+def test_the_overfitting_warning_names_the_flags_and_stays_quiet_when_the_held_out_loss_falls():
+    rising = [{"epoch": i + 1, "train_loss": t, "val_loss": v, "test_loss": v}
+              for i, (t, v) in enumerate([(0.05, 0.04), (0.03, 0.03), (0.02, 0.032), (0.01, 0.036)])]
+    lines = []
+    OverfitCheck(lines.append).on_fit_end(_Fake(rising))
+    assert len(lines) == 1 and "validation loss rose from 0.03 at epoch 2 to 0.036" in lines[0]
+    assert "--augment flips+shifts" in lines[0] and "--patience" in lines[0]
+    falling = [dict(m, val_loss=0.05 - 0.01 * i, test_loss=0.05 - 0.01 * i) for i, m in enumerate(rising)]
+    quiet = []
+    OverfitCheck(quiet.append).on_fit_end(_Fake(falling))
+    assert quiet == []
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_ssim_matches_scikit_image_on_a_known_pair():
+    skimage = pytest.importorskip("skimage.metrics")
+    from aekit.models.losses import ssim, ssim_mix
+
+    rng = np.random.default_rng(0)
+    a = rng.random((2, 3, 24, 20))
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
+    ref = np.mean([skimage.structural_similarity(a[i, c], b[i, c], gaussian_weights=True, sigma=1.5,
+                                                 use_sample_covariance=False, data_range=1.0)
+                   for i in range(2) for c in range(3)])
+    ta, tb = torch.tensor(a), torch.tensor(b)
+    assert float(ssim(ta, tb)) == pytest.approx(ref, abs=1e-9)
+    assert float(ssim(ta, ta)) == pytest.approx(1.0)
+    assert float(ssim_mix(ta, tb)) == pytest.approx(0.84 * (1 - ref) + 0.16 * float(F.l1_loss(ta, tb)))
+
+
+@pytest.mark.parametrize("loss", ["l1", "ssim"])
+def test_the_photo_losses_train_a_model(loss):
+    from aekit.models.losses import LOSSES
+
+    cfg = build_config("resconv-16", width=4, max_width=8, latent_dim=4, loss=loss)
+    model = create_model(cfg.model, (3, 16, 16))
+    x = _images(8).float() / 255
+    out = model(x)
+    assert float(out.recon_loss.detach()) == pytest.approx(float(LOSSES[loss](out.recon_x.detach(), x)))
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """40 small colour images in a folder, no labels."""
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in range(40):
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{k:02d}.png")
+    return folder
+
+
+def test_train_on_a_folder_plans_in_one_line_records_the_plan_and_resumes_it(photos, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(photos), "--steps", "30", "--patience", "0", "--width", "4",
+                 "--max-width", "8", "--device", "cpu", "--no-plots", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    lines = [ln for ln in (captured.out + captured.err).splitlines() if ln.startswith("auto:")]
+    assert len(lines) == 1 and "12x12 RGB photos (36 images): 30 steps of 64 (~30 epochs)" in lines[0]
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert (train["steps"], train["epochs"], train["augment"], train["val_fraction"], train["lr_schedule"]) == (
+        30, 30, "flips+shifts", 0.1, "cosine")  # 30 passes over a colour set: augmented
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 30 and all("val_loss" in m for m in metrics)
+    best = aekit.load_run(out, which="best")
+    assert best.model is not None
+    # a re-run from its config.json plans nothing: its fields are its own, an edited one too
+    edited = json.loads((out / "config.json").read_text())
+    edited["train"]["steps"], edited["train"]["augment"] = 2, "none"
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    assert main(["train", "--config", str(tmp_path / "edited.json"), "--out", str(tmp_path / "again"),
+                 "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    assert not [ln for ln in (captured.out + captured.err).splitlines() if ln.startswith("auto:")]
+    again = json.loads((tmp_path / "again" / "config.json").read_text())["train"]
+    assert (again["steps"], again["epochs"], again["augment"]) == (2, 2, "none")
+    # more epochs on resume train on (they replace the steps budget)
+    assert main(["train", "--resume", str(out), "--epochs", "32", "--quiet", "--no-plots"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 32
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert (train["steps"], train["epochs"], train["augment"]) == (0, 32, "flips+shifts")

@@ -81,7 +81,9 @@ def _add_model_flags(p) -> None:
     A flag keeps its name for every model that has the field; where those models declare it
     differently (help, choices or default), its help gives each model's own text, named.
     """
-    from aekit.models.configs import MODEL_CONFIGS  # torch-free: --help stays fast
+    from aekit.models.configs import MODEL_CONFIGS, load_model_modules  # torch-free: --help stays fast
+
+    load_model_modules()  # models that keep their config in their own file (none of aekit's own): imported
 
     shared = {f.name for f in dataclasses.fields(ModelConfig)}
     owners: dict[str, list[str]] = {}  # field -> the models that have it

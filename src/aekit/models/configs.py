@@ -9,11 +9,26 @@ A model file imports its config from here and names it as ``config_class``;
 :data:`MODEL_CONFIGS` maps each built-in model name to its config class; the model
 class for name ``X`` is in the module ``aekit.models.X``, imported on first use. A
 model registered from outside aekit adds its own entry when it registers.
+
+A new model can also be one file with its config inside it: a file in ``aekit/models/``
+whose class carries ``@register_model("name")`` is found by reading the files (not
+importing them) and imported when its name is first asked for, or when every model's
+flags are listed (``aekit train --help``, which then imports torch). Models of one's
+own outside aekit are named in the environment variable ``AEKIT_MODELS`` (modules or
+``.py`` files, comma-separated) and imported the same way, so the CLI trains, resumes
+and loads them too.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
+import os
+import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from aekit import limits
 from aekit.config import ACTIVATIONS, ModelConfig, rule
@@ -141,8 +156,62 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
 }
 
 
+MODELS_ENV = "AEKIT_MODELS"  # modules or .py files, comma-separated, whose models register when imported
+_REGISTERS = re.compile(r"""@register_model\(\s*["']([^"']+)["']\s*\)""")
+
+
+@functools.lru_cache(maxsize=None)
+def model_files(directory: Path = Path(__file__).parent, package: str = "aekit.models") -> dict[str, str]:
+    """Model name -> the module registering it, for the ``.py`` files in ``directory`` (read, not imported)."""
+    found: dict[str, str] = {}
+    for path in sorted(directory.glob("*.py")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for name in _REGISTERS.findall(text):
+            found.setdefault(name, f"{package}.{path.stem}")
+    return found
+
+
+def load_model_modules() -> None:
+    """Import the modules of models not in :data:`MODEL_CONFIGS` yet: files in ``aekit/models/`` that keep
+    their config in the file, then ``AEKIT_MODELS``'s modules. Nothing is imported when there are none.
+    """
+    for name, module in model_files().items():
+        if name not in MODEL_CONFIGS:
+            importlib.import_module(module)
+    for entry in filter(None, (e.strip() for e in os.environ.get(MODELS_ENV, "").split(","))):
+        _import_user_models(entry)
+
+
+def _import_user_models(entry: str) -> None:
+    """Import one ``AEKIT_MODELS`` entry (a module name, or a ``.py`` file's path), once per process."""
+    try:
+        if entry.endswith(".py"):
+            path = Path(entry).expanduser().resolve()
+            module = f"aekit_user_models.{path.stem}"
+            if module in sys.modules:
+                return
+            spec = importlib.util.spec_from_file_location(module, path)
+            if spec is None or not path.is_file():
+                raise FileNotFoundError(f"no such file: {path}")
+            found = importlib.util.module_from_spec(spec)
+            sys.modules[module] = found
+            try:
+                spec.loader.exec_module(found)
+            except BaseException:
+                del sys.modules[module]
+                raise
+        else:
+            importlib.import_module(entry)
+    except Exception as exc:  # the user's own code: its error, in one line naming where it came from
+        raise ConfigError(f"{MODELS_ENV}: could not import {entry!r}: {type(exc).__name__}: {exc}") from None
+
+
 def list_models() -> list[str]:
-    """The model names, sorted."""
+    """The model names, sorted (the model files' and ``AEKIT_MODELS``'s included)."""
+    load_model_modules()
     return sorted(MODEL_CONFIGS)
 
 
@@ -151,7 +220,9 @@ def get_config_class(name: str) -> type[ModelConfig]:
     if not isinstance(name, str):
         raise ConfigError(f"model.model: expected a model name, got {name!r}")
     if name not in MODEL_CONFIGS:
+        load_model_modules()
+    if name not in MODEL_CONFIGS:
         raise ConfigError(f"model.model: unknown model {name!r}; choose one of: {', '.join(list_models())} "
                           f"(a model of your own registers when its module is imported: import the file with its "
-                          f"@register_model({name!r}) first)")
+                          f"@register_model({name!r}) first, or name it in {MODELS_ENV})")
     return MODEL_CONFIGS[name]

@@ -18,7 +18,7 @@ import importlib
 from aekit import limits
 from aekit.config import ModelConfig, build_section
 from aekit.errors import ConfigError
-from aekit.models.configs import MODEL_CONFIGS, get_config_class, list_models
+from aekit.models.configs import MODEL_CONFIGS, get_config_class, list_models, model_files
 
 _REGISTRY: dict[str, type] = {}
 
@@ -45,10 +45,10 @@ def register_model(name: str):
 
 
 def get_model_class(name: str):
-    """The model class registered as ``name`` (importing ``aekit.models.<name>`` if need be)."""
+    """The model class registered as ``name`` (importing the module that registers it if need be)."""
     get_config_class(name)  # an unknown name is a ConfigError listing the models
     if name not in _REGISTRY:
-        importlib.import_module(f"aekit.models.{name}")
+        importlib.import_module(model_files().get(name, f"aekit.models.{name}"))
     return _REGISTRY[name]
 
 

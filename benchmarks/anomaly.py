@@ -10,9 +10,9 @@ class K: AUROC and average precision (chance: 0.5 and the anomaly share). Detect
 - ``conv``: the same on ``conv-16`` (32, 64 channels, 16-D code); ``pca-16``;
 - ``std`` and ``std+codes``: one model, ``classic-3d-tanh`` on standardised pixels (each pixel
   minus its mean over the training images, over its standard deviation: what PyOD does to
-  its inputs), scored by its reconstruction error (``score="reconstruction"``) and by the
+  its inputs), scored by its reconstruction error (``score_by="reconstruction"``) and by the
   reconstruction error and the code's distance to the training codes together
-  (``score="combined"``, :mod:`aekit.integrations.anomaly`);
+  (``score_by="combined"``, :mod:`aekit.integrations.anomaly`);
 - ``pyod``: PyOD's ``AutoEncoder`` (its defaults: 64-32, batch norm, dropout, standardised
   inputs; the same epochs), where PyOD is importable. aekit does not depend on PyOD:
   run this script with a Python that has both, e.g. a venv with PyOD whose ``.pth``

@@ -193,7 +193,7 @@ def test_the_code_distance_finds_anomalies_the_reconstruction_error_misses():
     from sklearn.metrics import roc_auc_score
 
     for score in ("reconstruction", "knn", "combined"):
-        det = AnomalyDetector(ae, score=score).fit(normal[:500])
+        det = AnomalyDetector(ae, score_by=score).fit(normal[:500])
         auroc[score] = roc_auc_score(truth, det.decision_function(test))
         assert det.decision_scores_.shape == (500,)
     assert auroc["reconstruction"] < 0.7 and auroc["knn"] > 0.95 and auroc["combined"] > 0.95
@@ -202,8 +202,8 @@ def test_the_code_distance_finds_anomalies_the_reconstruction_error_misses():
 def test_the_score_option_is_checked():
     from aekit.sklearn import AnomalyDetector
 
-    with pytest.raises(ValueError, match="score: 'density' is not allowed"):
-        AnomalyDetector(score="density").fit(np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="score_by: .density. is not allowed"):
+        AnomalyDetector(score_by="density").fit(np.zeros((10, 4)))
 
 
 def test_the_report_shows_the_few_labels_result(tmp_path):

@@ -81,6 +81,15 @@ def test_auto_keeps_grey_images_unflipped_and_every_given_field():
     assert cfg.train.epochs == -(-50 // -(-1700 // 16))
 
 
+def test_auto_takes_the_epochs_given_as_the_budget_instead_of_planning_steps():
+    cfg, line = _auto((3, 32, 32), 1700, epochs=2)
+    fit = 1700 - 170
+    per_epoch = -(-fit // 64)
+    assert (cfg.train.steps, cfg.train.epochs) == (0, 2)  # no steps budget: the 2 epochs given
+    assert cfg.train.warmup_steps == max(1, 2 * per_epoch // 20)  # warm-up from the 2 epochs' steps
+    assert f"{2 * per_epoch:,} steps of 64 (~2 epochs)" in line
+
+
 def test_the_default_preset_is_auto_except_for_the_seeds_digits_or_a_named_model():
     assert default_preset({}) == DEFAULT_PRESET
     assert default_preset({"dataset": "mnist"}) == default_preset({"dataset": "mnist-sample"}) == DEFAULT_PRESET

@@ -9,7 +9,7 @@ probabilities by PyOD's ``linear`` or ``unify`` method, and ``decision_scores_``
 pickles (weights as safetensors bytes) and grid-searches, with the autoencoder's
 parameters reachable as ``autoencoder__latent_dim`` and so on.
 
-The score of a row (``score``):
+The score of a row (``score_by``):
 
 - ``reconstruction``: the model's own ``anomaly_score`` (see
   :class:`aekit.models.base.AutoEncoder`): by default the reconstruction error (mean
@@ -81,10 +81,10 @@ class AnomalyDetector(BaseEstimator):
     array([0, 0, 1, ...])
     """
 
-    def __init__(self, autoencoder=None, *, contamination=0.1, score="reconstruction"):
+    def __init__(self, autoencoder=None, *, contamination=0.1, score_by="reconstruction"):
         self.autoencoder = autoencoder
         self.contamination = contamination
-        self.score = score
+        self.score_by = score_by  # not ``score``: scikit-learn reads an estimator's score as its method
 
     def fit(self, X, y=None):
         """Train the autoencoder on ``X`` and set the threshold from its scores.
@@ -100,12 +100,12 @@ class AnomalyDetector(BaseEstimator):
         """
         if not 0 < self.contamination <= 0.5:
             raise ValueError(f"contamination: must be in (0, 0.5], got {self.contamination}")
-        if self.score not in SCORES:
-            raise ValueError(f"score: {self.score!r} is not allowed; choose one of: {', '.join(SCORES)}")
+        if self.score_by not in SCORES:
+            raise ValueError(f"score_by: {self.score_by!r} is not allowed; choose one of: {', '.join(SCORES)}")
         X = validate_data(self, X, dtype="numeric")
         base = self.autoencoder if self.autoencoder is not None else AutoencoderTransformer()
         self.autoencoder_ = clone(base).fit(X)
-        if self.score != "reconstruction":
+        if self.score_by != "reconstruction":
             self._fit_codes(X)
         self.decision_scores_ = self._scores(X, training=True)
         self.threshold_ = float(np.percentile(self.decision_scores_, 100 * (1 - self.contamination)))
@@ -113,9 +113,9 @@ class AnomalyDetector(BaseEstimator):
         return self
 
     def _scores(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        if self.score == "reconstruction":
+        if self.score_by == "reconstruction":
             return self._reconstruction_scores(X)
-        if self.score == "knn":
+        if self.score_by == "knn":
             return self._knn_scores(X, training)
         parts = (self._reconstruction_scores(X), self._knn_scores(X, training))
         return sum((part - centre) / spread for part, (centre, spread) in zip(parts, self.score_scales_))
@@ -132,7 +132,7 @@ class AnomalyDetector(BaseEstimator):
         self.code_mean_, self.code_scale_ = z.mean(0), np.where(z.std(0) > 0, z.std(0), 1.0)
         self.neighbors_ = NearestNeighbors(n_neighbors=min(KNN + 1, len(z))).fit((z - self.code_mean_) /
                                                                                  self.code_scale_)
-        if self.score == "combined":
+        if self.score_by == "combined":
             parts = (self._reconstruction_scores(X), self._knn_scores(X, training=True))
             self.score_scales_ = [_robust_scale(part) for part in parts]
 
@@ -273,7 +273,7 @@ def autoencoder_scorer(autoencoder: AutoencoderTransformer,
                        score: str = "reconstruction") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """A :func:`one_class` detector: an :class:`AnomalyDetector` on ``autoencoder``'s settings, scoring by ``score``."""
     def scorer(x_train, x_test):
-        return AnomalyDetector(autoencoder, score=score).fit(x_train).decision_function(x_test)
+        return AnomalyDetector(autoencoder, score_by=score).fit(x_train).decision_function(x_test)
     return scorer
 
 
@@ -299,7 +299,7 @@ def clone_fitted(detector: AnomalyDetector, score: str, x_train: np.ndarray) -> 
     import copy
 
     det = copy.copy(detector)
-    det.score = score
+    det.score_by = score
     if score != "reconstruction":
         det._fit_codes(x_train)
     det.decision_scores_ = det._scores(x_train, training=True)

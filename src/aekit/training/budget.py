@@ -60,10 +60,14 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     n_fit = n_train - held_out_count(n_train, train.val_fraction)
     per_epoch = steps_per_epoch(n_fit, train.batch_size)
     by_compute = int(PIXEL_BUDGET / (train.batch_size * h * w))
-    choose(train, "steps", max(MIN_STEPS, min(by_compute, MAX_EPOCHS * per_epoch)))
+    if "epochs" in given and "steps" not in given:
+        train.steps = 0  # the epochs given are the budget
+    else:
+        choose(train, "steps", max(MIN_STEPS, min(by_compute, MAX_EPOCHS * per_epoch)))
     epochs = planned_epochs(train, n_fit)
     train.epochs = epochs  # a steps budget decides them (schedule.planned_epochs); recorded for resume
-    choose(train, "warmup_steps", min(200, max(1, train.steps // 20)))
+    total = train.steps or epochs * per_epoch
+    choose(train, "warmup_steps", min(200, max(1, total // 20)))
     choose(train, "lr_schedule", "cosine")
     choose(train, "optimizer", "adamw")
     choose(train, "weight_decay", 0.01)
@@ -78,7 +82,7 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \
         if train.val_fraction > 0 else f"no validation split ({'too few images' if fits else 'too many to copy'})"
     return (f"auto: {model.model} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "
-            f"({n_train:,} images): {train.steps:,} steps of {train.batch_size} (~{epochs} epochs), warm-up "
+            f"({n_train:,} images): {total:,} steps of {train.batch_size} (~{epochs} epochs), warm-up "
             f"{train.warmup_steps}, {train.lr_schedule} decay from lr {train.lr:g}, {train.optimizer} weight decay "
             f"{train.weight_decay:g}, augment {train.augment}{why_aug}, {val}; every choice is a flag "
             f"(--steps, --augment, --val-fraction, ...)")

@@ -96,6 +96,7 @@ def test_the_default_preset_is_auto_except_for_the_seeds_digits_or_a_named_model
     assert default_preset({"dataset": "photos/"}) == "auto"
     assert default_preset({"dataset": "fashion-mnist"}) == "auto"
     assert default_preset({"dataset": "photos/", "model": "conv"}) == DEFAULT_PRESET
+    assert default_preset({"dataset": "photos/", "hidden": (16,)}) == DEFAULT_PRESET  # an MLP's layers: no auto
 
 
 def test_the_new_fields_are_validated_by_name():

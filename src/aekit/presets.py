@@ -151,10 +151,12 @@ SEED_DATASETS = ("mnist", "mnist-sample")  # the seeds' digits: the classic defa
 
 def default_preset(overrides: dict[str, Any]) -> str:
     """The preset when none is named: ``auto`` for a dataset other than the seeds' MNIST digits, unless a
-    model is named (then the classic default is the base its fields override, as before).
+    model is named, or the fully connected stack's layers (``hidden``, which auto's conv model has no use
+    for): then the classic default is the base their fields override, as before.
     """
     dataset = overrides.get("dataset")
-    if dataset is None or dataset in SEED_DATASETS or overrides.get("model") is not None:
+    if dataset is None or dataset in SEED_DATASETS or overrides.get("model") is not None \
+            or overrides.get("hidden") is not None:
         return DEFAULT_PRESET
     return AUTO_PRESET
 

@@ -33,7 +33,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "skip")
 RESIZE_MODES = ("crop", "stretch", "pad")
-COLOR_MODES = ("auto", "grayscale", "rgb")
+COLOR_MODES = ("auto", "grayscale", "rgb", "rgba")
 ALPHA_BACKGROUNDS = ("white", "black")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
@@ -119,10 +119,11 @@ class DataConfig:
     resize: str = rule("crop", choices=RESIZE_MODES, help="image folders: how an image of another shape is "
                        "fitted: shorter side to size then centre crop, stretch each side, or pad the whole "
                        "image with alpha_background")
-    color_mode: str = rule("auto", choices=COLOR_MODES, help="image folders: 1 channel or 3; auto is rgb when "
-                           "any image is stored in colour")
+    color_mode: str = rule("auto", choices=COLOR_MODES, help="image folders: 1 channel, 3, or 4 (rgba: "
+                           "rgb composited onto alpha_background plus the alpha, 255 where an image has none); "
+                           "auto is rgb when any image is stored in colour")
     alpha_background: str = rule("white", choices=ALPHA_BACKGROUNDS, help="image folders: what transparent "
-                                 "pixels (and padding) become")
+                                 "pixels (and padding) become; with color_mode rgba the colour under alpha 0")
     test_fraction: float | None = rule(None, min=0.0, max=1.0, max_exclusive=True, help="test share, seeded and "
                                        "stratified, for data without a split of its own; unset: 0.1 (a single "
                                        "CSV: 1/6)")

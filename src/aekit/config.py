@@ -29,6 +29,7 @@ from aekit.pixels import SCALES
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu", "silu")
 LOSSES = ("mse", "bce", "l1", "ssim")
+ALPHA_LOSSES = ("channel", "mask")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "skip")
@@ -154,6 +155,9 @@ class ModelConfig:
     loss: str = rule("mse", choices=LOSSES, help="reconstruction loss, mean per pixel: mse, bce, l1 (mean "
                      "absolute error), or ssim (0.84 x (1 - SSIM) + 0.16 x L1, Zhao et al. 2017)")
     loss_scale: float = rule(1.0, min=0.0, min_exclusive=True, help="factor on the reconstruction loss")
+    alpha_loss: str = rule("channel", choices=ALPHA_LOSSES, help="4-channel (rgba) images: channel reconstructs "
+                           "the alpha like any channel; mask weights each pixel's colour error by its true alpha "
+                           "(transparent pixels do not count) and adds the alpha's own error")
 
 
 @dataclass
@@ -335,4 +339,6 @@ def check_sections(config: RunConfig) -> RunConfig:
     if config.model.loss == "bce" and config.model.output_activation != "sigmoid":
         raise ConfigError("model.output_activation: bce needs 'sigmoid' outputs in (0,1), "
                           f"got {config.model.output_activation!r}")
+    if config.model.alpha_loss == "mask" and config.data.scale != "unit":
+        raise ConfigError("model.alpha_loss: mask reads the alpha as a weight in [0,1]; set data.scale to 'unit'")
     return config

@@ -183,3 +183,12 @@ def test_a_subset_of_the_stamps_with_alpha(testdata, tmp_path):
     data = aekit.load_run(out).load_data()
     alpha = _all(data)[:, 3]
     assert data.image_shape == (4, 32, 32) and (alpha == 0).any() and (alpha == 255).any()
+
+
+def test_the_scikit_learn_estimator_takes_rgba_rows():
+    from aekit.integrations.sklearn import AutoencoderTransformer
+
+    x = np.random.default_rng(0).integers(0, 256, (32, 8 * 8 * 4), dtype=np.uint8)  # (N, H*W*C) rows
+    ae = AutoencoderTransformer(model="conv", latent_dim=2, epochs=1, batch_size=16, image_shape=(8, 8, 4),
+                                channels_last=True, overrides={"channels": (4, 8)}, device="cpu").fit(x)
+    assert ae.transform(x).shape == (32, 2) and ae.inverse_transform(ae.transform(x)).shape == x.shape

@@ -158,6 +158,16 @@ def test_training_with_the_mask_draws_rgba_pictures_and_exports(cutouts, tmp_pat
         assert im.mode == "RGB"
         pixels = np.asarray(im)
     assert (pixels == CHECKER[1]).all(axis=-1).any()  # the originals' transparent half shows the board
+    assert (out / "manifold.png").exists()  # a 2-D code: the decoder's RGBA output over the code plane
+    from aekit.visualization.pictures import draw_pictures, draw_worst
+
+    data = run.load_data()
+    draw_pictures(run, data, "grid", n="2x3", recon=True)
+    worst = draw_worst(run, data, [{"index": 0, "error": 0.5, "file": "00.png"}])
+    with Image.open(worst) as im:
+        assert im.mode == "RGB"
+    with Image.open(out / "grid_recon.png") as im:  # a matplotlib figure, RGBA by matplotlib's choice: opaque
+        assert im.mode == "RGBA" and (np.asarray(im)[..., 3] == 255).all()
     from aekit.integrations.export import ATOL, export_model, run_exported
 
     model = run.model.eval()

@@ -29,11 +29,12 @@ from aekit.pixels import SCALES
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu", "silu")
 LOSSES = ("mse", "bce", "l1", "ssim")
+ALPHA_LOSSES = ("channel", "mask")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ON_NAN = ("stop", "skip")
 RESIZE_MODES = ("crop", "stretch", "pad")
-COLOR_MODES = ("auto", "grayscale", "rgb")
+COLOR_MODES = ("auto", "grayscale", "rgb", "rgba")
 ALPHA_BACKGROUNDS = ("white", "black")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
@@ -119,10 +120,11 @@ class DataConfig:
     resize: str = rule("crop", choices=RESIZE_MODES, help="image folders: how an image of another shape is "
                        "fitted: shorter side to size then centre crop, stretch each side, or pad the whole "
                        "image with alpha_background")
-    color_mode: str = rule("auto", choices=COLOR_MODES, help="image folders: 1 channel or 3; auto is rgb when "
-                           "any image is stored in colour")
+    color_mode: str = rule("auto", choices=COLOR_MODES, help="image folders: 1 channel, 3, or 4 (rgba: "
+                           "rgb composited onto alpha_background plus the alpha, 255 where an image has none); "
+                           "auto is rgb when any image is stored in colour")
     alpha_background: str = rule("white", choices=ALPHA_BACKGROUNDS, help="image folders: what transparent "
-                                 "pixels (and padding) become")
+                                 "pixels (and padding) become; with color_mode rgba the colour under alpha 0")
     test_fraction: float | None = rule(None, min=0.0, max=1.0, max_exclusive=True, help="test share, seeded and "
                                        "stratified, for data without a split of its own; unset: 0.1 (a single "
                                        "CSV: 1/6)")
@@ -153,6 +155,9 @@ class ModelConfig:
     loss: str = rule("mse", choices=LOSSES, help="reconstruction loss, mean per pixel: mse, bce, l1 (mean "
                      "absolute error), or ssim (0.84 x (1 - SSIM) + 0.16 x L1, Zhao et al. 2017)")
     loss_scale: float = rule(1.0, min=0.0, min_exclusive=True, help="factor on the reconstruction loss")
+    alpha_loss: str = rule("channel", choices=ALPHA_LOSSES, help="4-channel (rgba) images: channel reconstructs "
+                           "the alpha like any channel; mask weights each pixel's colour error by its true alpha "
+                           "(transparent pixels do not count) and adds the alpha's own error")
 
 
 @dataclass
@@ -334,4 +339,6 @@ def check_sections(config: RunConfig) -> RunConfig:
     if config.model.loss == "bce" and config.model.output_activation != "sigmoid":
         raise ConfigError("model.output_activation: bce needs 'sigmoid' outputs in (0,1), "
                           f"got {config.model.output_activation!r}")
+    if config.model.alpha_loss == "mask" and config.data.scale != "unit":
+        raise ConfigError("model.alpha_loss: mask reads the alpha as a weight in [0,1]; set data.scale to 'unit'")
     return config

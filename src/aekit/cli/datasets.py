@@ -7,7 +7,7 @@ your own files: pass a path as --dataset
   a folder of images   any format Pillow reads; class subfolders are labels, a flat folder is unlabeled,
                        train/ and test/ subfolders are the split (else --test-fraction, default 0.1);
                        --image-size N or WxH (default: the most common size), --resize crop|stretch|pad,
-                       --color-mode auto|grayscale|rgb, --alpha-background white|black, --strict
+                       --color-mode auto|grayscale|rgb|rgba, --alpha-background white|black, --strict
   .npy / .npz          uint8 images (N,H,W), (N,H,W,C) or (N,C,H,W); an .npz with x_train, y_train, x_test,
                        y_test, or x and optionally y
   IDX, CSV             a directory of the four IDX files; a CSV (label, then the pixels) or *train*/*test*.csv

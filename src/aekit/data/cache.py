@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aekit.data.imagedata import ImageData
 
 CACHE_ENV = "AEKIT_CACHE"
+_CHANNEL_WORDS = {1: "grey", 3: "rgb", 4: "rgba"}
 
 
 def default_cache_dir() -> Path:
@@ -117,7 +118,7 @@ class CacheEntry:
         s = self.settings
         if "size" not in s:
             return ""
-        words = [f"{s['size'][0]}x{s['size'][1]} {'rgb' if s.get('channels') == 3 else 'grey'}", s.get("resize", "")]
+        words = [f"{s['size'][0]}x{s['size'][1]} {_CHANNEL_WORDS.get(s.get('channels'), 'grey')}", s.get("resize", "")]
         words.append({255: "white background", 0: "black background"}.get(s.get("background"), ""))
         if s.get("test_fraction") is not None:
             words.append(f"test {s['test_fraction']:g}")

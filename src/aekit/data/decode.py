@@ -6,6 +6,8 @@ file's mode:
 - transparency (``RGBA``, ``LA``, ``PA``, palette or grey with a transparent
   colour) is composited onto a plain background, white or black, so a
   transparent pixel does not become whatever colour the file stored under it;
+  with 4 channels (``color_mode="rgba"``) the composited RGB is kept and the
+  alpha follows as a fourth channel (255 for an image without transparency);
 - 16-bit, 32-bit and float greys (``I;16``, ``I``, ``F``) are scaled to
   0..255, not clipped as Pillow's own conversion does: 16-bit and ``I`` values
   in 0..65535 by 255/65535, ``F`` values in [0, 1] by 255, anything else by its
@@ -56,7 +58,7 @@ class Decoding:
     Parameters
     ----------
     size : (width, height)
-    channels : 1 or 3
+    channels : 1, 3 or 4 (RGB composited onto the background, then alpha)
     resize : one of :data:`RESIZE_MODES`
     background : 0..255, the grey level transparency and padding become
     """
@@ -166,10 +168,19 @@ def _covering_size(size: tuple[int, int], decoding: Decoding) -> tuple[int, int]
 
 def _to_channels(im: Image.Image, channels: int, background: int) -> Image.Image:
     mode = im.mode  # read once: a property, and this runs for every image
+    alpha = None
     if mode in ("I", "F") or mode.startswith("I;16"):
         im = _deep_to_grey(im)
     elif mode in _ALPHA_MODES or "transparency" in im.info:
+        if channels == 4:
+            alpha = im.convert("RGBA").getchannel("A")
         im = _flatten(im, background)
+    if channels == 4:
+        # RGB is the composited image, so a transparent pixel's colour is the background, not whatever
+        # the file stored under it; the mask rides along as a fourth channel (opaque when there is none)
+        rgb = im if im.mode == "RGB" else im.convert("RGB")
+        rgb.putalpha(alpha if alpha is not None else 255)
+        return rgb
     target = "L" if channels == 1 else "RGB"
     return im if im.mode == target else im.convert(target)
 
@@ -215,4 +226,6 @@ def _fit(im: Image.Image, decoding: Decoding) -> Image.Image:
     if decoding.resize == "crop":
         return ImageOps.fit(im, decoding.size, Image.Resampling.BICUBIC)
     fill = decoding.background if decoding.channels == 1 else (decoding.background,) * 3
+    if decoding.channels == 4:
+        fill = (*fill, 0)  # padding is transparent
     return ImageOps.pad(im, decoding.size, Image.Resampling.BICUBIC, color=fill)

@@ -64,8 +64,9 @@ class FolderOptions:
     image_size : (width, height), optional
         ``None``: the folder's most common size.
     resize : {"crop", "stretch", "pad"}
-    color_mode : {"auto", "grayscale", "rgb"}
-        ``"auto"``: rgb when any image is stored in colour, else grayscale.
+    color_mode : {"auto", "grayscale", "rgb", "rgba"}
+        ``"auto"``: rgb when any image is stored in colour, else grayscale;
+        ``"rgba"``: rgb composited onto ``alpha_background``, then the alpha.
     alpha_background : {"white", "black"}
     test_fraction : float in [0, 1), optional
         Used only where the data has no split of its own; ``None``: the
@@ -244,7 +245,8 @@ def _settings(decoding: Decoding) -> dict:
 
 def _decoding(options: FolderOptions, common_size: tuple[int, int], channels: int) -> Decoding:
     """The decoding ``options`` ask for, the folder's most common size and own channels filling the defaults."""
-    return Decoding(options.image_size or common_size, {"grayscale": 1, "rgb": 3}.get(options.color_mode) or channels,
+    return Decoding(options.image_size or common_size,
+                    {"grayscale": 1, "rgb": 3, "rgba": 4}.get(options.color_mode) or channels,
                     options.resize, BACKGROUNDS[options.alpha_background])
 
 

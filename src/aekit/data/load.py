@@ -58,9 +58,10 @@ def load_dataset(
         scales the shorter side to fit and cuts the centre; ``"stretch"``
         scales each side on its own; ``"pad"`` fits the whole image inside
         and fills the rest with ``alpha_background``.
-    color_mode : {"auto", "grayscale", "rgb"}
-        Image folders: 1 or 3 channels; ``"auto"`` is rgb when any image is
-        stored in colour.
+    color_mode : {"auto", "grayscale", "rgb", "rgba"}
+        Image folders: 1, 3 or 4 channels (``"rgba"``: rgb composited onto
+        ``alpha_background``, then the alpha); ``"auto"`` is rgb when any
+        image is stored in colour.
     alpha_background : {"white", "black"}
         Image folders: what transparent pixels (and padding) become.
     test_fraction : float in [0, 1), optional

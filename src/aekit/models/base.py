@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.config import ModelConfig
-from aekit.errors import InputError
+from aekit.errors import ConfigError, InputError
 from aekit.metric import Metric
 from aekit.pixels import model_input, to_model
 
@@ -197,6 +197,9 @@ class AutoEncoder(nn.Module):
         self.config = config
         self.input_shape = tuple(input_shape)  # (C, H, W)
         self.latent_dim = config.latent_dim
+        if getattr(config, "alpha_loss", "channel") == "mask" and self.input_shape[0] != 4:
+            raise ConfigError(f"model.alpha_loss: mask needs 4-channel images (data.color_mode rgba); these have "
+                              f"{self.input_shape[0]}")
 
     @property
     def input_dim(self) -> int:
@@ -390,12 +393,19 @@ class AutoEncoder(nn.Module):
     def reconstruction_loss(self, recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Mean per pixel, times ``loss_scale`` (0.5 gives the textbook's 0.5*MSE).
 
+        With ``alpha_loss="mask"`` the mean is weighted by the true alpha (see
+        :func:`aekit.models.losses.alpha_masked`).
+
         Always in fp32, also under autocast: a mean over every pixel of the batch in low
         precision would lose digits (and CUDA's autocast refuses a low-precision BCE).
         """
         with torch.autocast(recon_x.device.type, enabled=False):
             recon_x, x = recon_x.float(), x.float()
-            if self.config.loss == "bce":
+            if getattr(self.config, "alpha_loss", "channel") == "mask":
+                from aekit.models.losses import alpha_masked
+
+                loss = alpha_masked(self.config.loss, recon_x, x)
+            elif self.config.loss == "bce":
                 loss = binary_cross_entropy(recon_x, x)
             elif self.config.loss in ("l1", "ssim"):
                 from aekit.models.losses import LOSSES  # the losses for photos, beside these two

@@ -1,4 +1,4 @@
-"""Reconstruction losses for photos beside MSE and BCE: L1, and an SSIM mix.
+"""Reconstruction losses for photos beside MSE and BCE: L1, and an SSIM mix; and any of them masked by alpha.
 
 SSIM (Wang et al. 2004, "Image quality assessment: from error visibility to structural
 similarity") compares local means, variances and covariance under an 11x11 Gaussian
@@ -52,3 +52,30 @@ def ssim_mix(recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES = {"l1": F.l1_loss, "ssim": ssim_mix}  # beside mse and bce, which the model base has itself
+
+
+def _per_value(loss: str, recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The elementwise error of ``loss`` (mse, l1 or bce), shaped as ``x``; a NaN in ``recon_x`` stays NaN."""
+    if loss == "bce":
+        bad = recon_x.isnan()
+        return F.binary_cross_entropy(recon_x.masked_fill(bad, 0.5), x, reduction="none").masked_fill(bad, torch.nan)
+    if loss == "l1":
+        return (recon_x - x).abs()
+    return (recon_x - x) ** 2
+
+
+def alpha_masked(loss: str, recon_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``loss`` on RGBA ``(B, 4, H, W)`` in the unit range with the colour error weighted by the true alpha.
+
+    Elementwise losses: a weighted mean over every value, the colour channels weighted
+    by ``x``'s alpha and the alpha channel by 1, so a fully transparent pixel's colour
+    does not count and an opaque image scores as the plain loss. ``ssim``: the mix on
+    both images with their colour multiplied by ``x``'s alpha (premultiplied), the
+    alpha channel as it is.
+    """
+    alpha = x[:, 3:]  # (B, 1, H, W): the true mask, a weight in [0, 1] (the config asks for the unit scale)
+    if loss == "ssim":
+        premultiplied = torch.cat([recon_x[:, :3] * alpha, recon_x[:, 3:]], 1), torch.cat([x[:, :3] * alpha, alpha], 1)
+        return ssim_mix(*premultiplied)
+    weight = torch.cat([alpha.expand(-1, 3, -1, -1), torch.ones_like(alpha)], 1)  # (B, 4, H, W)
+    return (_per_value(loss, recon_x, x) * weight).sum() / weight.sum()

@@ -52,6 +52,7 @@ class MLPAutoEncoder(AutoEncoder):
         plain = all(getattr(type(self), name) is getattr(MLPAutoEncoder, name)
                     for name in ("forward", "encode", "decode", "corrupt", "regularizer", "penalties",
                                  "reconstruction_loss"))
+        plain = plain and self.config.alpha_loss == "channel"  # the chain's loss knows no mask
         pairs = chain_of(self.encoder, self.decoder) if plain and self.config.loss in LOSSES else None
         if pairs is None or sum(p.numel() for p in self.parameters()) != sum(
                 layer.weight.numel() + layer.bias.numel() for layer, _ in pairs):

@@ -76,7 +76,7 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     choose(train, "augment", "flips+shifts" if photo and epochs >= AUGMENT_EPOCHS else "none")
     choose(train, "patience", max(3, epochs // 5) if train.val_fraction > 0 else 0)
     stages = max(0, round(math.log2(min(h, w) / 4)))
-    kind = "RGB photos" if photo else "grey images"
+    kind = f"{'RGBA' if c == 4 else 'RGB'} photos" if photo else "grey images"
     why_aug = "" if train.augment != "none" or "augment" in given else \
         f" (each image seen under {AUGMENT_EPOCHS} times)" if photo else " (grey: a mirrored digit is another)"
     val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \

@@ -9,6 +9,26 @@ import numpy as np
 from aekit.io import atomic_write
 from aekit.pixels import to_uint8
 
+CHECKER = (255, 214)  # the light and dark grey of the checkerboard that transparency is shown over
+CHECKER_SQUARE = 4  # its squares' side in displayed pixels
+
+
+def composited(images: np.ndarray, square: int = CHECKER_SQUARE) -> np.ndarray:
+    """uint8 ``(N, 4, H, W)`` RGBA as ``(N, 3, H, W)`` RGB over a light checkerboard; other channel counts as given.
+
+    The checkerboard shows what alpha a model gives back: a mask learnt wrong reads
+    as a chequered hole or a solid fringe, where compositing onto one grey would hide it.
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] != 4:
+        return images
+    h, w = images.shape[2:]
+    squares = (np.arange(h)[:, None] // square + np.arange(w)[None, :] // square) % 2  # (H, W)
+    checker = np.where(squares == 0, CHECKER[0], CHECKER[1]).astype(np.float32)
+    alpha = images[:, 3:].astype(np.float32) / 255.0  # (N, 1, H, W)
+    rgb = images[:, :3].astype(np.float32) * alpha + checker * (1.0 - alpha)  # (N, 3, H, W)
+    return (rgb + 0.5).astype(np.uint8)
+
 
 def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2, upscale: int = 1,
                background: int = 255) -> np.ndarray:
@@ -16,6 +36,7 @@ def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2, upscale: 
 
     Returns ``(rows*(H+pad)+pad, cols*(W+pad)+pad)`` for one channel, with a
     trailing channel axis of 3 for colour. Missing images leave blank cells.
+    Four channels are RGBA, shown over a checkerboard (:func:`composited`).
     """
     images = np.asarray(images)
     if images.ndim == 3:  # (N, H, W)
@@ -24,6 +45,8 @@ def image_grid(images: np.ndarray, rows: int, cols: int, pad: int = 2, upscale: 
     if upscale > 1:
         images = images.repeat(upscale, axis=2).repeat(upscale, axis=3)
         h, w = h * upscale, w * upscale
+    images = composited(images)  # after the upscale: the squares keep their size on screen
+    c = images.shape[1]
     out = np.full((c, rows * (h + pad) + pad, cols * (w + pad) + pad), background, dtype=np.uint8)
     for k in range(min(n, rows * cols)):
         r, q = divmod(k, cols)
@@ -68,7 +91,7 @@ def captioned_pairs(originals, reconstructions, captions: list[str], scale: str 
 
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:
-    """Write a uint8 ``(H, W)`` or ``(H, W, 3)`` array as PNG, atomically."""
+    """Write a uint8 ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` array as PNG, atomically."""
     from PIL import Image
 
     path = Path(path)

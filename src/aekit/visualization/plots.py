@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from aekit.errors import ConfigError
 from aekit.pixels import to_uint8
-from aekit.visualization.images import image_grid, pair_grid
+from aekit.visualization.images import composited, image_grid, pair_grid
 from aekit.visualization.latent import (
     LatentView,
     categorical,
@@ -201,6 +201,7 @@ def plot_manifold(model, data=None, *, n: int = 20, scale: str | None = None,
     x0, x1, y0, y1 = extent
     zx, zy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y1, y0, n))  # top row: highest z2
     images = to_uint8(model.decode_codes(np.stack([zx.ravel(), zy.ravel()], 1)), scale)  # (n*n, C, H, W)
+    images = composited(images)  # RGBA over a checkerboard
     c, h, w = images.shape[1:]
     mosaic = images.reshape(n, n, c, h, w).transpose(2, 0, 3, 1, 4).reshape(c, n * h, n * w)  # (C, nH, nW)
     fig = Figure(figsize=(8.2, 7.6), dpi=DPI)

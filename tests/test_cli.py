@@ -32,7 +32,8 @@ def test_train_writes_the_whole_run_directory(cli_run):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["preset"] == "classic-3d-tanh" and cfg["train"]["epochs"] == 2
     assert cfg["data"]["dataset"] == "mnist-sample" and cfg["model"]["hidden"] == [128, 64, 12]
-    assert cfg["resolved"] == {"precision": "fp32"}  # what precision auto came to on this machine
+    # what precision auto came to on this machine, and the shape of one code
+    assert cfg["resolved"] == {"precision": "fp32", "code_shape": [3]}
 
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]

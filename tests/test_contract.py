@@ -274,6 +274,14 @@ def test_the_reports_training_table_shows_the_test_terms(run):
         assert key in body, key
 
 
+def test_the_reports_summary_names_the_grid_code(run):
+    from aekit.visualization.report import ReportInputs, summary_section
+
+    inputs = ReportInputs.from_run_dir(run.path)
+    assert inputs.config["resolved"]["code_shape"] == [4, 7, 7]  # recorded when the run was written
+    assert "4x7x7 grid code (196 features)" in summary_section(inputs).body
+
+
 def test_the_latent_picture_says_it_shows_a_flattened_grid(run):
     from aekit.visualization.plots import plot_latent
 

@@ -196,9 +196,22 @@ def _prepare(run_dir: RunDir, cfg: RunConfig, meta: dict | None, resuming: bool,
     recorded = meta.get("precision") if meta else run_dir.read_resolved().get("precision") if resuming else None
     precision = choose_precision(cfg, data.image_shape, device, recorded)
     if world.main:
-        run_dir.write_config(cfg, resolved={"precision": precision})  # a resume may have changed the epochs
+        # a resume may have changed the epochs; the code's shape tells the report what the model's code is
+        run_dir.write_config(cfg, resolved={"precision": precision, "code_shape": _code_shape(cfg, data.image_shape)})
         run_dir.write_skipped(data.skipped)
     return data, precision
+
+
+def _code_shape(cfg: RunConfig, image_shape) -> list[int]:
+    """The shape of one code of the model ``cfg`` builds for ``image_shape``, from a copy on torch's meta device
+    (shapes, no storage, no random numbers drawn).
+    """
+    import torch
+
+    from aekit.models import create_model
+
+    with torch.device("meta"):
+        return list(create_model(cfg.model, image_shape).code_shape)
 
 
 def _load_training_data(cfg: RunConfig, progress, log: Log):

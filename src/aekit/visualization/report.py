@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,7 @@ def summary_section(inp: ReportInputs) -> Section:
     model, data, train = cfg.get("model", {}), cfg.get("data", {}), cfg.get("train", {})
     facts = {
         "preset": cfg.get("preset") or "custom",
-        "model": _architecture(model),
+        "model": _architecture(model, inp.config.get("resolved", {}).get("code_shape")),
         "data": f"{data.get('dataset', '?')} ({data.get('scale', '?')} pixels)",
         "epochs": f"{len(metrics)} of {train.get('epochs', '?')}",
     }
@@ -131,7 +132,7 @@ def summary_section(inp: ReportInputs) -> Section:
     return Section("Summary", f'<div class="facts">{cells}</div>', "summary")
 
 
-def _architecture(model: dict) -> str:
+def _architecture(model: dict, code_shape=None) -> str:
     """The network that was trained, from the config's model fields.
 
     Every config holds ``hidden``, but a conv body does not use it: what it trained is
@@ -144,7 +145,10 @@ def _architecture(model: dict) -> str:
         body = f"channels {_fmt(model.get('channels'))} ({model.get('conv_decoder', 'subpixel')} decoder)"
     else:
         body = f"hidden {_fmt(model.get('hidden'))}"
-    return (f"{name}{f' ({arch} body)' if arch else ''}: {body}, {model.get('latent_dim', '?')}-D code, "
+    code = f"{model.get('latent_dim', '?')}-D code"
+    if isinstance(code_shape, list) and len(code_shape) > 1:  # a grid (the config's latent_dim is its channels)
+        code = f"{'x'.join(map(str, code_shape))} grid code ({math.prod(code_shape)} features)"
+    return (f"{name}{f' ({arch} body)' if arch else ''}: {body}, {code}, "
             f"{model.get('activation', '?')}")
 
 

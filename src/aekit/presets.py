@@ -16,6 +16,10 @@ from aekit.errors import ConfigError
 
 DEFAULT_PRESET = "classic-3d-tanh"
 
+# the residual conv network of resconv-16, resconv-64 and auto (get_preset hands out deep copies)
+RESCONV_16 = {"model": "resconv", "width": 16, "max_width": 256, "blocks": 1, "latent_dim": 16, "activation": "silu",
+              "latent_activation": "linear", "output_activation": "sigmoid", "loss": "mse"}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "classic-3d-tanh": {
         "source": "seeds 000/001 and 003: MorvanZhou PyTorch tutorial 4.4 'AutoEncoder'",
@@ -115,9 +119,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "upsampling, no checkerboard), 16-D code; MSE; Adam lr 0.002, batch 64, 10 epochs (more "
                    "for a small set: docs/models.md)",
         "data": {"dataset": "mnist", "scale": "unit"},
-        "model": {"model": "resconv", "width": 16, "max_width": 256, "blocks": 1, "latent_dim": 16,
-                  "activation": "silu", "latent_activation": "linear", "output_activation": "sigmoid",
-                  "loss": "mse"},
+        "model": RESCONV_16,
         "train": {"epochs": 10, "batch_size": 64, "lr": 0.002},
     },
     "resconv-64": {
@@ -125,9 +127,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "summary": "sharper reconstructions of colour photos at any size: resconv-16's network with a 64-D "
                    "code; MSE; Adam lr 0.002, batch 64, 10 epochs",
         "data": {"dataset": "mnist", "scale": "unit"},
-        "model": {"model": "resconv", "width": 16, "max_width": 256, "blocks": 1, "latent_dim": 64,
-                  "activation": "silu", "latent_activation": "linear", "output_activation": "sigmoid",
-                  "loss": "mse"},
+        "model": {**RESCONV_16, "latent_dim": 64},
         "train": {"epochs": 10, "batch_size": 64, "lr": 0.002},
     },
     "auto": {
@@ -138,9 +138,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "split with early stopping), said in one line; the default for a dataset other than the "
                    "seeds' MNIST digits (aekit.training.budget)",
         "data": {"dataset": "mnist", "scale": "unit"},
-        "model": {"model": "resconv", "width": 16, "max_width": 256, "blocks": 1, "latent_dim": 16,
-                  "activation": "silu", "latent_activation": "linear", "output_activation": "sigmoid",
-                  "loss": "mse"},
+        "model": RESCONV_16,
         "train": {"epochs": 10, "batch_size": 64, "lr": 0.005, "lr_schedule": "cosine", "optimizer": "adamw"},
     },
 }

@@ -327,3 +327,26 @@ def test_train_on_a_folder_plans_in_one_line_records_the_plan_and_resumes_it(pho
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 32
     train = json.loads((out / "config.json").read_text())["train"]
     assert (train["steps"], train["epochs"], train["augment"]) == (0, 32, "flips+shifts")
+
+
+def test_a_run_with_a_validation_split_is_loaded_and_evaluated_with_the_weights_it_chose(tmp_path):
+    """Training returns the best weights by the validation loss; load_run and evaluate default to the same."""
+    from aekit.evaluation.suite import EvalSettings
+    from aekit.rundir import RunDir
+
+    common = dict(dataset="mnist-sample", device="cpu", verbose=False, progress=False, plots=False,
+                  precision="fp32", hidden=(16,), latent_dim=2, batch_size=256, lr=0.01, seed=0)
+    run = aekit.train(out=tmp_path / "val", epochs=4, val_fraction=0.2, **common)
+    assert run.weights == "best" and RunDir(run.path).chosen_weights() == "best"
+    again = aekit.load_run(run.path)
+    assert again.weights == "best"
+    for a, b in zip(again.model.state_dict().values(), run.model.state_dict().values()):
+        assert torch.equal(a, b)  # the weights training returned
+    last = aekit.load_run(run.path, "checkpoint")
+    assert last.weights == "checkpoint"
+    settings = EvalSettings(semi_sizes=(), probe_train=200, kmeans_init=1, logreg_max_iter=20)
+    result = aekit.evaluate(run.path, settings=settings, cache=False, log=lambda line: None)
+    assert result.summary["run"]["checkpoint"] == "best"
+    # without a validation split there is nothing to choose by but the test split: the last weights
+    plain = aekit.train(out=tmp_path / "plain", epochs=2, **common)
+    assert plain.weights == "checkpoint" and aekit.load_run(plain.path).weights == "checkpoint"

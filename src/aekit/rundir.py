@@ -45,6 +45,7 @@ from aekit.errors import ConfigError, RunError
 CHECKPOINT_FORMAT = "aekit-checkpoint/2"
 OLD_CHECKPOINT_FORMAT = "aekit-checkpoint/1"  # weights .safetensors + a .json beside it; read, never written
 WHICH = ("checkpoint", "best")  # the saved weights a command can pick
+WHICH_CHOICES = ("auto", *WHICH)  # auto: best where a validation split chose it, else checkpoint
 _META_KEY = "aekit"
 _MAX_HEADER = 100 << 20  # a safetensors header larger than this is a damaged file
 
@@ -352,6 +353,18 @@ class RunDir:
         return rows
 
     # ----------------------------------------------------------------- checkpoints
+
+    def chosen_weights(self, which: str = "auto") -> str:
+        """``which``, with ``auto`` made ``best`` for a run whose best weights a validation split chose (what
+        its training returned and drew), and ``checkpoint`` (the last) for any other.
+        """
+        if which != "auto":
+            return which
+        try:
+            val = float(self.read_config().get("train", {}).get("val_fraction") or 0)
+        except (TypeError, ValueError, AttributeError):
+            val = 0.0
+        return "best" if val > 0 and self.checkpoint("best").exists() else "checkpoint"
 
     def checkpoint(self, which: str = "checkpoint") -> Path:
         """The file of the saved state ``which``: ``checkpoint`` (the last) or ``best`` (lowest test loss)."""

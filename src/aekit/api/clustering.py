@@ -57,7 +57,7 @@ class ClusterResult:
 
 
 def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all", dataset: str | None = None,
-            data_dir: str | None = None, which: str = "checkpoint", seed: int = 0, k_max: int | None = None,
+            data_dir: str | None = None, which: str = "auto", seed: int = 0, k_max: int | None = None,
             log: Log | None = None, data=None) -> ClusterResult:
     """Group a run's images (``split``: ``all``, ``train`` or ``test``) by their codes, without labels.
 
@@ -107,7 +107,7 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
     if refined is not None:  # from here on (codes.png, result.codes) the codes are the refined encoder's
         codes = {**codes, "z": refined.codes_}
     summary = {"format": "aekit-clusters/1",
-               "run": {"path": str(run.path), "checkpoint": which, "preset": run.config.preset,
+               "run": {"path": str(run.path), "checkpoint": run.weights, "preset": run.config.preset,
                        "model": run.config.model.model, "latent_dim": run.config.model.latent_dim},
                "data": {"dataset": data.name, "split": split, "images": len(found.labels_),
                         "labeled": data.labeled},
@@ -154,7 +154,7 @@ def save_clustering(run: Run, result: ClusterResult, data, out: str | Path | Non
 
 
 def few_labels(run, labels: int = 100, *, method: str = "cluster", space: str = "umap", unlabelled: str = "all",
-               seed: int = 0, dataset: str | None = None, data_dir: str | None = None, which: str = "checkpoint",
+               seed: int = 0, dataset: str | None = None, data_dir: str | None = None, which: str = "auto",
                log: Log | None = None, data=None):
     """Test accuracy from ``labels`` labelled training images and the unlabelled ones (``"all"``, or the
     ``"test"`` images only): cluster-then-label (``method="cluster"``) or label spreading (``"spreading"``)

@@ -11,7 +11,7 @@ from aekit.io import Log
 from aekit.rundir import RunDir
 
 
-def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, which: str = "checkpoint",
+def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, which: str = "auto",
              settings=None, cache: bool = True, cache_dir: str | Path | None = None,
              log: Log | None = None, data=None, progress: bool | None = None):
     """Evaluate a run (a :class:`Run` or its directory) on its dataset's test split.
@@ -48,7 +48,7 @@ def evaluate(run, dataset: str | None = None, *, data_dir: str | None = None, wh
     label = run.config.preset or f"custom {run.config.model.model}"
     result = suite.evaluate(data, z_train, z_test, recon, settings, model_label=label, baseline=baseline,
                             log=log, progress=sys.stderr.isatty() if progress is None else progress)
-    run_info = {"path": str(run.path), "checkpoint": which, "preset": run.config.preset,
+    run_info = {"path": str(run.path), "checkpoint": run.weights, "preset": run.config.preset,
                 "model": run.config.model.model, "latent_dim": run.config.model.latent_dim,
                 "scale": run.scale, "trained_on": run.config.data.dataset,
                 "epochs_trained": len(run.metrics)}

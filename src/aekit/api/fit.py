@@ -320,9 +320,11 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, precision: str, state, w
         where = f" (epoch {saved['epoch']}, step {saved['step']})" if saved else ""
         raise Interrupted(f"{exc}; the run is saved in {run_dir.path}{where}; continue it with: "
                           f"aekit train --resume {run_dir.path}") from None
-    if x_val is not None and world.main and checkpointer.best_epoch not in (None, len(history)):
+    weights = "best" if x_val is not None and world.main and checkpointer.best_epoch is not None else "checkpoint"
+    if weights == "best" and checkpointer.best_epoch != len(history):
         run_dir.load_weights("best", model, device)  # chosen on the validation split: what the run returns and draws
-    run = Run(path=run_dir.path, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin)
+    run = Run(path=run_dir.path, config=cfg, model=model.eval(), metrics=history, data_origin=data.origin,
+              weights=weights)
     if plots and history:
         _draw_end_of_training(run, data, log)
     return run

@@ -9,8 +9,10 @@ from aekit.resolve import build_config
 from aekit.rundir import RunDir
 
 
-def load_run(path: str | Path, which: str = "checkpoint", device: str = "cpu") -> Run:
-    """Reload a run directory: ``which`` is ``checkpoint`` (the last saved state) or ``best``.
+def load_run(path: str | Path, which: str = "auto", device: str = "cpu") -> Run:
+    """Reload a run directory: ``which`` is ``checkpoint`` (the last saved state), ``best``, or ``auto``:
+    ``best`` where a validation split chose it (the weights the run's training returned), else ``checkpoint``.
+    ``Run.weights`` says which it loaded.
 
     ``Run.metrics`` is the history the checkpoint holds (a ``metrics.jsonl`` line written
     after it, by a run that was then killed, is not part of it). Temp files that killed
@@ -20,13 +22,14 @@ def load_run(path: str | Path, which: str = "checkpoint", device: str = "cpu") -
 
     run_dir = RunDir.open(path)
     run_dir.remove_stale_temp_files()  # an interrupted `aekit report` or end of training: the next command tidies
+    which = run_dir.chosen_weights(which)
     meta = run_dir.read_checkpoint_meta(which)
     cfg = build_config(config=saved_config(meta["config"]))
     model = create_model(cfg.model, tuple(meta["input_shape"]))
     run_dir.load_weights(which, model, device)
     model.to(device).eval()
     return Run(path=run_dir.path, config=cfg, model=model, metrics=run_dir.read_metrics(),
-               data_origin=meta.get("data_origin", ""))
+               data_origin=meta.get("data_origin", ""), weights=which)
 
 
 def saved_config(config: dict) -> dict:
@@ -44,5 +47,5 @@ def saved_config(config: dict) -> dict:
     return config
 
 
-def _as_run(run: Run | str | Path, which: str = "checkpoint") -> Run:
+def _as_run(run: Run | str | Path, which: str = "auto") -> Run:
     return run if isinstance(run, Run) else load_run(run, which)

@@ -41,6 +41,7 @@ class Run:
     model: Any
     metrics: list[dict] = field(default_factory=list)
     data_origin: str = ""
+    weights: str = "checkpoint"  # the saved weights it holds: checkpoint (the last) or best
 
     @property
     def dir(self) -> RunDir:

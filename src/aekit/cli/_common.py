@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aekit.rundir import WHICH
+from aekit.rundir import WHICH_CHOICES
 
-WHICH_HELP = "weights to use: checkpoint (the last epoch) or best (lowest test loss) [default: checkpoint]"
+WHICH_HELP = ("weights to use: checkpoint (the last epoch), best (lowest validation loss, or test loss without a "
+              "validation split), or auto: best where a validation split chose it, else checkpoint [default: auto]")
 
 
 def add_run_arguments(p, *, dataset: bool = False, out: str | None = None) -> None:
@@ -12,7 +13,7 @@ def add_run_arguments(p, *, dataset: bool = False, out: str | None = None) -> No
     help text) also ``--out FILE``.
     """
     p.add_argument("run", metavar="RUN", help="a run directory written by 'aekit train'")
-    p.add_argument("--which", default="checkpoint", choices=WHICH, help=WHICH_HELP)
+    p.add_argument("--which", default="auto", choices=WHICH_CHOICES, help=WHICH_HELP)
     if dataset:
         p.add_argument("--dataset", default=None, help="dataset to use [default: the run's own]")
     p.add_argument("--data-dir", default=None, help="directory searched first for the dataset's files")

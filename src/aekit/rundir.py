@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from aekit import io, limits
-from aekit.errors import ConfigError, RunError
+from aekit.errors import AekitError, ConfigError, RunError
 
 CHECKPOINT_FORMAT = "aekit-checkpoint/2"
 OLD_CHECKPOINT_FORMAT = "aekit-checkpoint/1"  # weights .safetensors + a .json beside it; read, never written
@@ -360,11 +360,13 @@ class RunDir:
         """
         if which != "auto":
             return which
-        try:
+        if not self.checkpoint("best").exists():
+            return "checkpoint"
+        try:  # a damaged or missing config.json is for loading the run to report, not for this choice
             val = float(self.read_config().get("train", {}).get("val_fraction") or 0)
-        except (TypeError, ValueError, AttributeError):
+        except (AekitError, TypeError, ValueError, AttributeError):
             val = 0.0
-        return "best" if val > 0 and self.checkpoint("best").exists() else "checkpoint"
+        return "best" if val > 0 else "checkpoint"
 
     def checkpoint(self, which: str = "checkpoint") -> Path:
         """The file of the saved state ``which``: ``checkpoint`` (the last) or ``best`` (lowest test loss)."""

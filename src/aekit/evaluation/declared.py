@@ -16,6 +16,13 @@ from aekit.metric import Metric
 METRICS: tuple[Metric, ...] = (
     Metric("mse", "MSE per pixel", "lower", "mean squared error per pixel of the reconstructions", function=metrics.mse,
            fmt=".5f"),
+    # 4-channel (rgba) images only: the colour under a transparent pixel is never seen, so the MSE over all four
+    # channels judges a run on pixels --alpha-loss mask told it to ignore
+    Metric("masked_mse", "masked MSE (visible)", "lower", "RGBA images only: MSE over the visible pixels, as "
+           "--alpha-loss mask computes it with mse: each colour's error weighted by the true alpha, the alpha's own "
+           "at weight 1", function=metrics.masked_mse, fmt=".5f"),
+    Metric("alpha_mse", "alpha MSE", "lower", "RGBA images only: MSE of the alpha channel, the mask's share of "
+           "the masked MSE", function=metrics.alpha_mse, fmt=".5f"),
     Metric("bce", "BCE per pixel", "lower", "binary cross-entropy per pixel of the reconstructions",
            function=metrics.bce),
     Metric("psnr", "PSNR (dB)", "higher", "peak signal-to-noise ratio of the reconstructions, from their MSE",

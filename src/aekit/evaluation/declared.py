@@ -46,6 +46,7 @@ SEMI: tuple[Metric, ...] = (
     Metric("semi_n_std", "{n} labels: std of accuracy", "lower", "its standard deviation over the "
            "draws (--semi-draws)", needs="labels", function=probes.semi_supervised_accuracy),
 )
+ALPHA_ONLY = frozenset({"masked_mse", "alpha_mse"})  # computed for 4-channel (rgba) images only
 _SEMI = re.compile(r"semi_(\d+)(_std)?$")
 BY_KEY = {m.key: m for m in METRICS}
 
@@ -75,4 +76,4 @@ def semi_size(key: str) -> int | None:
     return int(m.group(1)) if m and not m.group(2) else None
 
 
-__all__ = ["BY_KEY", "METRICS", "SEMI", "declared", "is_std", "semi_size"]
+__all__ = ["ALPHA_ONLY", "BY_KEY", "METRICS", "SEMI", "declared", "is_std", "semi_size"]

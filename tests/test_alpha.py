@@ -244,7 +244,8 @@ def test_eval_scores_the_visible_pixels_of_rgba_runs_for_the_model_and_pca(cutou
     table = capsys.readouterr().out
     assert "masked MSE (visible) ↓" in table and "alpha MSE ↓" in table
     assert main(["compare", str(out)]) == 0
-    assert "masked_mse" in capsys.readouterr().out
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "| masked_mse" in header and "| pca_masked_mse" in header
 
     rgb = tmp_path / "rgb"
     assert main(["train", *FAST, "--dataset", str(cutouts), "--no-plots", "--quiet", "--out", str(rgb)]) == 0

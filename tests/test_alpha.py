@@ -202,3 +202,54 @@ def test_the_scikit_learn_estimator_takes_rgba_rows():
     ae = AutoencoderTransformer(model="conv", latent_dim=2, epochs=1, batch_size=16, image_shape=(8, 8, 4),
                                 channels_last=True, overrides={"channels": (4, 8)}, device="cpu").fit(x)
     assert ae.transform(x).shape == (32, 2) and ae.inverse_transform(ae.transform(x)).shape == x.shape
+
+
+def _masked_by_hand(x: np.ndarray, recon_x: np.ndarray) -> float:
+    """The mask's weighted mean written out: colour errors weighted by the true alpha, the alpha's own by 1."""
+    sq = (recon_x.astype(np.float64) - x) ** 2  # (N, 4, H, W)
+    alpha = x[:, 3]
+    return float(((sq[:, :3] * alpha[:, None]).sum() + sq[:, 3].sum()) / (3 * alpha.sum() + alpha.size))
+
+
+def test_eval_scores_the_visible_pixels_of_rgba_runs_for_the_model_and_pca(cutouts, tmp_path, capsys):
+    from sklearn.decomposition import PCA
+
+    from aekit.evaluation import suite
+    from aekit.pixels import to_unit
+
+    out = tmp_path / "run"
+    assert main(["train", *FAST, "--dataset", str(cutouts), "--color-mode", "rgba", "--alpha-loss", "mask",
+                 "--no-plots", "--quiet", "--out", str(out)]) == 0
+    assert main(["eval", str(out), "--quiet"]) == 0
+    summary = suite.from_json((out / "eval.json").read_text())
+    results = summary["results"]
+    run = aekit.load_run(out)
+    data = run.load_data()
+    x = data.x_test.astype(np.float64) / 255.0  # (N, 4, H, W)
+    assert (x[:, 3] == 0).any()  # the test split holds transparent pixels, or the mask would not matter
+    recon = to_unit(run.reconstruct(data.x_test), run.scale)
+    k = summary["methods"]["pca_components"]
+    pca = PCA(k, svd_solver="full").fit(data.x_train.reshape(len(data.x_train), -1) / 255.0)
+    pca_recon = np.clip(pca.inverse_transform(pca.transform(x.reshape(len(x), -1))), 0, 1).reshape(x.shape)
+    for row, r in ((results["model"], recon), (results["pca"], pca_recon)):
+        assert row["masked_mse"] == pytest.approx(_masked_by_hand(x, r), rel=1e-5)
+        assert row["alpha_mse"] == pytest.approx(float(np.mean((r[:, 3] - x[:, 3]) ** 2)), rel=1e-5)
+        assert row["masked_mse"] != pytest.approx(row["mse"], rel=1e-3)  # the hidden colour no longer counts
+    # the training loss's own function on the whole test set as one batch gives the model's number, and so did
+    # the trainer, whose test split is one batch here (the model's float32 sums: to a relative 1e-6)
+    loss = alpha_masked("mse", torch.from_numpy(recon).double(), torch.from_numpy(x)).item()
+    assert results["model"]["masked_mse"] == pytest.approx(loss, rel=1e-6)
+    assert run.config.model.loss == "mse" and run.config.model.loss_scale == 1 and len(x) <= 8
+    assert results["model"]["masked_mse"] == pytest.approx(run.metrics[-1]["test_recon_loss"], rel=1e-6)
+    table = capsys.readouterr().out
+    assert "masked MSE (visible) ↓" in table and "alpha MSE ↓" in table
+    assert main(["compare", str(out)]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "| masked_mse" in header and "| pca_masked_mse" in header
+
+    rgb = tmp_path / "rgb"
+    assert main(["train", *FAST, "--dataset", str(cutouts), "--no-plots", "--quiet", "--out", str(rgb)]) == 0
+    assert main(["eval", str(rgb), "--quiet"]) == 0
+    rgb_results = suite.from_json((rgb / "eval.json").read_text())["results"]
+    assert "mse" in rgb_results["model"]
+    assert not {"masked_mse", "alpha_mse"} & {key for row in rgb_results.values() for key in row}

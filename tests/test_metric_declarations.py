@@ -11,7 +11,7 @@ import pytest
 import aekit
 from aekit.api import save_evaluation
 from aekit.evaluation import EvalSettings, eval_table
-from aekit.evaluation.declared import METRICS, SEMI, declared
+from aekit.evaluation.declared import ALPHA_ONLY, METRICS, SEMI, declared
 from aekit.evaluation.table import eval_rows
 from aekit.metric import Metric
 
@@ -61,7 +61,8 @@ def test_every_built_in_metric_in_eval_json_has_a_declaration(evaluated):
     _, _, result = evaluated
     keys = {k for row in result.summary["results"].values() for k in row} - {"code_norm"}
     assert keys and all(declared(k) is not None for k in keys), sorted(k for k in keys if declared(k) is None)
-    assert {m.key for m in METRICS} <= keys  # this labelled run computes every built-in
+    assert {m.key for m in METRICS} - ALPHA_ONLY <= keys  # this labelled run computes every built-in but RGBA's
+    assert not ALPHA_ONLY & keys  # grey images have no alpha (tests/test_alpha.py scores an RGBA run)
 
 
 def test_a_key_nothing_declares_is_shown_not_dropped():

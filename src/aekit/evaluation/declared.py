@@ -16,6 +16,13 @@ from aekit.metric import Metric
 METRICS: tuple[Metric, ...] = (
     Metric("mse", "MSE per pixel", "lower", "mean squared error per pixel of the reconstructions", function=metrics.mse,
            fmt=".5f"),
+    # 4-channel (rgba) images only: the colour under a transparent pixel is never seen, so the MSE over all four
+    # channels judges a run on pixels --alpha-loss mask told it to ignore
+    Metric("masked_mse", "masked MSE (visible)", "lower", "RGBA images only: MSE over the visible pixels, as "
+           "--alpha-loss mask computes it with mse: each colour's error weighted by the true alpha, the alpha's own "
+           "at weight 1", function=metrics.masked_mse, fmt=".5f"),
+    Metric("alpha_mse", "alpha MSE", "lower", "RGBA images only: MSE of the alpha channel, the mask's share of "
+           "the masked MSE", function=metrics.alpha_mse, fmt=".5f"),
     Metric("bce", "BCE per pixel", "lower", "binary cross-entropy per pixel of the reconstructions",
            function=metrics.bce),
     Metric("psnr", "PSNR (dB)", "higher", "peak signal-to-noise ratio of the reconstructions, from their MSE",
@@ -39,6 +46,7 @@ SEMI: tuple[Metric, ...] = (
     Metric("semi_n_std", "{n} labels: std of accuracy", "lower", "its standard deviation over the "
            "draws (--semi-draws)", needs="labels", function=probes.semi_supervised_accuracy),
 )
+ALPHA_ONLY = frozenset({"masked_mse", "alpha_mse"})  # computed for 4-channel (rgba) images only
 _SEMI = re.compile(r"semi_(\d+)(_std)?$")
 BY_KEY = {m.key: m for m in METRICS}
 
@@ -68,4 +76,4 @@ def semi_size(key: str) -> int | None:
     return int(m.group(1)) if m and not m.group(2) else None
 
 
-__all__ = ["BY_KEY", "METRICS", "SEMI", "declared", "is_std", "semi_size"]
+__all__ = ["ALPHA_ONLY", "BY_KEY", "METRICS", "SEMI", "declared", "is_std", "semi_size"]

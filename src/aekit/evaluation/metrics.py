@@ -22,6 +22,38 @@ def mse(x: np.ndarray, recon_x: np.ndarray) -> float:
     return float(np.mean(per_image_mse(x, recon_x)))
 
 
+def masked_sums(x: np.ndarray, recon_x: np.ndarray) -> tuple[float, float]:
+    """RGBA images ``(N, 4, H, W)``: the weighted squared-error sum and the weight sum of ``--alpha-loss mask``.
+
+    The training loss's own function (:func:`aekit.models.losses.alpha_masked_sums` with
+    ``mse``), in float64: each colour value's error weighted by ``x``'s alpha, the alpha's own
+    at weight 1. Sums, so that chunks of a test set add up to its mean (:func:`masked_mse`).
+    """
+    import torch
+
+    from aekit.models.losses import alpha_masked_sums
+
+    error, weight = alpha_masked_sums("mse", torch.from_numpy(np.asarray(recon_x, np.float64)),
+                                      torch.from_numpy(np.asarray(x, np.float64)))
+    return float(error), float(weight)
+
+
+def masked_mse(x: np.ndarray, recon_x: np.ndarray) -> float:
+    """MSE over the visible pixels of RGBA images ``(N, 4, H, W)``: what ``--alpha-loss mask`` with ``mse`` computes.
+
+    The alpha's own error counts (weight 1) beside the colours' (weight alpha): a
+    reconstruction that shows a pixel the image hides, or hides one it shows, is wrong
+    where the user looks, and a colour-only score would not see it.
+    """
+    error, weight = masked_sums(x, recon_x)
+    return error / weight
+
+
+def alpha_mse(x: np.ndarray, recon_x: np.ndarray) -> float:
+    """MSE of the alpha channel alone of RGBA images ``(N, 4, H, W)``: the mask's share of :func:`masked_mse`."""
+    return mse(np.asarray(x)[:, 3], np.asarray(recon_x)[:, 3])
+
+
 def bce(x: np.ndarray, recon_x: np.ndarray, eps: float = BCE_EPS) -> float:
     """Binary cross-entropy per pixel, ``-[x log p + (1-x) log(1-p)]``, with ``p`` clipped to ``[eps, 1-eps]``.
 

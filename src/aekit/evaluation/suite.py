@@ -93,6 +93,7 @@ class Plan:
     settings: EvalSettings  # fitted: knn_k and semi_sizes may be smaller than asked
     components: int  # PCA components: the code size, or fewer when the data has fewer images or pixels
     ssim_window: int | None  # None: no SSIM (images smaller than 3 pixels)
+    alpha: bool = False  # 4-channel (rgba) images: masked_mse and alpha_mse beside the 4-channel MSE
     kmeans: bool = True
     probes: bool = True
     semi: bool = True
@@ -108,7 +109,7 @@ class Plan:
 def plan(data, settings: EvalSettings, latent_dim: int) -> Plan:
     """Fit ``settings`` to ``data``: shrink what cannot fit, skip what cannot run, one line each."""
     n_train, (c, h, w) = len(data.x_train), data.x_train.shape[1:]
-    out = Plan(dataclasses.replace(settings), min(latent_dim, n_train, c * h * w), _ssim_window(h, w))
+    out = Plan(dataclasses.replace(settings), min(latent_dim, n_train, c * h * w), _ssim_window(h, w), c == 4)
     if out.components < latent_dim:
         out.shrunk.append(f"PCA-{latent_dim}: {out.components} components, as many as {n_train} training images "
                           f"of {c * h * w} values allow")
@@ -457,9 +458,12 @@ def reconstruction_scores(x_u8: np.ndarray, recon: Callable[[int, int], np.ndarr
                           sections: Sections, name: str) -> tuple[dict[str, float], np.ndarray]:
     """MSE, BCE, PSNR and SSIM of reconstructions against uint8 images ``(N, C, H, W)``, :func:`chunk` images
     at a time, and the per-image MSE. ``recon(start, stop)`` gives those images' reconstructions in ``[0, 1]``.
+    RGBA images (``plan_.alpha``) also get ``masked_mse`` over the whole test set, as ``--alpha-loss mask``
+    would give on it as one batch, and ``alpha_mse``.
     """
     n = len(x_u8)
     errors, bce_sum, ssim_sum = np.empty(n), 0.0, 0.0
+    masked, alpha_sum = np.zeros(2), 0.0  # the masked loss's weighted error and weight, summed over the chunks
     with sections(f"reconstruction ({name})", n) as bar:
         step = chunk(int(np.prod(x_u8.shape[1:])))
         for start in range(0, n, step):
@@ -469,11 +473,16 @@ def reconstruction_scores(x_u8: np.ndarray, recon: Callable[[int, int], np.ndarr
             bce_sum += metrics.bce(x, r) * len(x)
             if plan_.ssim_window is not None:
                 ssim_sum += metrics.ssim(x, r, win_size=plan_.ssim_window) * len(x)
+            if plan_.alpha:
+                masked += metrics.masked_sums(x, r)
+                alpha_sum += metrics.alpha_mse(x, r) * len(x)
             bar.update(len(x))
     mse = float(np.mean(errors))
     row = {"mse": mse, "bce": bce_sum / n, "psnr": float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))}
     if plan_.ssim_window is not None:
         row["ssim"] = ssim_sum / n
+    if plan_.alpha:
+        row["masked_mse"], row["alpha_mse"] = float(masked[0] / masked[1]), alpha_sum / n
     return row, errors
 
 
@@ -593,6 +602,8 @@ def baseline_key(data, fingerprint: str, kind: str, settings: EvalSettings, late
            "settings": settings.to_dict()}
     if latent_dim is not None:
         key["latent_dim"] = latent_dim
+    if data.x_test.shape[1] == 4:  # RGBA rows gained masked_mse and alpha_mse: older cached rows lack them
+        key["alpha_metrics"] = 1
     return key
 
 
@@ -722,9 +733,14 @@ def _check_finite(z_train, z_test, recon_test) -> None:
 
 def _notes(data, plan_: Plan) -> list[str]:
     """What the summary's numbers are, in words."""
+    lines = []
+    if plan_.alpha:
+        lines.append("RGBA images: MSE, BCE, PSNR and SSIM treat the alpha as a fourth channel; masked MSE weights "
+                     "each colour's error by the true alpha and the alpha's own by 1 (the --alpha-loss mask loss "
+                     "with mse), so it scores only what is visible; alpha MSE is the alpha channel's alone")
     if not plan_.labels:
-        return []
-    s, lines = plan_.settings, []
+        return lines
+    s = plan_.settings
     if plan_.kmeans:
         lines.append(f"k-means on the {len(data.x_test)} test images with k = the number of classes, "
                      f"best of {s.kmeans_init} restarts; accuracy by Hungarian matching of clusters to labels")

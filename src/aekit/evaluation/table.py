@@ -153,11 +153,12 @@ def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
 
     The run columns (:data:`RUN_COLUMNS`) come first, then the model's evaluation
     metrics (``None`` where a run has no ``eval.json``), then the PCA baseline's MSE
-    and kNN accuracy for reference.
+    (and masked MSE when a run has RGBA images) and kNN accuracy for reference.
     """
     evals = [e["eval"]["results"]["model"] for e in entries if e.get("eval")]
     metric_keys = _metric_keys(evals, own_metrics(entries))
-    columns = [*RUN_COLUMNS, *metric_keys, "pca_mse", "pca_knn_acc"]
+    pca_keys = ["mse", *(["masked_mse"] if any("masked_mse" in row for row in evals) else []), "knn_acc"]
+    columns = [*RUN_COLUMNS, *metric_keys, *(f"pca_{k}" for k in pca_keys)]
     rows = []
     for e in entries:
         ev = e.get("eval") or {}
@@ -166,7 +167,7 @@ def compare_rows(entries: Sequence[dict]) -> tuple[list[str], list[dict]]:
         row = {c: e.get(c) for c in RUN_COLUMNS}
         row["eval_dataset"] = ev.get("dataset", {}).get("name")
         row.update({k: model.get(k) for k in metric_keys})
-        row["pca_mse"], row["pca_knn_acc"] = pca.get("mse"), pca.get("knn_acc")
+        row.update({f"pca_{k}": pca.get(k) for k in pca_keys})
         rows.append(row)
     return columns, rows
 

@@ -73,9 +73,20 @@ def alpha_masked(loss: str, recon_x: torch.Tensor, x: torch.Tensor) -> torch.Ten
     both images with their colour multiplied by ``x``'s alpha (premultiplied), the
     alpha channel as it is.
     """
-    alpha = x[:, 3:]  # (B, 1, H, W): the true mask, a weight in [0, 1] (the config asks for the unit scale)
     if loss == "ssim":
+        alpha = x[:, 3:]  # (B, 1, H, W): the true mask, a weight in [0, 1] (the config asks for the unit scale)
         premultiplied = torch.cat([recon_x[:, :3] * alpha, recon_x[:, 3:]], 1), torch.cat([x[:, :3] * alpha, alpha], 1)
         return ssim_mix(*premultiplied)
+    error, weight = alpha_masked_sums(loss, recon_x, x)
+    return error / weight
+
+
+def alpha_masked_sums(loss: str, recon_x: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weighted error sum and the weight sum whose ratio :func:`alpha_masked` is (elementwise losses).
+
+    Apart, so that the evaluation can add them up over the test set a chunk at a time and
+    give the mean the training loss would give on the whole set as one batch.
+    """
+    alpha = x[:, 3:]  # (B, 1, H, W): the true mask, a weight in [0, 1] (the config asks for the unit scale)
     weight = torch.cat([alpha.expand(-1, 3, -1, -1), torch.ones_like(alpha)], 1)  # (B, 4, H, W)
-    return (_per_value(loss, recon_x, x) * weight).sum() / weight.sum()
+    return (_per_value(loss, recon_x, x) * weight).sum(), weight.sum()

@@ -542,8 +542,6 @@ class CodeClusterer(ClusterMixin, BaseEstimator):
         """IDEC / DEC on the fitted transformer's codes ``z`` ``(n, d)`` of ``X``; the transformer then holds the
         refined autoencoder, and ``labels_`` are :meth:`predict`'s on ``X``.
         """
-        import copy
-
         import torch
 
         from aekit.evaluation.clustering import _by_size, cluster_by_refining
@@ -557,8 +555,7 @@ class CodeClusterer(ClusterMixin, BaseEstimator):
         k = refined.module.n_clusters
         _, _, order = _by_size(refined.labels_, np.zeros((len(z), k)))  # (k,) the module's centroid of each number
         self.centroids_ = refined.module.centroids.detach().cpu().numpy()[order].astype(np.float64)  # (k, d)
-        self.transformer_ = copy.copy(ae)  # the unrefined transformer's arrays, shared: neither changes them
-        self.transformer_.model_ = refined.module.autoencoder.eval()
+        ae.model_ = refined.module.autoencoder.eval()  # ae is fit's own clone: the caller's transformer is untouched
         self.n_clusters_ = k
         q = self._soft_assignment(z=self.transformer_.transform(X))  # (n, k)
         self.labels_ = q.argmax(1)

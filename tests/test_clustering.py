@@ -235,6 +235,12 @@ def test_a_scikit_learn_dec_clusterer_and_its_errors():
         CodeClusterer(ae, method="idec").fit(X)
     with pytest.raises(ValueError, match=r"^method: 'kmeans' is not allowed; choose one of: n2d, gmm, idec, dec$"):
         CodeClusterer(ae, n_clusters=3, method="kmeans").fit(X)
+    # standardised features lie outside any pixel range: the centroids start from the transformer's codes as they are
+    rng = np.random.default_rng(0)
+    blobs_x = np.concatenate([c + rng.normal(0, 0.03, (40, 6)) for c in rng.uniform(0, 1, (3, 6))])
+    tabular = AutoencoderTransformer(latent_dim=2, hidden=[8], epochs=20, batch_size=16, scaling="standard")
+    found = CodeClusterer(tabular, n_clusters=3, method="idec", refine_epochs=3).fit(blobs_x)
+    assert cluster_accuracy(np.repeat(np.arange(3), 40), found.labels_) == 1.0
     gmm = CodeClusterer(ae, n_clusters=3, method="gmm").fit(X)
     with pytest.raises(ValueError, match="predict: method 'gmm' clusters the training codes only; use fit_predict"):
         gmm.predict(X)

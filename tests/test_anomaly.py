@@ -111,6 +111,44 @@ def test_one_class_protocol_on_the_sample(sample_run, tmp_path, capsys):
     assert summary["epochs"] == 2 and summary["latent_dim"] == 3
 
 
+def test_one_class_scores_by_the_code_space_from_the_cli(sample_run, tmp_path, capsys):
+    from aekit.cli.eval import SCORES as CLI_SCORES
+    from aekit.cli.main import main
+    from aekit.integrations.anomaly import SCORES
+
+    assert CLI_SCORES == SCORES  # the CLI keeps its own copy so that --help does not load scikit-learn
+    summaries = {}
+    for score in SCORES:
+        out = tmp_path / f"{score}.json"
+        assert main(["eval", str(sample_run.path), "--one-class", "7", "--score", score, "--quiet", "--no-cache",
+                     "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        summaries[score] = json.loads(out.read_text())
+        assert summaries[score]["score"] == score
+        if score == "reconstruction":  # the table's column as before; the line above the table names the score
+            assert "the model scored by its reconstruction error" in printed and "(reconstruction)" not in printed
+        else:
+            assert f" ({score}) AUROC |" in printed
+        (row,) = summaries[score]["rows"]
+        assert 0.5 < row["model"]["auroc"] <= 1 and 0 < row["model"]["ap"] <= 1
+    # the same model trained three times (one seed): only the score differs, so PCA's row does not, the model's does
+    assert summaries["knn"]["rows"][0]["pca"] == summaries["reconstruction"]["rows"][0]["pca"]
+    assert summaries["knn"]["rows"][0]["model"] != summaries["reconstruction"]["rows"][0]["model"]
+    assert summaries["combined"]["rows"][0]["model"] not in (summaries["knn"]["rows"][0]["model"],
+                                                             summaries["reconstruction"]["rows"][0]["model"])
+
+
+def test_one_class_score_errors_are_one_line(sample_run, capsys):
+    from aekit.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", str(sample_run.path), "--one-class", "1", "--score", "mahalanobis"])
+    assert exc.value.code == 2 and "--score: invalid choice: 'mahalanobis'" in capsys.readouterr().err
+    assert main(["eval", str(sample_run.path), "--score", "knn", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--score: only with --one-class (it chooses the one-class "
+                                                    "protocol's anomaly score)")
+
+
 def test_one_class_rejects_a_class_the_data_has_not(sample_run, capsys):
     from aekit.cli.main import main
 

@@ -188,6 +188,64 @@ def test_a_scikit_learn_clusterer_on_the_codes_of_separated_groups():
     assert clone(clusterer).get_params()["k_max"] == 6 and not hasattr(clone(clusterer), "labels_")
 
 
+def test_a_scikit_learn_idec_clusterer_refines_the_encoder_and_assigns_new_digits():
+    import pickle
+
+    import torch
+    from sklearn.base import clone
+
+    from aekit.data import load_dataset
+    from aekit.sklearn import AutoencoderTransformer, CodeClusterer
+
+    data = load_dataset("mnist-sample")
+    X, y = data.x_train[:1000].reshape(1000, -1), data.y_train[:1000]  # uint8 pixels
+    ae = AutoencoderTransformer(latent_dim=10, hidden=[64], epochs=20, batch_size=32, device="cpu")
+    clusterer = CodeClusterer(ae, n_clusters=10, method="idec", refine_epochs=30)
+    before = torch.random.get_rng_state()
+    labels = clusterer.fit_predict(X)
+    assert torch.equal(torch.random.get_rng_state(), before)  # the refinement's seeding stays inside
+    assert labels.shape == (1000,) and labels.dtype == np.int64 and set(labels) == set(range(10))
+    assert list(np.bincount(labels)) == sorted(np.bincount(labels), reverse=True)  # numbered largest first
+    assert clusterer.n_clusters_ == 10 and clusterer.centroids_.shape == (10, 10)
+    assert np.all((clusterer.probabilities_ > 0.1) & (clusterer.probabilities_ <= 1))  # a max over 10 clusters
+    assert clusterer.clustering_.method == "idec" and clusterer.clustering_.params["epochs"] == 30
+    # the transformer now holds the refined encoder: its codes moved from the unrefined ones
+    unrefined = clone(ae).fit(X).transform(X)
+    assert not np.allclose(clusterer.transformer_.transform(X), unrefined, atol=1e-3)
+    np.testing.assert_array_equal(clusterer.predict(X), labels)
+    acc, shuffled = cluster_accuracy(y, labels), cluster_accuracy(np.random.default_rng(0).permutation(y), labels)
+    assert acc > 0.4 and acc > 2.5 * shuffled  # chance is about 0.13 here; IDEC reached 0.52
+    X_new, y_new = data.x_test[:500].reshape(500, -1), data.y_test[:500]
+    new = clusterer.predict(X_new)
+    assert new.shape == (500,) and cluster_accuracy(y_new, new) > 0.35
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clusterer)).predict(X_new), new)
+
+
+def test_a_scikit_learn_dec_clusterer_and_its_errors():
+    from aekit.data import load_dataset
+    from aekit.sklearn import AutoencoderTransformer, CodeClusterer
+
+    data = load_dataset("mnist-sample")
+    X = data.x_train[:300].reshape(300, -1)
+    ae = AutoencoderTransformer(latent_dim=4, hidden=[32], epochs=1, device="cpu")
+    dec = CodeClusterer(ae, n_clusters=5, method="dec", refine_epochs=2).fit(X)
+    assert dec.labels_.shape == (300,) and set(dec.labels_) <= set(range(5)) and dec.clustering_.method == "dec"
+    np.testing.assert_array_equal(dec.predict(X), dec.labels_)
+    with pytest.raises(ValueError, match=r"^n_clusters: method 'idec' needs the number of clusters; give n_clusters$"):
+        CodeClusterer(ae, method="idec").fit(X)
+    with pytest.raises(ValueError, match=r"^method: 'kmeans' is not allowed; choose one of: n2d, gmm, idec, dec$"):
+        CodeClusterer(ae, n_clusters=3, method="kmeans").fit(X)
+    # standardised features lie outside any pixel range: the centroids start from the transformer's codes as they are
+    rng = np.random.default_rng(0)
+    blobs_x = np.concatenate([c + rng.normal(0, 0.03, (40, 6)) for c in rng.uniform(0, 1, (3, 6))])
+    tabular = AutoencoderTransformer(latent_dim=2, hidden=[8], epochs=20, batch_size=16, scaling="standard")
+    found = CodeClusterer(tabular, n_clusters=3, method="idec", refine_epochs=3).fit(blobs_x)
+    assert cluster_accuracy(np.repeat(np.arange(3), 40), found.labels_) == 1.0
+    gmm = CodeClusterer(ae, n_clusters=3, method="gmm").fit(X)
+    with pytest.raises(ValueError, match="predict: method 'gmm' clusters the training codes only; use fit_predict"):
+        gmm.predict(X)
+
+
 def test_members_picture_leaves_blank_cells_for_small_and_empty_clusters():
     from aekit.visualization.plots import plot_cluster_members
 

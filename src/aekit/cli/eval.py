@@ -5,13 +5,19 @@ Writes ``eval.json`` in the run directory (or ``--out``), prints the table, and 
 
 ``--one-class K`` runs the one-class anomaly protocol instead (see
 :mod:`aekit.integrations.anomaly`): for each class K, a fresh model with the run's
-config trains on class K's training images only and scores every test image; the
+config trains on class K's training images only and scores every test image (by
+``--score``: reconstruction error, code-space kNN distance or the two combined); the
 table gives AUROC and average precision per class, next to PCA with the same code size.
 """
 
 from __future__ import annotations
 
 HELP = "evaluate a run against PCA and pixel baselines; writes eval.json"
+# the one-class scores, as aekit.integrations.anomaly.SCORES: not imported from there, which loads scikit-learn
+SCORE_NAMES = {"reconstruction": "its reconstruction error (its own anomaly_score)",
+               "knn": "the distance of its code to the nearest training codes (knn)",
+               "combined": "reconstruction error and code distance combined"}
+SCORES = tuple(SCORE_NAMES)
 
 
 def add_parser(sub) -> None:
@@ -41,6 +47,11 @@ def add_parser(sub) -> None:
                    help="the one-class anomaly protocol instead: for each class K (a number, a comma-separated "
                    "list, or 'all') train the run's config on class K's training images only and report AUROC "
                    "and average precision over the test images, next to PCA; writes JSON only to --out")
+    p.add_argument("--score", default=None, choices=SCORES,
+                   help="with --one-class, what the model's anomaly score measures: the reconstruction error "
+                   "(the model's own anomaly_score), knn (the mean distance of the code to its 5 nearest "
+                   "training codes) or combined (the two, each robustly standardised, added) "
+                   "[default: reconstruction]")
     add_config_flags(p.add_argument_group("evaluation settings"), EvalSettings, section="eval")
     p.set_defaults(func=run)
 
@@ -69,6 +80,10 @@ def run(args) -> int:
 
     if args.one_class is not None:
         return _one_class(args)
+    if args.score is not None:  # else it would be silently ignored: the suite's anomaly scores are reconstructions
+        from aekit.errors import ConfigError
+
+        raise ConfigError("--score: only with --one-class (it chooses the one-class protocol's anomaly score)")
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(EvalSettings) if hasattr(args, f.name)}
     settings = EvalSettings.from_values(**values)
     from pathlib import Path
@@ -108,9 +123,11 @@ def _one_class(args) -> int:
     from aekit.evaluation.cache import BaselineCache
     from aekit.evaluation.table import eval_remarks
 
-    summary = one_class_run(run_.config, data, classes, log, cache=None if args.no_cache else BaselineCache(log=log))
+    score = args.score or "reconstruction"
+    summary = one_class_run(run_.config, data, classes, log, cache=None if args.no_cache else BaselineCache(log=log),
+                            score=score)
     print(f"one-class anomaly detection on {data.name}: AUROC and average precision, the other classes as "
-          f"anomalies (AP by chance: {summary['anomaly_share']:.2f})\n")
+          f"anomalies (AP by chance: {summary['anomaly_share']:.2f}); the model scored by {SCORE_NAMES[score]}\n")
     print(one_class_table(summary))
     for line in eval_remarks(summary) + [f"Note: {n}." for n in summary.get("notes", [])]:
         print(line)

@@ -146,13 +146,15 @@ def cluster_codes(z: np.ndarray, k: int | None = None, *, method: str = "n2d", s
 
 def cluster_by_refining(autoencoder, images: np.ndarray, z: np.ndarray, k: int | None = None, *,
                         method: str = "idec", seed: int = 0, k_max: int = K_MAX, scale: str = "unit",
-                        epochs: int | None = None, log: Log = quiet):
+                        epochs: int | None = None, start_from_z: bool = False, log: Log = quiet):
     """DEC or IDEC (``method``) on ``images`` ``(N, C, H, W)`` uint8 whose codes under ``autoencoder`` are
     ``z`` ``(N, d)``: returns the :class:`Clustering` and the
     :class:`~aekit.training.deep_clustering.Refined` (the refined encoder and centroids).
 
     ``k`` not given: the ``gmm`` method's estimate on ``z`` (the lowest BIC), then refined with
     that ``k``. ``distances_`` are the refined codes' Euclidean distances to their centroids.
+    ``start_from_z``: the k-means that starts the centroids runs on ``z`` itself rather than on the
+    images encoded again (needed for features outside the pixel range).
     """
     from aekit.training import deep_clustering
 
@@ -166,6 +168,7 @@ def cluster_by_refining(autoencoder, images: np.ndarray, z: np.ndarray, k: int |
     else:
         _candidate_ks(len(z), k, k_max)
     refined = deep_clustering.refine(autoencoder, images, k, variant=method, scale=scale, seed=seed, log=log,
+                                     codes=z if start_from_z else None,
                                      **({"epochs": epochs} if epochs is not None else {}))
     n = len(refined.labels_)
     proba = np.zeros((n, k))

@@ -316,24 +316,27 @@ def pca_scorer(n_components: int, seed: int = 0) -> Callable[[np.ndarray, np.nda
 MIN_NORMAL = 10  # fewer normal test images than this: the class's AUROC is noted as rough
 
 
-def one_class_run(config, data, classes, log=None, cache=None) -> dict:
+def one_class_run(config, data, classes, log=None, cache=None, score: str = "reconstruction") -> dict:
     """The one-class protocol for a run's config on ``data``: one row per class in ``classes``.
 
     Each class trains a fresh model from ``config`` (a :class:`~aekit.config.RunConfig`,
-    epochs and all) on that class's training images, next to PCA with the same code size.
+    epochs and all) on that class's training images and scores the test images by ``score``
+    (:data:`SCORES`, as :class:`AnomalyDetector`'s ``score_by``), next to PCA with the same code size.
     The PCA rows depend on the data alone, so they come from ``cache`` (a
     :class:`~aekit.evaluation.cache.BaselineCache`) when it holds them: another run with
     the same code size reuses them. A class that cannot be scored (no training images of
     it, no test images of it, no test images of another class) is skipped with one line
     in the log and in ``skipped``; one with fewer than :data:`MIN_NORMAL` normal test images
     is scored and noted. Returns a JSON-ready summary: ``format``, ``dataset``, ``model``,
-    ``rows`` and ``mean`` (over the rows scored).
+    ``score``, ``rows`` and ``mean`` (over the rows scored).
     """
     from aekit.errors import ConfigError, EvalError
     from aekit.evaluation.suite import BASELINE_FORMAT, dataset_fingerprint, no_cache, pca_method
 
     log = log or (lambda msg: None)
     cache = cache or no_cache
+    if score not in SCORES:
+        raise ConfigError(f"score: {score!r} is not allowed; choose one of: {', '.join(SCORES)}", params=("score",))
     if not data.labeled:
         raise ConfigError(f"classes: each class in turn is the normal data, so it needs labels, and {data.name} "
                           "has none", params=("classes",))
@@ -358,8 +361,8 @@ def one_class_run(config, data, classes, log=None, cache=None) -> dict:
         if n_normal < MIN_NORMAL:
             notes.append(f"{label}: only {n_normal} normal test images; its AUROC and AP are rough")
             log(notes[-1])
-        log(f"{label}: training {config.model.model} on its {n_train} training images")
-        row = one_class(data, k, {"model": autoencoder_scorer(autoencoder)})
+        log(f"{label}: training {config.model.model} on its {n_train} training images, scoring by {score}")
+        row = one_class(data, k, {"model": autoencoder_scorer(autoencoder, score)})
         method = pca_method(n_train, int(np.prod(data.image_shape)), latent_dim)
         key = {"format": BASELINE_FORMAT, "kind": "one-class-pca", "dataset": data.name, "sha256": fingerprint,
                "class": int(k), "latent_dim": latent_dim, "method": method,
@@ -375,7 +378,7 @@ def one_class_run(config, data, classes, log=None, cache=None) -> dict:
     mean = {name: {m: float(np.mean([r[name][m] for r in rows])) for m in ("auroc", "ap")} for name in ("model", "pca")}
     scored = [r["class"] for r in rows]
     return {"format": ONE_CLASS_FORMAT, "dataset": data.name, "model": config.model.model,
-            "preset": config.preset, "latent_dim": latent_dim, "epochs": config.train.epochs,
+            "preset": config.preset, "latent_dim": latent_dim, "epochs": config.train.epochs, "score": score,
             "anomaly_share": float(np.mean([1 - np.mean(data.y_test == k) for k in scored])),
             "rows": rows, "mean": mean, **({"skipped": skipped} if skipped else {}),
             **({"notes": notes} if notes else {})}
@@ -387,7 +390,9 @@ def one_class_table(summary: dict, names: dict[str, str] | None = None) -> str:
 
     rows = summary["rows"]
     detectors = [k for k in rows[0] if isinstance(rows[0][k], dict)]
-    names = {"model": summary.get("preset") or summary.get("model", "model"),
+    model = summary.get("preset") or summary.get("model", "model")
+    score = summary.get("score", "reconstruction")  # a summary from before ``score`` existed scored this way
+    names = {"model": model if score == "reconstruction" else f"{model} ({score})",
              "pca": f"PCA-{summary.get('latent_dim')}", **(names or {})}
     headers = ["class", *(f"{names.get(d, d)} {m}" for d in detectors for m in ("AUROC", "AP"))]
     body = [[_class_label(r), *(f"{r[d][m]:.3f}" for d in detectors for m in ("auroc", "ap"))]

@@ -444,27 +444,65 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
 
 class CodeClusterer(ClusterMixin, BaseEstimator):
-    """Clusters of ``X`` found in an autoencoder's codes: N2D (UMAP + Gaussian mixture) or the mixture alone.
+    """Clusters of ``X`` found in an autoencoder's codes: N2D (UMAP + Gaussian mixture), the mixture alone,
+    or IDEC / DEC (the encoder trained further to cluster).
 
-    ``fit`` trains a clone of ``transformer`` (default ``AutoencoderTransformer()``) on ``X``,
-    then clusters its codes with :func:`aekit.evaluation.clustering.cluster_codes`: into
-    ``n_clusters``, or, when ``None``, into the number it estimates (``n2d``: the highest
-    silhouette in the UMAP embedding; ``gmm``: the lowest BIC; over ``2..k_max``).
+    ``fit`` trains a clone of ``transformer`` (default ``AutoencoderTransformer()``) on ``X``, then:
 
-    Attributes: ``transformer_`` (the fitted transformer), ``labels_`` ``(n_samples,)``,
-    ``probabilities_`` ``(n_samples,)`` (the mixture's for each sample's cluster),
-    ``n_clusters_``, ``clustering_`` (the whole :class:`~aekit.evaluation.clustering.Clustering`).
+    - ``"n2d"``, ``"gmm"``: clusters its codes with :func:`aekit.evaluation.clustering.cluster_codes`:
+      into ``n_clusters``, or, when ``None``, into the number it estimates (``n2d``: the highest
+      silhouette in the UMAP embedding; ``gmm``: the lowest BIC; over ``2..k_max``);
+    - ``"idec"``, ``"dec"``: refines the encoder on ``X`` with IDEC's loss (reconstruction + 0.1 x
+      the clustering KL; Guo et al. 2017) or DEC's (the KL alone; Xie et al. 2016), from k-means
+      centroids on its codes, through aekit's training loop
+      (:func:`aekit.evaluation.clustering.cluster_by_refining`); each row's cluster is then the
+      largest soft assignment of its refined code (DEC eq. 1). ``n_clusters`` is required;
+      ``refine_epochs`` passes over ``X`` (default: about 2,000 steps of 256 rows, as
+      :mod:`aekit.training.deep_clustering` does).
+
+    Clusters are numbered largest first on the training rows.
+
+    Parameters
+    ----------
+    transformer : AutoencoderTransformer, optional
+        The autoencoder and its training settings, cloned at ``fit``.
+    n_clusters : int, optional
+        The number of clusters; ``None`` estimates it (``n2d`` and ``gmm`` only).
+    method : {"n2d", "gmm", "idec", "dec"}, default "n2d"
+    k_max : int, default 15
+        The largest number of clusters tried when estimating it.
+    refine_epochs : int, optional
+        ``idec`` / ``dec``: passes over ``X`` of the refinement.
+    random_state : int, default 0
+
+    Attributes
+    ----------
+    transformer_ : AutoencoderTransformer
+        The fitted transformer; for ``idec`` / ``dec``, with the refined autoencoder, so that its
+        ``transform`` gives the refined codes.
+    labels_ : ndarray of shape (n_samples,)
+    probabilities_ : ndarray of shape (n_samples,)
+        The mixture's probability of each row's cluster (``idec`` / ``dec``: its soft assignment).
+    n_clusters_ : int
+    centroids_ : ndarray of shape (n_clusters_, n_components)
+        ``idec`` / ``dec`` only: the refined centroids in code space, in the clusters' numbering.
+    clustering_ : aekit.evaluation.clustering.Clustering
+        The whole result (distances, how k was chosen, the method's parameters).
 
     >>> from aekit.sklearn import AutoencoderTransformer, CodeClusterer
     >>> clusterer = CodeClusterer(AutoencoderTransformer(latent_dim=10, epochs=5), n_clusters=10)
     >>> labels = clusterer.fit_predict(X)  # doctest: +SKIP
+    >>> idec = CodeClusterer(AutoencoderTransformer(latent_dim=10, epochs=5), n_clusters=10, method="idec")
+    >>> idec.fit(X).predict(X_new)  # doctest: +SKIP
     """
 
-    def __init__(self, transformer=None, *, n_clusters=None, method="n2d", k_max=15, random_state=0):
+    def __init__(self, transformer=None, *, n_clusters=None, method="n2d", k_max=15, refine_epochs=None,
+                 random_state=0):
         self.transformer = transformer
         self.n_clusters = n_clusters
         self.method = method
         self.k_max = k_max
+        self.refine_epochs = refine_epochs
         self.random_state = random_state
 
     def fit(self, X, y=None):
@@ -481,18 +519,79 @@ class CodeClusterer(ClusterMixin, BaseEstimator):
         """
         from sklearn.base import clone
 
-        from aekit.evaluation.clustering import cluster_codes
+        from aekit.evaluation.clustering import ALL_METHODS, REFINING, cluster_codes
 
+        if self.method not in ALL_METHODS:  # before training, not after
+            raise ValueError(f"method: {self.method!r} is not allowed; choose one of: {', '.join(ALL_METHODS)}")
+        if self.method in REFINING and self.n_clusters is None:
+            raise ValueError(f"n_clusters: method {self.method!r} needs the number of clusters; give n_clusters")
         transformer = AutoencoderTransformer() if self.transformer is None else self.transformer
         self.transformer_ = clone(transformer).fit(X)
         self.n_features_in_ = self.transformer_.n_features_in_
         z = self.transformer_.transform(X)  # (n_samples, latent_dim)
+        if self.method in REFINING:
+            return self._refine(X, z)
         self.clustering_ = cluster_codes(z, self.n_clusters, method=self.method, seed=self.random_state,
                                          k_max=self.k_max)
         self.labels_ = self.clustering_.labels_
         self.probabilities_ = self.clustering_.probabilities_
         self.n_clusters_ = self.clustering_.n_clusters_
         return self
+
+    def _refine(self, X, z: np.ndarray):
+        """IDEC / DEC on the fitted transformer's codes ``z`` ``(n, d)`` of ``X``; the transformer then holds the
+        refined autoencoder, and ``labels_`` are :meth:`predict`'s on ``X``.
+        """
+        import torch
+
+        from aekit.evaluation.clustering import _by_size, cluster_by_refining
+
+        ae = self.transformer_
+        images = ae._to_model(ae._validate(X)).numpy()  # (n, C, H, W) float32 in the model's range
+        with torch.random.fork_rng(devices=[]):  # refine seeds the global generator; the caller's is left alone
+            self.clustering_, refined = cluster_by_refining(
+                ae.model_, images, z, int(self.n_clusters), method=self.method, seed=self.random_state,
+                k_max=self.k_max, scale=ae.config_.data.scale, epochs=self.refine_epochs, start_from_z=True)
+        k = refined.module.n_clusters
+        _, _, order = _by_size(refined.labels_, np.zeros((len(z), k)))  # (k,) the module's centroid of each number
+        self.centroids_ = refined.module.centroids.detach().cpu().numpy()[order].astype(np.float64)  # (k, d)
+        ae.model_ = refined.module.autoencoder.eval()  # ae is fit's own clone: the caller's transformer is untouched
+        self.n_clusters_ = k
+        q = self._soft_assignment(z=self.transformer_.transform(X))  # (n, k)
+        self.labels_ = q.argmax(1)
+        self.probabilities_ = q.max(1)
+        return self
+
+    def _soft_assignment(self, z: np.ndarray) -> np.ndarray:
+        """``q`` ``(n, k)`` of codes ``z`` ``(n, d)`` to ``centroids_`` (DEC eq. 1), as the refinement computed it."""
+        import torch
+
+        from aekit.models.idec import soft_assignment
+
+        q = soft_assignment(torch.from_numpy(np.asarray(z, np.float32)),
+                            torch.from_numpy(self.centroids_.astype(np.float32)))
+        return q.double().numpy()
+
+    def predict(self, X):
+        """The cluster of each row of ``X`` (``idec`` / ``dec``): the largest soft assignment of its refined code.
+
+        ``n2d`` and ``gmm`` keep no model of the clusters (UMAP's embedding and the mixture are fitted to
+        the training codes), so they refuse: use ``fit_predict``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            int64 cluster numbers in ``0..n_clusters_-1``, as ``labels_``.
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "centroids_"):
+            raise ValueError(f"predict: method {self.method!r} clusters the training codes only; use fit_predict, "
+                             "or method 'idec' or 'dec', which can assign new rows")
+        return self._soft_assignment(self.transformer_.transform(X)).argmax(1)
 
 
 def _in_chunks(model, fn, x) -> np.ndarray:

@@ -75,12 +75,15 @@ def initial_centroids(z: np.ndarray, k: int, seed: int = 0, labels: np.ndarray |
 def refine(autoencoder, images: np.ndarray, k: int, *, variant: str = "idec", scale: str = "unit",
            epochs: int | None = None, batch_size: int = BATCH_SIZE, lr: float = LR, gamma: float | None = None,
            update_interval: int = UPDATE_INTERVAL, seed: int = 0, init_labels: np.ndarray | None = None,
-           log: Log = quiet) -> Refined:
-    """Refine a copy of ``autoencoder``'s codes of ``images`` (uint8 ``(N, C, H, W)``) into ``k`` clusters.
+           codes: np.ndarray | None = None, log: Log = quiet) -> Refined:
+    """Refine a copy of ``autoencoder``'s codes of ``images`` (uint8 ``(N, C, H, W)``, or float32 in the
+    model's range ``scale``) into ``k`` clusters.
 
     ``variant`` is ``"idec"`` (reconstruction + ``gamma`` x KL, gamma 0.1 by default) or ``"dec"``
     (the KL alone, gamma 1); ``init_labels`` ``(N,)`` start the centroids at those clusters' means
-    instead of k-means's. Trains ``epochs`` passes (default: the whole passes nearest :data:`STEPS` steps)
+    instead of k-means's; ``codes`` ``(N, d)`` are the images' codes when the caller has them (features
+    outside the pixel range, as scikit-learn's standardised rows, which ``encode_images`` refuses to encode).
+    Trains ``epochs`` passes (default: the whole passes nearest :data:`STEPS` steps)
     of ``batch_size`` with Adam at ``lr`` on the CPU or wherever the autoencoder is, fp32.
     """
     from aekit.training.trainer import Trainer
@@ -89,7 +92,7 @@ def refine(autoencoder, images: np.ndarray, k: int, *, variant: str = "idec", sc
     ae = copy.deepcopy(autoencoder).float()
     device = next(ae.parameters()).device
     x = torch.as_tensor(np.ascontiguousarray(images))  # (N, C, H, W)
-    z = ae.encode_images(x.numpy(), scale)  # (N, d)
+    z = ae.encode_images(x.numpy(), scale) if codes is None else np.asarray(codes)  # (N, d)
     log(f"{variant.upper()}: centroids of {k} clusters from "
         f"{'the given clusters' if init_labels is not None else 'k-means on the codes'}")
     mu = torch.from_numpy(initial_centroids(z.astype(np.float64), k, seed, init_labels)).float().to(device)

@@ -7,7 +7,8 @@ class K: AUROC and average precision (chance: 0.5 and the anomaly share). Detect
 
 - ``mlp``: :class:`aekit.sklearn.AnomalyDetector` on the default preset ``classic-3d-tanh``
   (784-128-64-12-3); ``pca-3``: PCA's reconstruction error with the same code size;
-- ``conv``: the same on ``conv-16`` (32, 64 channels, 16-D code); ``pca-16``;
+- ``conv`` and ``conv+codes``: the same on ``conv-16`` (32, 64 channels, 16-D code), scored by its
+  reconstruction error and by that and the code's distance together (``combined``); ``pca-16``;
 - ``std`` and ``std+codes``: one model, ``classic-3d-tanh`` on standardised pixels (each pixel
   minus its mean over the training images, over its standard deviation: what PyOD does to
   its inputs), scored by its reconstruction error (``score_by="reconstruction"``) and by the
@@ -36,9 +37,10 @@ import sys
 import time
 
 TITLES = {"mlp": "MLP (classic-3d-tanh)", "pca-3": "PCA-3", "std": "MLP, standardised",
-          "std+codes": "MLP, standardised + codes", "conv": "conv (conv-16)", "pca-16": "PCA-16",
+          "std+codes": "MLP, standardised + codes", "conv": "conv (conv-16)",
+          "conv+codes": "conv-16 + codes", "pca-16": "PCA-16",
           "pyod": "PyOD AutoEncoder"}
-DETECTORS = ("mlp", "pca-3", "std", "conv", "pca-16", "pyod")  # "std" brings "std+codes"
+DETECTORS = ("mlp", "pca-3", "std", "conv", "pca-16", "pyod")  # "std" brings "std+codes", "conv" "conv+codes"
 
 
 def pyod_scorer(epochs: int, seed: int):
@@ -108,7 +110,8 @@ def main() -> None:
                     "pca-3": lambda: {"pca-3": pca_scorer(3)},
                     "std": lambda: dict(zip(("std", "std+codes"), autoencoder_scorers(
                         autoencoder("classic-3d-tanh", scaling="standard"), ("reconstruction", "combined")).values())),
-                    "conv": lambda: {"conv": autoencoder_scorer(autoencoder("conv-16"))},
+                    "conv": lambda: dict(zip(("conv", "conv+codes"), autoencoder_scorers(
+                        autoencoder("conv-16"), ("reconstruction", "combined")).values())),
                     "pca-16": lambda: {"pca-16": pca_scorer(16)},
                     "pyod": lambda: {"pyod": pyod_scorer(epochs, seed)} if has_pyod else {}}
             detectors = {k: v for d in wanted for k, v in made[d]().items()}
@@ -132,8 +135,8 @@ def main() -> None:
             print(f"### {title}\n\n{markdown_table(headers, body)}\n")
         print(f"Seconds per detector, all classes{', all seeds' if len(seeds) > 1 else ''}: "
               + ", ".join(f"{TITLES[d]} {seconds[d]:.0f}" for d in detectors)
-              + (" (std and std+codes share one model: its training counts once, under std)" if "std" in wanted
-                 else "") + "\n")
+              + (" (std and std+codes, conv and conv+codes share one model each: its training counts once, "
+                 "under the first)" if "std" in wanted or "conv" in wanted else "") + "\n")
 
 
 if __name__ == "__main__":

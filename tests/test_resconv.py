@@ -149,3 +149,91 @@ def test_the_older_conv_presets_build_the_same_networks(preset):
     assert PRESETS[preset]["model"]["model"] in ("conv", "denoising", "vae")
     state = create_model(cfg.model, (1, 28, 28)).state_dict()
     assert (sum(t.numel() for t in state.values()), len(state)) == OLD_CONV[preset]
+
+
+# ----------------------------------------------------------------- the linear path (started at PCA)
+
+def _images(n=300, shape=(3, 16, 16), seed=0):
+    """Images in [0, 1] with a few strong directions (as photos have), so PCA's axes are well defined."""
+    g = torch.Generator().manual_seed(seed)
+    d = torch.tensor(shape).prod().item()
+    basis = torch.randn(6, d, generator=g)
+    x = 0.5 + 0.08 * (torch.randn(n, 6, generator=g) * torch.tensor([4., 3., 2., 1.5, 1., .5])) @ basis / 6
+    return (x + 0.01 * torch.rand(n, d, generator=g)).clamp(0, 1).view(n, *shape)
+
+
+def _pca_error(x, k):
+    flat = x.flatten(1).double()
+    mean = flat.mean(0)
+    v = torch.linalg.svd(flat - mean, full_matrices=False).Vh[:k]  # (k, D)
+    return (((flat - mean) @ v.T @ v + mean).clamp(0, 1) - flat).pow(2).mean().item()
+
+
+def test_the_linear_path_starts_at_pca_exactly_and_its_network_at_zero():
+    x = _images()
+    model = create_model("resconv", (3, 16, 16), latent_dim=4, linear_path=True, **SMALL)
+    assert model.init_sample >= 8 * 4
+    model.init_from_data(x)
+    model.eval()
+    with torch.no_grad():
+        recon = model.decode(model.encode(x))
+    error = (recon - x).pow(2).mean().item()
+    assert error == pytest.approx(_pca_error(x, 4), rel=1e-4)  # PCA-4's reconstruction, before any step
+    assert recon.min() >= 0 and recon.max() <= 1  # clamped to the sigmoid's range
+    basis = model.basis.detach().double()
+    assert torch.allclose(basis @ basis.T, torch.eye(4, dtype=torch.float64), atol=1e-5)  # orthonormal axes
+    # a second call (a second fit, or a model whose checkpoint holds them) leaves them alone
+    before = model.basis.detach().clone()
+    model.init_from_data(torch.rand(50, 3, 16, 16))
+    assert torch.equal(model.basis, before)
+
+
+def test_the_linear_path_trains_every_part_and_keeps_its_start_in_the_state_dict():
+    x = _images()
+    model = create_model("resconv", (3, 16, 16), latent_dim=4, linear_path=True, **SMALL)
+    model.init_from_data(x)
+    out = model(x[:16])
+    out.loss.backward()
+    assert "basis" not in dict(model.named_parameters())  # PCA's axes stay as they started
+    assert model.to_code[1].weight.grad.abs().sum() > 0  # the zero-started layers still get gradients
+    assert model.decoder[-1].conv.weight.grad.abs().sum() > 0
+    state = model.state_dict()
+    assert {"pixel_mean", "pca_ready", "basis"} <= set(state)
+    fresh = create_model("resconv", (3, 16, 16), latent_dim=4, linear_path=True, **SMALL)
+    fresh.load_state_dict(state)
+    fresh.eval(), model.eval()
+    assert torch.equal(fresh.encode(x[:4]), model.encode(x[:4]))
+
+
+def test_in_training_the_clamp_passes_the_gradient_through():
+    model = create_model("resconv", (1, 8, 8), latent_dim=2, linear_path=True, **SMALL)
+    model.init_from_data(torch.rand(40, 1, 8, 8))
+    with torch.no_grad():
+        model.pixel_mean.fill_(1.5)  # every pixel past the range: a plain clamp would pass no gradient
+    model.train()
+    out = model(torch.full((4, 1, 8, 8), 0.25))
+    assert out.recon_x.max() <= 1  # the loss sees the clamped image
+    out.loss.backward()
+    assert model.decoder[-1].conv.bias.grad.sum() > 0  # pulls every pixel down, towards 0.25
+
+
+def test_the_trainer_starts_the_linear_path_on_a_new_run_only(tmp_path):
+    from aekit.config import TrainConfig
+    from aekit.training.trainer import Trainer
+
+    x = (_images(200) * 255).round().to(torch.uint8)
+    model = create_model("resconv", (3, 16, 16), latent_dim=4, linear_path=True, **SMALL)
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=50, lr=1e-3, seed=3), precision="fp32")
+    history = trainer.fit(x[:150], x[150:])
+    assert bool(model.pca_ready)
+    # the first epoch's test error is PCA's or better: training started from it
+    assert history[0]["test_recon_loss"] <= _pca_error(x[150:].float() / 255, 4) * 1.5
+    start = model.basis.detach().clone()
+    again = Trainer(model, TrainConfig(epochs=1, batch_size=50, lr=0.0, seed=3), precision="fp32")
+    again.fit(x[:150], x[150:])
+    assert torch.equal(model.basis, start)  # a trained model is not started again
+
+
+def test_the_linear_path_needs_a_linear_code():
+    with pytest.raises(ConfigError, match="model.latent_activation"):
+        create_model("resconv", (3, 16, 16), latent_dim=4, linear_path=True, latent_activation="tanh", **SMALL)

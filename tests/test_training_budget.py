@@ -62,7 +62,8 @@ def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_
     fit = 1700 - 170
     assert small.train.epochs == -(-small.train.steps // -(-fit // 64)) and small.train.epochs > 50
     assert large.train.epochs <= 4 and large.train.augment == "none" and small.train.augment == "flips+shifts"
-    assert line.startswith("auto: resconv with a 16-D code and 3 stages for 32x32 RGB photos (1,700 images): ")
+    assert line.startswith("auto: resconv started at PCA (a linear path beside it) with a 16-D code and 3 stages for "
+                           "32x32 RGB photos (1,700 images): ")
     assert f"{small.train.steps:,} steps of 64" in line and "flips+shifts" in line and "validation 10%" in line
     # a bigger image costs more per step: fewer steps, smaller batches
     big, _ = _auto((3, 64, 64), 1700)

@@ -32,8 +32,9 @@ def add_config_flags(parser, cls, skip=(), section: str = "", help_override: dic
             default = ",".join(map(str, default)) or "none"
         text = help_override.get(f.name) or _field_help(f, default, hints[f.name] is bool)
         flag = f"--{f.name.replace('_', '-')}"
-        if hints[f.name] is bool:  # a switch: given means true
-            parser.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=text)
+        if hints[f.name] is bool:  # a switch, --x or --no-x: a preset may turn it on, and the user off again
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=text)
             continue
         parser.add_argument(flag, dest=f.name, type=_flag_type(hints[f.name]),
                             default=argparse.SUPPRESS, metavar=f.name.upper(), help=text)

@@ -174,6 +174,8 @@ class AutoEncoder(nn.Module):
     - ``pretraining_stages()``: greedy stages trained, in order, before the first epoch;
     - ``gradient_function()``: the loss and its gradients written out by hand, where a
       model's backward pass is short enough to skip autograd's bookkeeping;
+    - ``init_from_data(x)``: once before a new run's first step, with a sample of training
+      images (``init_sample`` of them; resconv starts its linear path at their PCA);
     - ``after_optimizer_step()``: after every optimiser step (an EMA codebook update goes here);
     - ``anomaly_score(x) -> (B,)``: how unusual each image is to the model (default: its
       reconstruction error; the VAE: its negative ELBO).
@@ -267,6 +269,15 @@ class AutoEncoder(nn.Module):
         if type(self).regularizer is not AutoEncoder.regularizer:
             return {"reg": self.regularizer(x, z)}
         return {}
+
+    init_sample = 0  # init_from_data's sample size: the trainer passes up to this many training images (0: none)
+
+    def init_from_data(self, x: torch.Tensor) -> None:
+        """A start fitted to the data: called by the trainer once, before the first step of a new run (not on a
+        resume), with up to :attr:`init_sample` training images ``(n, C, H, W)`` in the model's range, seeded by
+        the run's seed; nothing by default. What it sets must live in the ``state_dict`` (resconv's linear path:
+        PCA's mean and axes).
+        """
 
     def after_optimizer_step(self) -> None:
         """Called by the trainer after every optimiser step of the main run (an EMA update); nothing by default.

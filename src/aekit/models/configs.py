@@ -131,10 +131,17 @@ class ResConvConfig(ModelConfig):
                        "the decoder alike")
     stages: int | None = rule(None, min=0, max=16, help="resconv: stride-2 stages down (and up again); unset: "
                               "from the image size, round(log2(shorter side / 4)), so the last map is about 4x4")
+    linear_path: bool = rule(False, help="resconv: a linear path beside the network, started at the training "
+                             "images' PCA: training starts from PCA's reconstructions and the network learns "
+                             "what PCA misses (the auto preset turns it on)")
 
     def check(self) -> None:
         if self.max_width < self.width:
             raise ConfigError(f"model.max_width: must be >= model.width ({self.width}), got {self.max_width}")
+        if self.linear_path and self.latent_activation != "linear":
+            raise ConfigError("model.latent_activation: the linear path starts the code at PCA's coordinates, "
+                              f"which are unbounded; set it to 'linear' or turn linear_path off, got "
+                              f"{self.latent_activation!r}")
 
 
 @dataclass

@@ -3,7 +3,8 @@
 ``aekit train --dataset FOLDER`` (no ``--preset``, ``--config`` or ``--model``) and
 ``--preset auto`` start from the ``auto`` preset, whose fields :func:`plan` fills from the
 loaded data before anything trains: the residual conv family (its depth follows the image
-size), a step budget from the data and image size, warm-up and cosine decay, AdamW,
+size) with a linear path started at the training images' PCA (so training starts from
+PCA's reconstructions: :mod:`aekit.models.resconv`), a step budget from the data and image size, warm-up and cosine decay, AdamW,
 augmentation where it suits the images, and a validation split with early stopping. A
 field the user gave is never changed. The chosen values are written to the run's
 ``config.json``, so a resume or ``--config`` re-run needs no planning.
@@ -81,7 +82,8 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
         f" (each image seen under {AUGMENT_EPOCHS} times)" if photo else " (grey: a mirrored digit is another)"
     val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \
         if train.val_fraction > 0 else f"no validation split ({'too few images' if fits else 'too many to copy'})"
-    return (f"auto: {model.model} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "
+    start = " started at PCA (a linear path beside it)" if getattr(model, "linear_path", False) else ""
+    return (f"auto: {model.model}{start} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "
             f"({n_train:,} images): {total:,} steps of {train.batch_size} (~{epochs} epochs), warm-up "
             f"{train.warmup_steps}, {train.lr_schedule} decay from lr {train.lr:g}, {train.optimizer} weight decay "
             f"{train.weight_decay:g}, augment {train.augment}{why_aug}, {val}; every choice is a flag "

@@ -210,6 +210,8 @@ class Trainer:
         if self._aug_gen is None:  # each process its own draws (they augment different images)
             self._aug_gen = torch.Generator().manual_seed(self.config.seed + 1 + 7919 * self.world.rank)
         phases = self.phases()
+        if self._resume is None and self.step == 0 and self.phase_index == 0:
+            self._init_from_data(train)
         with self._catch_sigint(), self.precision.numerics():
             try:
                 for index in range(self.phase_index, len(phases)):
@@ -221,6 +223,15 @@ class Trainer:
             finally:
                 self._call("on_fit_end")
         return self.history
+
+    def _init_from_data(self, train) -> None:
+        """A new run's model gets its sample of training images (``AutoEncoder.init_from_data``), if it asks."""
+        wanted = min(int(getattr(self.model, "init_sample", 0) or 0), len(train))
+        if wanted <= 0:
+            return
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.config.seed + 0x1417))
+        sample = next(iter(train.batches(wanted, order=order[:wanted].to(train.device))))  # (n, C, H, W)
+        self.model.init_from_data(to_model(sample, self.scale).to(self.device))
 
     def _run_phase(self, train, test) -> None:
         phase = self.phase

@@ -160,24 +160,26 @@ class _Grab(Callback):
             self.state = ({k: v.clone() for k, v in tensors.items()}, copy.deepcopy(meta))
 
 
-def _trainer(cfg, callbacks=()):
+def _trainer(cfg, callbacks=(), linear_path=False):
     torch.manual_seed(cfg.seed)
-    model = create_model(build_config("resconv-16", width=4, max_width=8, latent_dim=4).model, (3, 16, 16))
+    model = create_model(build_config("resconv-16", width=4, max_width=8, latent_dim=4, linear_path=linear_path).model,
+                         (3, 16, 16))
     return Trainer(model, cfg, "unit", callbacks, precision="fp32")
 
 
+@pytest.mark.parametrize("linear_path", [False, True], ids=["network", "linear-path"])  # PCA's start is not redone
 @pytest.mark.parametrize("at", [7, 9])  # an epoch boundary (7 steps an epoch), and inside the second epoch
-def test_schedule_augmentation_and_validation_are_exact_on_resume(at):
+def test_schedule_augmentation_and_validation_are_exact_on_resume(at, linear_path):
     cfg = TrainConfig(steps=20, batch_size=16, lr=0.01, lr_schedule="cosine", warmup_steps=3, augment="flips+shifts",
                       optimizer="adamw", weight_decay=0.05, device="cpu", seed=3)
     x, x_test, x_val = _images(), _images(30, seed=1), _images(12, seed=2)
     grab = _Grab(at)
-    whole = _trainer(cfg, [grab])
+    whole = _trainer(cfg, [grab], linear_path)
     whole.fit(x[:100], x_test, x_val)
     assert whole.config.epochs == 3 and whole.total_steps == 21 and len(whole.history) == 3
     assert "val_loss" in whole.history[-1] and whole.history[-1]["val_loss"] != whole.history[-1]["test_loss"]
     assert whole.optimizer.param_groups[0]["lr"] == pytest.approx(lr_at(cfg, 20, 21))  # the last step's
-    resumed = _trainer(cfg)
+    resumed = _trainer(cfg, linear_path=linear_path)
     resumed.load_state_dict(*grab.state)
     resumed.fit(x[:100], x_test, x_val)
     for (name, a), b in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):

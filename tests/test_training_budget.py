@@ -65,6 +65,13 @@ def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_
     assert line.startswith("auto: resconv started at PCA (a linear path beside it) with a 16-D code and 3 stages for "
                            "32x32 RGB photos (1,700 images): ")
     assert f"{small.train.steps:,} steps of 64" in line and "flips+shifts" in line and "validation 10%" in line
+    # a set seen many times starts from its PCA (the linear path); a large one trains the network from scratch
+    assert small.model.linear_path and not large.model.linear_path
+    assert not _auto((3, 32, 32), 1700, linear_path=False)[0].model.linear_path  # a flag is never changed
+    assert _auto((3, 32, 32), 50_000, linear_path=True)[0].model.linear_path
+    assert not _auto((3, 32, 32), 1700, latent_activation="tanh")[0].model.linear_path  # PCA's codes are unbounded
+    _, plain = _auto((3, 32, 32), 50_000)
+    assert plain.startswith("auto: resconv with a 16-D code and 3 stages for 32x32 RGB photos (50,000 images): ")
     # a bigger image costs more per step: fewer steps, smaller batches
     big, _ = _auto((3, 64, 64), 1700)
     assert big.train.batch_size == 32 and big.train.steps == int(PIXEL_BUDGET / (32 * 64 * 64)) < small.train.steps

@@ -132,14 +132,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "auto": {
         "source": "aekit",
-        "summary": "your own images without tuning: resconv with a 16-D code and a linear path started at PCA "
-                   "(training starts from PCA's reconstructions), and a training budget chosen from "
+        "summary": "your own images without tuning: resconv with a 16-D code (started at PCA on a small set: a "
+                   "linear path beside it), and a training budget chosen from "
                    "the data when it loads (steps from the data and image size, warm-up and cosine decay from lr "
                    "0.005, AdamW, flips and shifts for colour images seen 30 times or more, a 10% validation "
                    "split with early stopping), said in one line; the default for a dataset other than the "
                    "seeds' MNIST digits (aekit.training.budget)",
         "data": {"dataset": "mnist", "scale": "unit"},
-        "model": {**RESCONV_16, "linear_path": True},
+        "model": RESCONV_16,
         "train": {"epochs": 10, "batch_size": 64, "lr": 0.005, "lr_schedule": "cosine", "optimizer": "adamw"},
     },
 }

@@ -3,8 +3,9 @@
 ``aekit train --dataset FOLDER`` (no ``--preset``, ``--config`` or ``--model``) and
 ``--preset auto`` start from the ``auto`` preset, whose fields :func:`plan` fills from the
 loaded data before anything trains: the residual conv family (its depth follows the image
-size) with a linear path started at the training images' PCA (so training starts from
-PCA's reconstructions: :mod:`aekit.models.resconv`), a step budget from the data and image size, warm-up and cosine decay, AdamW,
+size), started at the training images' PCA where the budget passes over them many times (a
+linear path beside the network, so training starts from PCA's reconstructions:
+:mod:`aekit.models.resconv`), a step budget from the data and image size, warm-up and cosine decay, AdamW,
 augmentation where it suits the images, and a validation split with early stopping. A
 field the user gave is never changed. The chosen values are written to the run's
 ``config.json``, so a resume or ``--config`` re-run needs no planning.
@@ -27,6 +28,10 @@ MAX_EPOCHS = 100  # a small set: at most this many passes (the validation split 
 MIN_STEPS = 300
 VAL_FRACTION = 0.1
 AUGMENT_EPOCHS = 30  # colour images are flipped and shifted when the budget passes over them this many times
+# ... and the model starts from their PCA (resconv's linear path) when it passes over them this many times: on the
+# small folders it took the auto plan from 1.07x and 1.56x PCA-64's error to 0.72x and 0.92x; on CIFAR-10's four
+# epochs it cost (0.97x PCA-16 against 0.93x), the network from scratch learning faster there (docs/benchmarks.md)
+LINEAR_PATH_EPOCHS = 30
 PHOTO_CHANNELS = 3
 HOLD_OUT_BYTES = 2e9  # a larger training set gets no validation split from auto (hold_out copies the images)
 
@@ -76,6 +81,8 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     # model underfits and augmenting only slows it (CIFAR-10, docs/benchmarks.md#your-own-images)
     choose(train, "augment", "flips+shifts" if photo and epochs >= AUGMENT_EPOCHS else "none")
     choose(train, "patience", max(3, epochs // 5) if train.val_fraction > 0 else 0)
+    if hasattr(model, "linear_path"):
+        choose(model, "linear_path", epochs >= LINEAR_PATH_EPOCHS and model.latent_activation == "linear")
     stages = max(0, round(math.log2(min(h, w) / 4)))
     kind = f"{'RGBA' if c == 4 else 'RGB'} photos" if photo else "grey images"
     why_aug = "" if train.augment != "none" or "augment" in given else \

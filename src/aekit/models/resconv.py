@@ -51,7 +51,6 @@ from aekit.models.base import AutoEncoder, make_activation
 from aekit.models.configs import ResConvConfig
 from aekit.models.registry import register_model
 
-
 OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}  # what the output activation would bound it to
 
 

@@ -300,3 +300,32 @@ def test_it_trains_under_autocast(precision):
     (row,) = Trainer(model, TrainConfig(epochs=1, batch_size=16, precision=precision)).fit(x, x[:16])
     assert all(math.isfinite(row[f"{s}_{t}"]) for s in ("train", "test") for t in ("loss", "code", "drift"))
     assert model.code_mean.dtype == torch.float32 and bool(model.code_mean.abs().sum() > 0)
+
+
+def test_init_from_data_gets_a_seeded_sample_of_training_images_once_and_not_on_resume():
+    from aekit.config import TrainConfig
+    from aekit.training.trainer import Trainer
+
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (40, 1, 8, 8), dtype=np.uint8))
+    rows = {tuple(r.flatten().tolist()) for r in x.float() / 255}
+
+    def trained(seed, state=None):
+        model = create_model("mlp", (1, 8, 8), hidden=[8], latent_dim=2)
+        calls = []
+        model.init_sample = 7
+        model.init_from_data = calls.append
+        trainer = Trainer(model, TrainConfig(epochs=1, batch_size=10, seed=seed), "unit", precision="fp32")
+        if state is not None:
+            trainer.load_state_dict(*state)
+        trainer.fit(x, x[:10])
+        return calls, trainer
+
+    (sample,), trainer = trained(3)
+    assert sample.shape == (7, 1, 8, 8) and sample.dtype == torch.float32 and 0 <= sample.min() <= sample.max() <= 1
+    assert {tuple(r.flatten().tolist()) for r in sample} <= rows  # training images, in the model's range
+    assert len({tuple(r.flatten().tolist()) for r in sample}) == 7  # drawn without repeats
+    (again,), _ = trained(3)
+    (other,), _ = trained(4)
+    assert torch.equal(sample, again) and not torch.equal(sample, other)  # seeded by the run's seed
+    calls, _ = trained(3, trainer.state_dict())
+    assert calls == []  # a resumed run keeps what its checkpoint holds

@@ -241,6 +241,16 @@ class _Done:
         self.model, self.history, self.finished, self.config = model, history, True, TrainConfig(lr=lr)
 
 
+def test_learning_check_says_nothing_with_too_few_test_images_for_a_mean_image():
+    model = create_model("mlp", hidden=(8,))
+    lines = []
+    one = np.random.default_rng(0).integers(0, 256, (1, 1, 28, 28), dtype=np.uint8)  # its mean is itself: loss 0
+    check = LearningCheck(one, "unit", lines.append)
+    check.load_state_dict({"first_loss": 0.2})
+    check.on_fit_end(_Done(model, _history(0.5, train_loss=0.3)))
+    assert lines == [] and check.constant_image_loss(model) == 0
+
+
 @pytest.mark.parametrize("first_loss, history, advice", [
     (0.2, _history(0.5, train_loss=0.3), "lower"),  # the training loss rose from the first step's
     (0.2, _history(0.5, train_loss=0.205), "higher"),  # it barely moved, either way

@@ -348,3 +348,15 @@ def test_the_summary_shows_the_network_that_was_trained(tmp_path, preset, overri
     model = body.split('<div class="k">model</div><div class="v">', 1)[1].split("</div>", 1)[0]
     assert model.startswith(expected)
     assert ("hidden" in model) == ("hidden" in expected)  # a conv body's unused hidden widths are not shown
+
+
+def test_the_code_map_of_one_or_two_test_images_shows_their_first_two_units():
+    import numpy as np
+
+    from aekit.visualization.latent import latent_view
+
+    for n in (1, 2):
+        z = np.arange(n * 16, dtype=float).reshape(n, 16)
+        view = latent_view(z, None)
+        assert view.points.shape == (n, 2) and (view.points == z[:, :2]).all()
+        assert view.axis_names == ["z1", "z2"] and f"too few test images to project: {n}" in view.title

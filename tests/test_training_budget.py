@@ -234,8 +234,9 @@ def test_the_validation_split_is_seeded_disjoint_and_in_stored_order():
 
 
 class _Fake:
-    def __init__(self, history=()):
-        self.should_stop, self.history, self.finished, self.config = False, list(history), True, TrainConfig()
+    def __init__(self, history=(), config=None):
+        self.should_stop, self.history, self.finished = False, list(history), True
+        self.config = config or TrainConfig()
 
 
 def test_early_stopping_waits_patience_epochs_on_the_validation_loss_not_the_test_loss():
@@ -256,6 +257,13 @@ def test_the_overfitting_warning_names_the_flags_and_stays_quiet_when_the_held_o
     OverfitCheck(lines.append).on_fit_end(_Fake(rising))
     assert len(lines) == 1 and "validation loss rose from 0.03 at epoch 2 to 0.036" in lines[0]
     assert "--augment flips+shifts" in lines[0] and "--patience" in lines[0]
+    # only the remedies the run does not already have: an auto run (augmenting, AdamW, validation) is told of fewer
+    # steps and a stronger weight decay
+    done = []
+    OverfitCheck(done.append).on_fit_end(_Fake(rising, TrainConfig(steps=500, augment="flips+shifts", optimizer="adamw",
+                                                                    weight_decay=0.01, val_fraction=0.1, patience=3)))
+    assert "--augment" not in done[0] and "--val-fraction" not in done[0]
+    assert done[0].endswith("try --optimizer adamw --weight-decay 0.05 (now adamw, 0.01), or fewer --steps (now 500)")
     falling = [dict(m, val_loss=0.05 - 0.01 * i, test_loss=0.05 - 0.01 * i) for i, m in enumerate(rising)]
     quiet = []
     OverfitCheck(quiet.append).on_fit_end(_Fake(falling))

@@ -271,11 +271,18 @@ class OverfitCheck(Callback):
             return
         which = "validation" if "val_loss" in last else "test"
         cfg = trainer.config
+        remedies = []  # only those the run does not already have
+        if cfg.augment == "none":
+            remedies.append("--augment flips+shifts")
+        if cfg.optimizer != "adamw" or cfg.weight_decay < 0.05:
+            remedies.append(f"--optimizer adamw --weight-decay 0.05 (now {cfg.optimizer}, {cfg.weight_decay:g})")
+        if cfg.val_fraction <= 0 or cfg.patience <= 0:
+            remedies.append(f"--val-fraction 0.1 --patience 5 (now {cfg.val_fraction:g}, {cfg.patience})")
+        remedies.append(f"fewer --steps (now {cfg.steps})" if cfg.steps else "fewer --epochs")
         self.log(f"warning: the model is likely overfitting: its {which} loss rose from {losses[best]:.5g} at "
                  f"epoch {history[best]['epoch']} to {losses[-1]:.5g} while its training loss fell "
-                 f"({history[best]['train_loss']:.5g} to {last['train_loss']:.5g}); try --augment flips+shifts "
-                 f"(now {cfg.augment}), --optimizer adamw --weight-decay 0.05 (now {cfg.weight_decay:g}), "
-                 f"--val-fraction 0.1 --patience 5 (now {cfg.val_fraction:g}, {cfg.patience}), or fewer --epochs")
+                 f"({history[best]['train_loss']:.5g} to {last['train_loss']:.5g}); try "
+                 + (", ".join(remedies[:-1]) + ", or " if len(remedies) > 1 else "") + remedies[-1])
 
 
 class LearningCheck(Callback):
@@ -309,6 +316,7 @@ class LearningCheck(Callback):
 
     chunk = 4096  # test images per pass through the loss
     moved = 0.05  # a margin: a loss within 5% of another is not better or worse than it
+    min_test = 10  # fewer test images: no check
 
     def __init__(self, x_test, scale: str, log: Callable[[str], None]):
         self.x_test, self.scale, self.log = x_test, scale, log
@@ -326,7 +334,8 @@ class LearningCheck(Callback):
             self.first_loss = value if math.isfinite(value) else None
 
     def on_fit_end(self, trainer):
-        if not trainer.finished or not trainer.history:
+        # the mean of a handful of test images is close to each of them (of one, it is the image): no yardstick
+        if not trainer.finished or not trainer.history or len(self.x_test) < self.min_test:
             return
         stalled = self.stalled(trainer.history)
         final = trainer.history[-1]["test_recon_loss"]

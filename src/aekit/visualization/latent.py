@@ -142,6 +142,9 @@ def latent_view(z: np.ndarray, labels: np.ndarray | None, class_names: list[str]
                       [f"z{i + 1}" for i in range(d)], "k-means cluster" if colours else "class")
     if d <= 3:
         return view
+    if n < 3:  # too few points to project (PCA and t-SNE need more): the first two units, said in the title
+        return replace(view, points=z[:, :2], axis_names=["z1", "z2"],
+                       title=f"{what}, their first two units (too few {images} to project: {n}){colours}")
     if projection == "pca":
         from sklearn.decomposition import PCA
 

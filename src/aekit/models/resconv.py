@@ -13,7 +13,7 @@ convolution gives pixels of either parity a different number of taps, which show
 checkerboard (Odena et al. 2016, "Deconvolution and checkerboard artifacts"); the conv
 body's sub-pixel step can leave one too.
 
-With ``linear_path`` (the ``auto`` preset's choice) a fixed linear map runs beside the
+With ``linear_path`` (the ``auto`` plan's choice for a small set) a fixed linear map runs beside the
 network, code ``z = P (x - mean) + net(x)`` and reconstruction ``mean + P^T z + net'(z)``,
 and :meth:`init_from_data` sets ``mean`` and ``P`` to the training images' PCA (the top
 ``latent_dim`` principal axes) while the network's last layers start at zero: training
@@ -132,11 +132,11 @@ class ResConvAutoEncoder(AutoEncoder):
             return
         self.decoder = nn.Sequential(*up)  # the network adds to PCA's reconstruction, clamped to this range:
         self.output_range = OUTPUT_RANGES.get(config.output_activation, (-math.inf, math.inf))
+        # the sample PCA is fitted on: as many images as 5e7 values hold (16,000 at 32x32 RGB, 4,000 at 64x64),
+        # at least 8 per code unit; the network makes up what a sample's axes miss against all the images'
+        self.init_sample = min(20_000, max(8 * config.latent_dim, int(5e7 // math.prod(self.input_shape))))
         # PCA's mean and axes (latent_dim, C*H*W), set by init_from_data; pca_ready marks them set, so a
         # second fit (or a resumed one, whose checkpoint holds them) does not start them again
-        # the sample PCA is fitted on: as many images as 5e7 values hold (16,000 at 32x32 RGB, 4,000 at 64x64),
-        # at least 8 per code unit; its axes are a start that training moves, not the result
-        self.init_sample = min(20_000, max(8 * config.latent_dim, int(5e7 // math.prod(self.input_shape))))
         self.register_buffer("pixel_mean", torch.zeros(self.input_shape))
         self.register_buffer("pca_ready", torch.zeros((), dtype=torch.bool))
         # fixed, not trained: an optimiser step of Adam's size (~lr per entry) on axes whose entries are about

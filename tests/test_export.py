@@ -49,6 +49,26 @@ def test_every_registered_model_exports_its_encoder_and_decoder(name, tmp_path):
     onnx.checker.check_model(onnx.load(str(tmp_path / "encoder.onnx")), full_check=True)
 
 
+def test_resconv_with_its_linear_path_exports_the_pca_start_and_the_clamp(tmp_path):
+    import torch
+
+    model = create_model("resconv", (3, 16, 16), latent_dim=4, width=4, max_width=8, linear_path=True)
+    rng = np.random.default_rng(2)
+    model.init_from_data(torch.from_numpy(rng.random((64, 3, 16, 16), dtype=np.float32)))
+    with torch.no_grad():
+        model.decoder[-1].conv.bias.fill_(0.8)  # pushes pixels past 1: the exported decoder must clamp them too
+    model.eval()
+    for fmt, suffix in (("onnx", ".onnx"), ("torchscript", ".pt")):
+        encoder = export_model(model, tmp_path / f"encoder{suffix}", "encoder", fmt)
+        decoder = export_model(model, tmp_path / f"decoder{suffix}", "decoder", fmt)
+        x = rng.random((5, 3, 16, 16), dtype=np.float32)
+        z = run_exported(encoder, x)
+        np.testing.assert_allclose(z, torch_out(model, "encode", x), atol=ATOL, rtol=0)
+        out = run_exported(decoder, z)
+        np.testing.assert_allclose(out, torch_out(model, "decode", z), atol=ATOL, rtol=0)
+        assert out.max() == 1.0 and out.min() >= 0.0
+
+
 def test_a_vae_encoder_exports_the_mean_code(tmp_path):
     import torch
 

@@ -13,7 +13,7 @@ field the user gave is never changed. The chosen values are written to the run's
 Why these numbers (measured on the benchmark sets, ``docs/benchmarks.md``): a small set
 gets many passes (the stamps folder's 1,700 images, 10 epochs, was 140 steps and lost to
 PCA), a large one a few; the budget is capped by compute, ``PIXEL_BUDGET`` image-pixels
-seen (about 10 minutes on a 2-core CPU), so a 64x64 set gets fewer steps than a 32x32 one.
+seen (about two minutes on a 2-core CPU), so a 64x64 set gets fewer steps than a 32x32 one.
 """
 
 from __future__ import annotations

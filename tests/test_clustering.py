@@ -71,6 +71,25 @@ def test_n2d_on_separated_blobs_estimates_k_by_the_silhouette():
     np.testing.assert_array_equal(again.labels_, found.labels_)
 
 
+def test_the_pca_baseline_of_wide_images_projects_as_scikit_learn_does_from_uint8_or_floats():
+    """More pixels than images (a folder of 64x64 photos): the baseline goes through fit_pca's Gram route, not an
+    eigendecomposition of the pixels' covariance, and projects as scikit-learn's exact PCA does (up to sign)."""
+    from sklearn.decomposition import PCA
+
+    from aekit.evaluation.clustering import pca
+    from aekit.evaluation.suite import flat_unit, pca_method
+
+    rng = np.random.default_rng(0)
+    images = (rng.random((40, 3, 16, 16)) * rng.random((40, 1, 1, 1)) * 255).astype(np.uint8)
+    assert pca_method(40, 3 * 16 * 16, 5) == "gram"
+    expected = PCA(5, svd_solver="full").fit_transform(flat_unit(images))
+    for x in (images, flat_unit(images)):
+        got = pca(x, 5)
+        assert got.shape == (40, 5)
+        signs = np.sign((got * expected).sum(0))
+        np.testing.assert_allclose(got * signs, expected, atol=2e-4)
+
+
 @pytest.mark.parametrize("k, k_max, message", [(0, 15, "k: must be between 1 and the number of images"),
                                                (None, 1, "k_max: must be >= 2")])
 def test_bad_k_is_a_config_error(k, k_max, message):

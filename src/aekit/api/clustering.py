@@ -75,7 +75,6 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
     import time
 
     from aekit.evaluation import clustering as methods
-    from aekit.evaluation.suite import flat_unit
 
     log = log or io.log
     run = _as_run(run, which)
@@ -101,8 +100,8 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
         found = methods.cluster_codes(codes["z"], k, method=method, seed=seed, k_max=k_max, log=log)
     scores = None
     if data.labeled:
-        pixels = flat_unit(np.concatenate([x for name, x in (("train", data.x_train), ("test", data.x_test))
-                                           if split in (name, "all")]))
+        pixels = np.concatenate([x for name, x in (("train", data.x_train), ("test", data.x_test))
+                                 if split in (name, "all")])  # uint8: PCA reads them in chunks
         scores = methods.compare(codes["label"], found, codes["z"], pixels, seed, log=log)
     if refined is not None:  # from here on (codes.png, result.codes) the codes are the refined encoder's
         codes = {**codes, "z": refined.codes_}

@@ -269,17 +269,24 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = 4) -> np.ndarray:
 
 
 def pca(x: np.ndarray, n_components: int, seed: int = 0) -> np.ndarray:
-    """``x (N, D)`` projected on its first ``n_components`` principal components."""
-    from sklearn.decomposition import PCA
+    """Float rows ``x (N, D)``, or uint8 images ``(N, C, H, W)`` read as ``[0, 1]`` pixels, projected on their first
+    ``n_components`` principal components.
 
-    n_components = min(n_components, *x.shape)
-    return PCA(n_components, svd_solver="covariance_eigh", random_state=seed).fit_transform(x)
+    Fitted by :func:`aekit.evaluation.suite.fit_pca`, which takes the cheaper exact route (the ``D x D``
+    covariance or the ``N x N`` Gram matrix) or a randomized one for the shape: for 796 images of 64x64 RGB the
+    covariance route alone eigendecomposed a 12,288-square matrix, 90 s where the Gram matrix takes under one.
+    """
+    from aekit.evaluation.suite import fit_pca
+
+    basis = fit_pca(x, n_components, seed)
+    return basis.encode_images(x) if x.dtype == np.uint8 else basis.transform(x)
 
 
 def compare(labels: np.ndarray, result: Clustering, z: np.ndarray, pixels: np.ndarray, seed: int = 0,
             n_init: int = 4, log: Log = quiet) -> dict[str, dict[str, float]]:
     """Accuracy (Hungarian), NMI and ARI against ``labels`` of ``result`` and, with the same ``k``, of k-means on
-    the codes ``z`` and k-means on PCA of ``pixels (N, D)`` to as many dimensions as the codes have.
+    the codes ``z`` and k-means on PCA of ``pixels`` (float rows ``(N, D)`` or uint8 images, as :func:`pca` takes
+    them) to as many dimensions as the codes have.
     """
     from aekit.evaluation.metrics import clustering_scores
 

@@ -73,7 +73,8 @@ def test_n2d_on_separated_blobs_estimates_k_by_the_silhouette():
 
 def test_the_pca_baseline_of_wide_images_projects_as_scikit_learn_does_from_uint8_or_floats():
     """More pixels than images (a folder of 64x64 photos): the baseline goes through fit_pca's Gram route, not an
-    eigendecomposition of the pixels' covariance, and projects as scikit-learn's exact PCA does (up to sign)."""
+    eigendecomposition of the pixels' covariance, and projects as scikit-learn's exact PCA does (up to sign).
+    """
     from sklearn.decomposition import PCA
 
     from aekit.evaluation.clustering import pca

@@ -148,6 +148,30 @@ def test_augmentation_is_seeded_flips_mirror_and_shifts_stay_within_a_sixteenth(
     assert torch.equal(augment(x, "none", torch.Generator()), x)
 
 
+def _symmetries(image: torch.Tensor, square: bool) -> list[torch.Tensor]:
+    """The image under each symmetry of its rectangle: flips of either axis, and with ``square`` their transposes."""
+    turned = [image, image.flip(-1), image.flip(-2), image.flip(-1).flip(-2)]
+    return turned + [t.transpose(-1, -2) for t in turned] if square else turned
+
+
+@pytest.mark.parametrize("h, w, count", [(8, 8, 8), (6, 10, 4)], ids=["square", "oblong"])
+def test_dihedral_augmentation_draws_every_symmetry_of_the_image_and_nothing_else(h, w, count):
+    x = torch.arange(h * w, dtype=torch.uint8).reshape(1, 1, h, w).expand(800, 2, h, w).contiguous()
+    turned = augment(x, "dihedral", torch.Generator().manual_seed(0))
+    assert turned.shape == x.shape and turned.dtype == torch.uint8
+    options = _symmetries(x[0], square=h == w)
+    assert len({tuple(t.flatten().tolist()) for t in options}) == count  # all distinct for this image
+    seen = [next(i for i, t in enumerate(options) if torch.equal(t, y)) for y in turned]  # each one of them
+    share = np.bincount(seen, minlength=count) / len(seen)
+    assert share.min() > 0.6 / count and share.max() < 1.4 / count  # about equally often
+    # seeded, and the draws depend on the batch size alone: a generator ends where it would for any images
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    assert torch.equal(augment(x, "dihedral+shifts", g1), augment(x, "dihedral+shifts", g2))
+    augment(torch.zeros_like(x), "dihedral+shifts", g2)
+    augment(x, "dihedral+shifts", g1)
+    assert torch.equal(g1.get_state(), g2.get_state())
+
+
 # ----------------------------------------------------------------------------- the trainer, exact on resume
 
 
@@ -174,10 +198,12 @@ def _trainer(cfg, callbacks=(), linear_path=False):
     return Trainer(model, cfg, "unit", callbacks, precision="fp32")
 
 
-@pytest.mark.parametrize("linear_path", [False, True], ids=["network", "linear-path"])  # PCA's start is not redone
+@pytest.mark.parametrize("linear_path, mode", [(False, "flips+shifts"), (True, "flips+shifts"),
+                                               (False, "dihedral+shifts")],
+                         ids=["network", "linear-path", "dihedral"])  # PCA's start is not redone
 @pytest.mark.parametrize("at", [7, 9])  # an epoch boundary (7 steps an epoch), and inside the second epoch
-def test_schedule_augmentation_and_validation_are_exact_on_resume(at, linear_path):
-    cfg = TrainConfig(steps=20, batch_size=16, lr=0.01, lr_schedule="cosine", warmup_steps=3, augment="flips+shifts",
+def test_schedule_augmentation_and_validation_are_exact_on_resume(at, linear_path, mode):
+    cfg = TrainConfig(steps=20, batch_size=16, lr=0.01, lr_schedule="cosine", warmup_steps=3, augment=mode,
                       optimizer="adamw", weight_decay=0.05, device="cpu", seed=3)
     x, x_test, x_val = _images(), _images(30, seed=1), _images(12, seed=2)
     grab = _Grab(at)

@@ -38,7 +38,7 @@ COLOR_MODES = ("auto", "grayscale", "rgb", "rgba")
 ALPHA_BACKGROUNDS = ("white", "black")
 OPTIMIZERS = ("adam", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
-AUGMENTS = ("none", "flips", "shifts", "flips+shifts")
+AUGMENTS = ("none", "flips", "shifts", "flips+shifts", "dihedral", "dihedral+shifts")
 _BYTE_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
                "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -185,8 +185,10 @@ class TrainConfig:
                             "constant, or cosine decay to zero after the warm-up")
     warmup_steps: int = rule(0, min=0, help="steps of linear learning-rate warm-up from zero at the start")
     augment: str = rule("none", choices=AUGMENTS, help="random changes to each training image, seeded: "
-                        "horizontal flips, shifts of up to 1/16 of the size (edges repeated); none for "
-                        "digits and text, where a mirror image is another symbol")
+                        "horizontal flips, shifts of up to 1/16 of the size (edges repeated), or dihedral: "
+                        "the 8 rotations and reflections of a square, for images with no up or down (sky, "
+                        "microscopy, textures); none for digits and text, where a mirror image is another "
+                        "symbol")
     val_fraction: float = rule(0.0, min=0.0, max=0.5, help="share of the training images held out, seeded, to "
                                "choose the best weights (best.safetensors) and stop early; 0: none (the best "
                                "weights are then chosen by test loss)")

@@ -1,4 +1,4 @@
-"""Random changes to training images: horizontal flips and small shifts, from the run's own generator.
+"""Random changes to training images: flips, the square's eight symmetries, small shifts, from the run's own generator.
 
 The draws come from a CPU ``torch.Generator`` that belongs to the trainer and is saved in
 its checkpoint, so a resumed run draws what a run never stopped would have drawn. They
@@ -18,9 +18,14 @@ def max_shift(size: int) -> int:
 
 
 def augment(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
-    """``x`` ``(B, C, H, W)`` with each image flipped left-right (probability 1/2) and/or shifted.
+    """``x`` ``(B, C, H, W)`` with each image flipped left-right (probability 1/2), or turned by one of the square's
+    symmetries, and/or shifted.
 
-    ``mode`` is ``none``, ``flips``, ``shifts`` or ``flips+shifts``. A shift moves the image
+    ``mode`` is ``none``, ``flips``, ``shifts``, ``flips+shifts``, ``dihedral`` or ``dihedral+shifts``.
+    ``dihedral`` is for images with no up or down (the sky, cells under a microscope, textures, the
+    ground from above): each image is flipped left-right, flipped upside down and transposed, each
+    with probability 1/2, which gives each of the 8 rotations and reflections of a square with
+    probability 1/8; a non-square image is not transposed (its 4 symmetries). A shift moves the image
     by up to :func:`max_shift` pixels each way, independently per axis; the edge rows and
     columns are repeated into the space it leaves. Draws are made for each change in
     ``mode`` whatever the outcome, so their number depends only on the batch size.
@@ -31,6 +36,12 @@ def augment(x: torch.Tensor, mode: str, gen: torch.Generator) -> torch.Tensor:
     if "flips" in mode:
         flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)  # (B,)
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if "dihedral" in mode:
+        turn = (torch.rand(b, 3, generator=gen) < 0.5).to(x.device)[:, :, None, None, None]  # (B, 3, 1, 1, 1)
+        x = torch.where(turn[:, 0], x.flip(-1), x)
+        x = torch.where(turn[:, 1], x.flip(-2), x)
+        if h == w:
+            x = torch.where(turn[:, 2], x.transpose(-1, -2), x)
     if "shifts" in mode:
         sy, sx = max_shift(h), max_shift(w)
         dy = torch.randint(-sy, sy + 1, (b,), generator=gen).to(x.device)  # (B,)

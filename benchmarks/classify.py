@@ -7,6 +7,8 @@ do) or the 10,000 test images (``test``), k = 10, and scores the test images:
 
 - k-means on PCA-10 of the pixels and k-means on the codes (the baselines);
 - N2D (:mod:`aekit.evaluation.clustering`: UMAP of the codes, then a Gaussian mixture);
+- N2D over-clustered and merged (``n2d-merge``: the same embedding, a mixture of 20 components
+  joined along the embedding's neighbour graph into 10 groups of comparable size);
 - IDEC / DEC (:mod:`aekit.training.deep_clustering`: the encoder refined with a clustering loss,
   centroids from k-means on the codes), when named in ``--methods``;
 - with 100 labelled training images (class-balanced, seeded): cluster-then-label over the
@@ -20,7 +22,7 @@ published figures (DEC 0.843, IDEC 0.881, VaDE 0.945, N2D 0.979 on MNIST; N2D 0.
 Fashion-MNIST; those papers cluster and score all 70,000 images).
 
 Usage: python benchmarks/classify.py [--datasets mnist,fashion-mnist] [--seeds 0,1,2] [--epochs 10]
-       [--methods n2d,idec] [--cluster all] [--labels 100] [--unlabelled all] [--quick]
+       [--methods n2d,n2d-merge,idec] [--cluster all] [--labels 100] [--unlabelled all] [--quick]
 """
 
 from __future__ import annotations
@@ -83,9 +85,11 @@ def one_seed(name: str, seed: int, args, tmp: str) -> tuple[dict, dict]:
         y, clustering.kmeans(clustering.pca(pool_pixels, 10, seed), 10, seed)[test]))
     scores["k-means on the codes"] = timed("k-means on the codes", lambda: clustering_scores(
         y, clustering.kmeans(pool_z, 10, seed)[test]))
-    if "n2d" in args.methods:
-        scores["N2D (UMAP + GMM)"] = timed("N2D (UMAP + GMM)", lambda: clustering_scores(
-            y, clustering.cluster_codes(pool_z, 10, method="n2d", seed=seed).labels_[test]))
+    for method in ("n2d", "n2d-merge"):
+        if method in args.methods:
+            row = clustering.METHODS[method]
+            scores[row] = timed(row, lambda: clustering_scores(
+                y, clustering.cluster_codes(pool_z, 10, method=method, seed=seed).labels_[test]))
     for method in ("idec", "dec"):
         if method in args.methods:
             row = clustering.REFINING[method]
@@ -112,7 +116,8 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated [default: 0,1,2]")
     p.add_argument("--epochs", type=int, default=10, help="autoencoder epochs [default: 10]")
     p.add_argument("--ae", default="dense", choices=sorted(AUTOENCODERS), help="the autoencoder [default: dense]")
-    p.add_argument("--methods", default="n2d,idec", help="of n2d, idec, dec [default: n2d,idec]")
+    p.add_argument("--methods", default="n2d,n2d-merge,idec",
+                   help="of n2d, n2d-merge, idec, dec [default: n2d,n2d-merge,idec]")
     p.add_argument("--labels", type=int, default=100, help="labelled images; 0: skip [default: 100]")
     p.add_argument("--cluster", default="all", choices=("all", "test"),
                    help="which images are clustered (the scores are always the test images'): all 70,000, as the "

@@ -71,6 +71,43 @@ def test_n2d_on_separated_blobs_estimates_k_by_the_silhouette():
     np.testing.assert_array_equal(again.labels_, found.labels_)
 
 
+def test_merging_keeps_a_two_lobed_group_whole_where_one_mixture_splits_it(monkeypatch):
+    """The Fashion-MNIST pattern in two dimensions: groups P and Q overlap, S has two lobes. A mixture of three
+    joins P and Q and splits S; so does merging by connection alone. The cap on a group's size keeps P and Q
+    apart and joins S's lobes.
+    """
+    from aekit.evaluation import clustering
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal([0, 0], [1.5, 0.6], (200, 2)), rng.normal([0, 1.6], [1.5, 0.6], (200, 2)),
+                        rng.normal([12, 0], 0.5, (100, 2)), rng.normal([16, 0], 0.5, (100, 2))])
+    y = np.repeat([0, 1, 2], 200)
+    assert cluster_accuracy(y, clustering._mixture(x, 3, 0, 3).predict(x)) == 0.5
+    lines = []
+    labels, proba, distances, params = clustering._merge(x, 3, 0, 3, lines.append)
+    assert cluster_accuracy(y, labels) > 0.85 and np.bincount(labels).tolist() != [400, 100, 100]
+    assert (labels[y == 2] == labels[400]).all()  # S whole
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert (proba.argmax(1) == labels).mean() > 0.99 and (distances >= 0).all()
+    assert params == {"overcluster": 2, "merge_neighbors": 15, "merge_cap": 1.3}
+    assert lines == ["over-clustering: a Gaussian mixture of 6 components, merged into 3 groups along the "
+                     "15-neighbour graph, none past 1.3 x 600 / 3 images while another join fits"]
+    monkeypatch.setattr(clustering, "MERGE_CAP", np.inf)  # connection alone
+    assert cluster_accuracy(y, clustering._merge(x, 3, 0, 3, lines.append)[0]) == 0.5
+
+
+def test_n2d_merge_on_separated_blobs_estimates_k_and_keeps_the_embedding():
+    z, y = blobs(n_per=50, k=5, d=12)
+    found = cluster_codes(z, method="n2d-merge", k_max=8)
+    assert found.method == "n2d-merge" and found.k_chosen_by == "silhouette" and found.n_clusters_ == 5
+    assert found.embedding_.shape == (250, 10) and found.params["overcluster"] == 2
+    assert clustering_scores(y, found.labels_)["acc"] == 1.0 and found.sizes == [50] * 5
+    assert found.probabilities_.min() > 0.99
+    assert "highest mean silhouette of a Gaussian mixture on the UMAP embedding" in found.why_k()
+    typical, atypical = found.members(0, 5)
+    assert (found.labels_[np.r_[typical, atypical]] == 0).all()
+
+
 def test_the_pca_baseline_of_wide_images_projects_as_scikit_learn_does_from_uint8_or_floats():
     """More pixels than images (a folder of 64x64 photos): the baseline goes through fit_pca's Gram route, not an
     eigendecomposition of the pixels' covariance, and projects as scikit-learn's exact PCA does (up to sign).
@@ -144,6 +181,21 @@ def test_cluster_command_on_labelled_digits(sample_run, tmp_path, capsys):
     assert Image.open(out / "codes.png").size[0] > 500
 
 
+def test_cluster_command_with_n2d_merge(sample_run, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "merged"
+    assert main(["cluster", str(sample_run.path), "--split", "test", "--k", "10", "--method", "n2d-merge",
+                 "--out", str(out)]) == 0
+    printed, progress = capsys.readouterr()
+    assert "over-clustering: a Gaussian mixture of 20 components, merged into 10 groups" in progress
+    summary = json.loads((out / "clusters.json").read_text())
+    assert summary["method"] == "n2d-merge" and summary["k"] == 10 and sum(summary["sizes"]) == 1000
+    assert summary["params"]["merge_cap"] == 1.3 and max(summary["sizes"]) <= 1.3 * 1000 / 10
+    assert list(summary["scores"])[0] == "N2D, over-clustered and merged" and "over-clustered and merged" in printed
+    monkeypatch.setitem(sys.modules, "umap", None)
+    assert main(["cluster", str(sample_run.path), "--method", "n2d-merge"]) == 2
+    assert "--method n2d-merge (UMAP) needs aekit's cluster extra" in capsys.readouterr().err
+
+
 def test_cluster_an_unlabelled_folder_of_photos(testdata, tmp_path, capsys):
     nebulae = testdata / "stellarium-nebulae"
     if not nebulae.is_dir():
@@ -206,6 +258,10 @@ def test_a_scikit_learn_clusterer_on_the_codes_of_separated_groups():
     assert clusterer.n_clusters_ == 3 and cluster_accuracy(y, labels) == 1.0
     assert clusterer.transformer_.n_components_ == 3 and clusterer.probabilities_.shape == (240,)
     assert clone(clusterer).get_params()["k_max"] == 6 and not hasattr(clone(clusterer), "labels_")
+    merged = clone(clusterer).set_params(method="n2d-merge", n_clusters=3).fit(X)
+    assert cluster_accuracy(y, merged.labels_) == 1.0 and merged.clustering_.method == "n2d-merge"
+    with pytest.raises(ValueError, match="use fit_predict"):
+        merged.predict(X)
 
 
 def test_a_scikit_learn_idec_clusterer_refines_the_encoder_and_assigns_new_digits():

@@ -62,6 +62,7 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
     """Group a run's images (``split``: ``all``, ``train`` or ``test``) by their codes, without labels.
 
     ``method`` is ``"n2d"`` (UMAP, then a Gaussian mixture; needs the ``cluster`` extra),
+    ``"n2d-merge"`` (the same embedding over-clustered, then merged into groups of comparable size),
     ``"gmm"`` (a Gaussian mixture on the codes), or ``"idec"`` / ``"dec"`` (a copy of the encoder
     trained further with a clustering loss: :mod:`aekit.training.deep_clustering`); ``k`` clusters,
     or when ``None`` the ``k`` in ``2..k_max`` (default 15) that the method's criterion picks
@@ -81,10 +82,10 @@ def cluster(run, k: int | None = None, *, method: str = "n2d", split: str = "all
     if method not in methods.ALL_METHODS:
         raise ConfigError(f"method: {method!r} is not allowed; choose one of: {', '.join(methods.ALL_METHODS)}",
                           params=("method",))
-    if method == "n2d":  # before the slow part: a missing extra is one line now, not after encoding
+    if method in methods.MANIFOLD:  # before the slow part: a missing extra is one line now, not after encoding
         from aekit.integrations import require
 
-        require("umap", "cluster", "method n2d (UMAP)", params=("method",))
+        require("umap", "cluster", f"method {method} (UMAP)", params=("method",))
     data = data if data is not None else run.load_data(log, dataset, data_dir)
     start = time.perf_counter()
     log(f"encoding {'all the' if split == 'all' else 'the ' + split} images of {data.name}")

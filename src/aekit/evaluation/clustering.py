@@ -8,11 +8,22 @@ Two methods, both ending in a Gaussian mixture (so every image gets a probabilit
   MNIST, then a full-covariance Gaussian mixture clusters the embedding. The paper embeds into
   as many dimensions as clusters; here the embedding has :data:`UMAP_DIMS` dimensions whatever
   ``k``, so that one embedding serves every ``k`` tried when ``k`` is estimated.
+- ``n2d-merge``: N2D's embedding, over-clustered and merged along it: a Gaussian mixture with
+  :data:`OVERCLUSTER` times ``k`` components, whose components are then joined, the most
+  connected pair first, until ``k`` groups are left. Two components are as connected as the
+  edges of the embedding's nearest-neighbour graph (:data:`MERGE_NEIGHBORS` neighbours) that
+  run between them, divided by the product of their sizes; no join may make a group larger
+  than :data:`MERGE_CAP` times the mean group size (``N / k``) while another join is possible.
+  The cap is a prior that the groups are of comparable size: on Fashion-MNIST the plain
+  mixture splits sandals and bags in two and lumps pullovers, coats and shirts together, and
+  the over-clustered components are purer; merging them by connection alone joins the
+  upper-body garments again, and the cap stops that. Where one true group holds most of the
+  images, the cap splits it; use ``n2d`` there.
 - ``gmm``: the Gaussian mixture on the codes as they are (no extra needed).
 
 The number of clusters is given, or estimated over ``k`` in ``2..k_max`` without labels:
 
-- ``n2d``: the ``k`` whose mixture's clusters are best separated in the embedding, by the mean
+- ``n2d`` and ``n2d-merge``: the ``k`` whose mixture's clusters are best separated in the embedding, by the mean
   silhouette (Rousseeuw 1987; scikit-learn's ``silhouette_score`` on at most
   :data:`SILHOUETTE_POINTS` points drawn with the seed). The mixture's BIC is no guide there: on
   UMAP's tight, non-Gaussian clusters it keeps falling as k grows, and picked ``k_max`` on every
@@ -40,13 +51,18 @@ import numpy as np
 from aekit.errors import ConfigError
 from aekit.io import Log, quiet
 
-METHODS = {"n2d": "N2D (UMAP + GMM)", "gmm": "GMM on the codes"}
+METHODS = {"n2d": "N2D (UMAP + GMM)", "n2d-merge": "N2D, over-clustered and merged", "gmm": "GMM on the codes"}
+MANIFOLD = ("n2d", "n2d-merge")  # the methods that cluster UMAP's embedding (they need the cluster extra)
 K_MAX = 15  # the largest k tried when estimating it
 UMAP_NEIGHBORS = 20  # N2D's n_neighbors for MNIST (McConville et al. 2020, section 4.2)
 UMAP_DIMS = 10  # N2D embeds into k dimensions, 10 for its 10-class sets
 GMM_INIT = 3  # mixture restarts, the best likelihood kept
 SILHOUETTE_POINTS = 3000  # the silhouette is O(N^2): scored on a seeded sample past this
-CRITERIA = {"n2d": "silhouette", "gmm": "bic"}  # how each method estimates k (see the module's docstring)
+OVERCLUSTER = 2  # n2d-merge: mixture components per group before merging
+MERGE_NEIGHBORS = 15  # n2d-merge: neighbours per point in the graph whose edges measure how connected components are
+MERGE_CAP = 1.3  # n2d-merge: the largest group a join may make, as a multiple of the mean group size N / k
+# how each method estimates k (see the module's docstring)
+CRITERIA = {"n2d": "silhouette", "n2d-merge": "silhouette", "gmm": "bic"}
 # methods that train the encoder further (aekit.training.deep_clustering); k, when not given, is gmm's estimate
 REFINING = {"idec": "IDEC (refined codes)", "dec": "DEC (refined codes)"}
 ALL_METHODS = {**METHODS, **REFINING}
@@ -60,7 +76,7 @@ class Clustering:
     ``probabilities_`` ``(N,)`` the mixture's responsibility of that cluster for the point;
     ``distances_`` ``(N,)`` Mahalanobis distance to that cluster's centre;
     ``k_scores_`` the silhouette or BIC of each ``k`` tried (empty when ``k`` was given);
-    ``embedding_`` ``(N, UMAP_DIMS)`` for ``n2d``, ``None`` for ``gmm``.
+    ``embedding_`` ``(N, UMAP_DIMS)`` for ``n2d`` and ``n2d-merge``, ``None`` for ``gmm``.
     """
 
     labels_: np.ndarray
@@ -92,7 +108,7 @@ class Clustering:
         if self.k_chosen_by == "given":
             return f"k = {self.n_clusters_}: given"
         ks = sorted(self.k_scores_)
-        space = "the UMAP embedding" if self.method == "n2d" else "the codes"
+        space = "the UMAP embedding" if self.method in MANIFOLD else "the codes"
         best = "highest mean silhouette" if self.k_chosen_by == "silhouette" else "lowest BIC"
         ranked = sorted(ks, key=self.k_scores_.get, reverse=self.k_chosen_by == "silhouette")
         runner_up = f"; next best k = {ranked[1]} ({self.k_scores_[ranked[1]]:,.3g})" if len(ranked) > 1 else ""
@@ -107,7 +123,9 @@ def cluster_codes(z: np.ndarray, k: int | None = None, *, method: str = "n2d", s
     picks (``n2d``: the highest silhouette; ``gmm``: the lowest BIC).
 
     ``method`` is ``"n2d"`` (UMAP with ``neighbors`` neighbours to ``dims`` dimensions, then a
-    Gaussian mixture) or ``"gmm"`` (the mixture on ``z``). ``log`` gets one line per step.
+    Gaussian mixture), ``"n2d-merge"`` (the same embedding, a mixture of ``OVERCLUSTER * k``
+    components merged into ``k`` groups, as the module's docstring says) or ``"gmm"`` (the mixture
+    on ``z``). ``log`` gets one line per step.
     """
     z = np.asarray(z, dtype=np.float64)
     if method not in METHODS:
@@ -120,7 +138,7 @@ def cluster_codes(z: np.ndarray, k: int | None = None, *, method: str = "n2d", s
     ks = _candidate_ks(n, k, k_max)
     params = {"seed": seed, "n_init": n_init}
     x = z
-    if method == "n2d":
+    if method in MANIFOLD:
         x, umap_params = _umap(z, neighbors, dims, seed, log)
         params.update(umap_params)
     if k is not None:
@@ -134,12 +152,17 @@ def cluster_codes(z: np.ndarray, k: int | None = None, *, method: str = "n2d", s
         scores = {j: _criterion(chosen_by, x, g, seed) for j, g in fits.items()}
         best = max(scores, key=scores.get) if chosen_by == "silhouette" else min(scores, key=scores.get)
         gmm = fits[best]
-    labels = gmm.predict(x)
-    proba = gmm.predict_proba(x)
-    labels, proba, gmm_order = _by_size(labels, proba)
-    distances = _mahalanobis(x, gmm, gmm_order[labels])
+    if method == "n2d-merge":
+        labels, proba, distances, merge_params = _merge(x, gmm.n_components, seed, n_init, log)
+        params.update(merge_params)
+        labels, proba, _ = _by_size(labels, proba)
+    else:
+        labels = gmm.predict(x)
+        proba = gmm.predict_proba(x)
+        labels, proba, gmm_order = _by_size(labels, proba)
+        distances = _mahalanobis(x, gmm, gmm_order[labels])
     result = Clustering(labels.astype(np.int64), proba[np.arange(n), labels], distances, int(proba.shape[1]), method,
-                        chosen_by, scores, x if method == "n2d" else None, params)
+                        chosen_by, scores, x if method in MANIFOLD else None, params)
     log(result.why_k())
     return result
 
@@ -235,6 +258,82 @@ def _mixture(x: np.ndarray, k: int, seed: int, n_init: int):
         return gmm.fit(x)       # 1.6 s with them, 0.09 s without, on a busy 2-core machine)
 
 
+def _merge(x: np.ndarray, k: int, seed: int, n_init: int, log: Log
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """``n2d-merge``'s step after the embedding ``x (N, d)``: a mixture of ``OVERCLUSTER * k`` components,
+    joined into ``k`` groups (the module's docstring says how). Returns each point's group, the groups'
+    probabilities ``(N, k)`` (the sums of their components'), each point's Mahalanobis distance to the centre
+    of its own component, and the parameters.
+    """
+    from sklearn.neighbors import NearestNeighbors
+    from threadpoolctl import threadpool_limits
+
+    n = len(x)
+    fine_k = min(OVERCLUSTER * k, n)
+    log(f"over-clustering: a Gaussian mixture of {fine_k} components, merged into {k} groups along the "
+        f"{MERGE_NEIGHBORS}-neighbour graph, none past {MERGE_CAP} x {n:,} / {k} images while another join fits")
+    fine = _mixture(x, fine_k, seed, n_init)
+    component = fine.predict(x)
+    used, component = np.unique(component, return_inverse=True)  # empty components take no part
+    m = len(used)
+    neighbors = min(MERGE_NEIGHBORS, n - 1)
+    with threadpool_limits(1):
+        _, near = NearestNeighbors(n_neighbors=neighbors + 1).fit(x).kneighbors(x)
+    edges = np.zeros((m, m))
+    np.add.at(edges, (np.repeat(component, neighbors), component[near[:, 1:]].ravel()), 1)
+    edges = edges + edges.T
+    np.fill_diagonal(edges, 0)
+    group_of = _join(edges, np.bincount(component, minlength=m).astype(np.float64), k, MERGE_CAP * n / k)
+    labels = group_of[component]
+    groups = int(group_of.max()) + 1
+    fine_proba = fine.predict_proba(x)[:, used]
+    proba = np.zeros((n, groups))
+    for c in range(m):
+        proba[:, group_of[c]] += fine_proba[:, c]
+    distances = _mahalanobis(x, fine, used[component])
+    return labels, proba, distances, {"overcluster": OVERCLUSTER, "merge_neighbors": neighbors,
+                                      "merge_cap": MERGE_CAP}
+
+
+def _join(edges: np.ndarray, sizes: np.ndarray, k: int, cap: float) -> np.ndarray:
+    """Greedy agglomeration of ``m`` components, with ``edges (m, m)`` between them and ``sizes (m,)``, into
+    ``k`` groups: the pair with the most edges per product of sizes first, among the pairs whose join stays
+    within ``cap`` points (among all pairs when none does). Returns each component's group, ``0..k-1`` in the
+    order of the groups' smallest component.
+
+    Components 2 and 3 are the most connected pair; a cap of 2 points keeps them apart, and when no
+    join fits the most connected pair is joined all the same:
+
+    >>> edges = np.array([[0, 9, 1, 0], [9, 0, 1, 0], [1, 1, 0, 30], [0, 0, 30, 0]], dtype=float)
+    >>> sizes = np.array([1.0, 1.0, 1.0, 2.0])
+    >>> _join(edges, sizes, 3, cap=10).tolist()
+    [0, 1, 2, 2]
+    >>> _join(edges, sizes, 3, cap=2).tolist()
+    [0, 0, 1, 2]
+    >>> _join(edges, sizes, 2, cap=2).tolist()
+    [0, 0, 1, 1]
+    """
+    edges, sizes = edges.astype(np.float64), sizes.astype(np.float64)
+    members = [[c] for c in range(len(sizes))]
+    while len(members) > k:
+        score = edges / np.outer(sizes, sizes)
+        score[np.tril_indices(len(sizes))] = -np.inf
+        fits = (sizes[:, None] + sizes[None, :]) <= cap
+        allowed = np.where(fits, score, -np.inf)
+        i, j = np.unravel_index(np.argmax(allowed if np.isfinite(allowed).any() else score), score.shape)
+        edges[i] += edges[j]
+        edges[:, i] += edges[:, j]
+        edges[i, i] = 0
+        edges = np.delete(np.delete(edges, j, 0), j, 1)
+        sizes[i] += sizes[j]
+        sizes = np.delete(sizes, j)
+        members[i] += members.pop(j)
+    group_of = np.empty(sum(len(g) for g in members), dtype=np.int64)
+    for g, mem in enumerate(sorted(members, key=min)):
+        group_of[mem] = g
+    return group_of
+
+
 def _by_size(labels: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Renumber clusters largest first (ties: the mixture's order), so that numbers do not depend on the
     mixture's internal order; empty components go last. Returns the new labels, probabilities and, for
@@ -298,5 +397,5 @@ def compare(labels: np.ndarray, result: Clustering, z: np.ndarray, pixels: np.nd
     return rows
 
 
-__all__ = ["ALL_METHODS", "Clustering", "METHODS", "REFINING", "cluster_by_refining", "cluster_codes",
+__all__ = ["ALL_METHODS", "Clustering", "MANIFOLD", "METHODS", "REFINING", "cluster_by_refining", "cluster_codes",
            "compare", "kmeans", "pca"]

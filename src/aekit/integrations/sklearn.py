@@ -449,8 +449,9 @@ class CodeClusterer(ClusterMixin, BaseEstimator):
 
     ``fit`` trains a clone of ``transformer`` (default ``AutoencoderTransformer()``) on ``X``, then:
 
-    - ``"n2d"``, ``"gmm"``: clusters its codes with :func:`aekit.evaluation.clustering.cluster_codes`:
-      into ``n_clusters``, or, when ``None``, into the number it estimates (``n2d``: the highest
+    - ``"n2d"``, ``"n2d-merge"``, ``"gmm"``: clusters its codes with
+      :func:`aekit.evaluation.clustering.cluster_codes`: into ``n_clusters``, or, when ``None``, into the number
+      it estimates (``n2d`` and ``n2d-merge``: the highest
       silhouette in the UMAP embedding; ``gmm``: the lowest BIC; over ``2..k_max``);
     - ``"idec"``, ``"dec"``: refines the encoder on ``X`` with IDEC's loss (reconstruction + 0.1 x
       the clustering KL; Guo et al. 2017) or DEC's (the KL alone; Xie et al. 2016), from k-means
@@ -467,8 +468,8 @@ class CodeClusterer(ClusterMixin, BaseEstimator):
     transformer : AutoencoderTransformer, optional
         The autoencoder and its training settings, cloned at ``fit``.
     n_clusters : int, optional
-        The number of clusters; ``None`` estimates it (``n2d`` and ``gmm`` only).
-    method : {"n2d", "gmm", "idec", "dec"}, default "n2d"
+        The number of clusters; ``None`` estimates it (``n2d``, ``n2d-merge`` and ``gmm`` only).
+    method : {"n2d", "n2d-merge", "gmm", "idec", "dec"}, default "n2d"
     k_max : int, default 15
         The largest number of clusters tried when estimating it.
     refine_epochs : int, optional
@@ -575,7 +576,7 @@ class CodeClusterer(ClusterMixin, BaseEstimator):
     def predict(self, X):
         """The cluster of each row of ``X`` (``idec`` / ``dec``): the largest soft assignment of its refined code.
 
-        ``n2d`` and ``gmm`` keep no model of the clusters (UMAP's embedding and the mixture are fitted to
+        ``n2d``, ``n2d-merge`` and ``gmm`` keep no model of the clusters (UMAP's embedding and the mixture are fitted to
         the training codes), so they refuse: use ``fit_predict``.
 
         Parameters

@@ -1,6 +1,6 @@
 """Grouping images by their codes, without labels: the method only (no files, no pictures).
 
-Two methods, both ending in a Gaussian mixture (so every image gets a probability):
+Three methods, all ending in a Gaussian mixture (so every image gets a probability):
 
 - ``n2d``: N2D (McConville et al. 2020, "N2D: (Not Too) Deep Clustering via Clustering the
   Local Manifold of an Autoencoded Embedding"): the codes go through UMAP (``umap-learn``,
@@ -23,8 +23,8 @@ Two methods, both ending in a Gaussian mixture (so every image gets a probabilit
 
 The number of clusters is given, or estimated over ``k`` in ``2..k_max`` without labels:
 
-- ``n2d`` and ``n2d-merge``: the ``k`` whose mixture's clusters are best separated in the embedding, by the mean
-  silhouette (Rousseeuw 1987; scikit-learn's ``silhouette_score`` on at most
+- ``n2d`` and ``n2d-merge``: the ``k`` whose mixture's clusters are best separated in the
+  embedding, by the mean silhouette (Rousseeuw 1987; scikit-learn's ``silhouette_score`` on at most
   :data:`SILHOUETTE_POINTS` points drawn with the seed). The mixture's BIC is no guide there: on
   UMAP's tight, non-Gaussian clusters it keeps falling as k grows, and picked ``k_max`` on every
   MNIST run tried;

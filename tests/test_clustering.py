@@ -309,7 +309,8 @@ def test_a_scikit_learn_dec_clusterer_and_its_errors():
     np.testing.assert_array_equal(dec.predict(X), dec.labels_)
     with pytest.raises(ValueError, match=r"^n_clusters: method 'idec' needs the number of clusters; give n_clusters$"):
         CodeClusterer(ae, method="idec").fit(X)
-    with pytest.raises(ValueError, match=r"^method: 'kmeans' is not allowed; choose one of: n2d, gmm, idec, dec$"):
+    with pytest.raises(ValueError,
+                       match=r"^method: 'kmeans' is not allowed; choose one of: n2d, n2d-merge, gmm, idec, dec$"):
         CodeClusterer(ae, n_clusters=3, method="kmeans").fit(X)
     # standardised features lie outside any pixel range: the centroids start from the transformer's codes as they are
     rng = np.random.default_rng(0)

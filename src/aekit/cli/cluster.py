@@ -75,7 +75,9 @@ def run(args) -> int:
 
     if args.members < 1:
         raise ConfigError(f"--members: must be >= 1, got {args.members}")
-    if args.method in ("n2d", "n2d-merge"):  # a missing extra is one line before the data loads, not after
+    from aekit.evaluation.clustering import MANIFOLD
+
+    if args.method in MANIFOLD:  # a missing extra is one line before the data loads, not after
         from aekit.integrations import require
 
         require("umap", "cluster", f"--method {args.method} (UMAP)")

@@ -100,7 +100,7 @@ def test_bad_config_file_key(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip() == "aekit train: error: train.momentum: unknown field; allowed: " \
         "epochs, batch_size, lr, weight_decay, seed, device, snapshot_images, precision, checkpoint_every, on_nan, " \
-        "steps, optimizer, lr_schedule, warmup_steps, augment, val_fraction, patience"
+        "steps, optimizer, lr_schedule, warmup_steps, augment, shift, val_fraction, patience, compile"
 
 
 def test_presets_lists_every_preset_with_its_source():

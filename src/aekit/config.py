@@ -189,11 +189,16 @@ class TrainConfig:
                         "the 8 rotations and reflections of a square, for images with no up or down (sky, "
                         "microscopy, textures); none for digits and text, where a mirror image is another "
                         "symbol")
+    shift: int | None = rule(None, min=1, max=4096, help="the largest shift, in pixels each way, of an augment "
+                             "with shifts; unset: 1/16 of the side (2 at 32, 4 at 64)")
     val_fraction: float = rule(0.0, min=0.0, max=0.5, help="share of the training images held out, seeded, to "
                                "choose the best weights (best.safetensors) and stop early; 0: none (the best "
                                "weights are then chosen by test loss)")
     patience: int = rule(0, min=0, help="stop when the validation loss has not improved for this many epochs; "
                          "0: never stop early")
+    compile: bool = rule(False, help="compile the training step with torch.compile (one process): faster steps "
+                         "after a compile of about half a minute, worth it for long runs (the auto plan turns it on "
+                         "for pcamlp); on a CPU it needs a C++ compiler, and without one training goes on uncompiled")
 
 
 SECTIONS = ("data", "model", "train")

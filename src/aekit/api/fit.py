@@ -297,7 +297,7 @@ def _fit(cfg: RunConfig, run_dir: RunDir, data, device, precision: str, state, w
     if verbose:
         cbs.insert(1, EpochPrinter(print))
     trainer = Trainer(model, cfg.train, cfg.data.scale, [*cbs, *callbacks],
-                      precision=precision, world=world)
+                      precision=precision, world=world, log=log if world.main else io.quiet)
     if state is not None:
         trainer.load_state_dict(*state)
     if verbose:

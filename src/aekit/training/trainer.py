@@ -32,7 +32,7 @@ import math
 import signal
 import threading
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -142,8 +142,10 @@ class Trainer:
     hand_gradients = True  # use a model's gradient_function where it has one (False: autograd always)
 
     def __init__(self, model, config: TrainConfig, scale: str = "unit", callbacks: Sequence[Callback] = (),
-                 precision: str | Precision | None = None, world: World | None = None):
+                 precision: str | Precision | None = None, world: World | None = None,
+                 log: Callable[[str], None] | None = None):
         self.model = model
+        self.log = log or (lambda _: None)  # one-line notes (a compile that failed)
         self.world = world or World()
         self.config = config
         self.scale = scale
@@ -179,6 +181,7 @@ class Trainer:
         self._interrupted = False
         self._unit = torch.ones((), device=self.device)
         self._net = None  # the phase's module as the forward pass sees it (in DDP with many processes)
+        self._compile_pending = False  # the compiled forward has not run yet: its first call may fail
         self._by_hand = None  # the phase's module's gradient_function, where this run can use it
         self._after_step = None  # the phase's module's after_optimizer_step, if it has one
         self._by_hand_tried = False  # whether it has taken a step yet (its first is tried, with autograd behind it)
@@ -236,6 +239,11 @@ class Trainer:
     def _run_phase(self, train, test) -> None:
         phase = self.phase
         self._net = self.world.wrap(phase.module, self.device)
+        # torch.compile (inductor) fuses the elementwise work between the products: pcamlp's step on a CPU takes
+        # 0.88x the time after up to half a minute of compiling (benchmarks/compile.py). One process, the main run only.
+        self._compile_pending = self.config.compile and phase.main and not self.world.distributed
+        if self._compile_pending:
+            self._net = torch.compile(self._net)
         self._by_hand, self._by_hand_tried = self._gradient_function(phase.module), False
         self._after_step = getattr(phase.module, "after_optimizer_step", None)
         self.optimizer = make_optimizer(phase.module, self.config)
@@ -302,7 +310,7 @@ class Trainer:
             for group in groups:  # a function of the step alone: nothing to save for a resume
                 group["lr"] = lr_at(self.config, self.step, self.total_steps)
             if x is not None and mode != "none":
-                x = augment(x, mode, self._aug_gen)
+                x = augment(x, mode, self._aug_gen, self.config.shift)
             loss = self._train_step(to_model(x, self.scale) if x is not None else None, share)
             self.batch += 1
             self.step += phase.main
@@ -335,7 +343,7 @@ class Trainer:
         out = self._hand_step(x) if self._by_hand is not None else None
         if out is None:
             with self.precision.autocast():
-                out = self._net(x)
+                out = self._forward(x)
             self.optimizer.zero_grad(set_to_none=True)
             self.precision.backward(out.loss if share is None else out.loss * share)
         # whether this step counted (None: where no step can be skipped)
@@ -377,6 +385,24 @@ class Trainer:
             self._terms = list(torch.stack([rows[:, 0], *columns, *pad, rows[:, -1]], 1).unbind(0))
         self._term_names = names
         self._pad = [self._unit.new_zeros(())] * max(0, 2 - len(names))
+
+    def _forward(self, x: torch.Tensor):
+        """The training forward pass; the first call of a compiled one compiles it, and where that fails (no C++
+        compiler, an operation inductor lacks) the phase goes on without compiling, said in one line.
+        """
+        if not self._compile_pending:
+            return self._net(x)
+        try:
+            out = self._net(x)
+        except Exception as exc:  # noqa: BLE001 -- whatever the compiler raised: the eager model is the same function
+            self._net = self.world.wrap(self.phase.module, self.device)
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            first = next((line for line in lines if not line.endswith("raised:")), "")[:200]  # past dynamo's header
+            self.log(f"warning: compile failed ({type(exc).__name__}: {first}); training without it (--no-compile "
+                     f"skips trying)")
+            out = self._net(x)
+        self._compile_pending = False
+        return out
 
     def _hand_step(self, x: torch.Tensor):
         """The step's forward and backward in one, by the model's hand-written gradients; ``None`` where

@@ -23,7 +23,15 @@ from aekit.presets import DEFAULT_PRESET, default_preset
 from aekit.resolve import build_config
 from aekit.training import Callback, EarlyStopping, OverfitCheck, Trainer
 from aekit.training.augment import augment, max_shift
-from aekit.training.budget import PIXEL_BUDGET, held_out_count, hold_out, plan
+from aekit.training.budget import (
+    PCAMLP_IMAGES,
+    PCAMLP_MIN_IMAGES,
+    PCAMLP_VAL_IMAGES,
+    PIXEL_BUDGET,
+    held_out_count,
+    hold_out,
+    plan,
+)
 from aekit.training.schedule import lr_at, planned_epochs, steps_per_epoch
 
 # ----------------------------------------------------------------------------- schedule and budget
@@ -57,27 +65,57 @@ def _auto(shape, n, **given):
 
 def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_compute():
     small, line = _auto((3, 32, 32), 1700)
-    large, _ = _auto((3, 32, 32), 50_000)
+    large, _ = _auto((1, 32, 32), 50_000)  # grey: resconv (a large set of colour photos trains pcamlp, below)
     assert small.train.steps == large.train.steps == int(PIXEL_BUDGET / (64 * 32 * 32))  # the compute cap
     fit = 1700 - 170
     assert small.train.epochs == -(-small.train.steps // -(-fit // 64)) and small.train.epochs > 50
     assert large.train.epochs <= 4 and large.train.augment == "none" and small.train.augment == "flips+shifts"
+    assert large.model.model == small.model.model == "resconv"
     assert line.startswith("auto: resconv started at PCA (a linear path beside it) with a 16-D code and 3 stages for "
                            "32x32 RGB photos (1,700 images): ")
     assert f"{small.train.steps:,} steps of 64" in line and "flips+shifts" in line and "validation 10%" in line
     # a set seen many times starts from its PCA (the linear path); a large one trains the network from scratch
     assert small.model.linear_path and not large.model.linear_path
     assert not _auto((3, 32, 32), 1700, linear_path=False)[0].model.linear_path  # a flag is never changed
-    assert _auto((3, 32, 32), 50_000, linear_path=True)[0].model.linear_path
+    assert _auto((1, 32, 32), 50_000, linear_path=True)[0].model.linear_path
     assert not _auto((3, 32, 32), 1700, latent_activation="tanh")[0].model.linear_path  # PCA's codes are unbounded
-    _, plain = _auto((3, 32, 32), 50_000)
-    assert plain.startswith("auto: resconv with a 16-D code and 3 stages for 32x32 RGB photos (50,000 images): ")
+    _, plain = _auto((1, 32, 32), 50_000)
+    assert plain.startswith("auto: resconv with a 16-D code and 3 stages for 32x32 grey images (50,000 images): ")
     # a bigger image costs more per step: fewer steps, smaller batches
     big, _ = _auto((3, 64, 64), 1700)
     assert big.train.batch_size == 32 and big.train.steps == int(PIXEL_BUDGET / (32 * 64 * 64)) < small.train.steps
     # a tiny set: at most MAX_EPOCHS passes, no fewer than MIN_STEPS steps
     tiny, _ = _auto((3, 32, 32), 100)
     assert tiny.train.steps == 300 and tiny.train.val_fraction == 0.1
+
+
+def test_auto_trains_pcamlp_on_a_large_set_of_small_colour_photos():
+    cfg, line = _auto((3, 32, 32), 50_000)
+    model, train = cfg.model, cfg.train
+    assert model.model == "pcamlp" and model.linear_path and model.latent_dim == 16
+    assert (model.components, model.width, model.depth) == (256, 1024, 3)
+    assert (train.batch_size, train.lr, train.weight_decay, train.warmup_steps) == (2048, 0.006, 0.05, 200)
+    assert train.steps == int(PCAMLP_IMAGES / 2048) and train.augment == "flips+shifts"
+    assert held_out_count(50_000, train.val_fraction) == PCAMLP_VAL_IMAGES  # 2,000, not 10%: the rest trains
+    assert train.patience == train.epochs // 5
+    assert line.startswith("auto: pcamlp started at PCA (a linear path beside it) with a 16-D code and 256 "
+                           "principal axes, 3 hidden layers of 1024 for 32x32 RGB photos (50,000 images): "
+                           f"{train.steps:,} steps of 2048 (~{train.epochs} epochs)")
+    assert "validation 4% (2,000 images)" in line
+    # what keeps resconv: one of its own flags, grey images, fewer images, larger images
+    for shape, n, given in [((3, 32, 32), 50_000, {"width": 32}), ((3, 32, 32), 50_000, {"linear_path": False}),
+                            ((1, 28, 28), 60_000, {}), ((3, 32, 32), PCAMLP_MIN_IMAGES - 1, {}),
+                            ((3, 64, 64), 50_000, {})]:
+        assert _auto(shape, n, **given)[0].model.model == "resconv", (shape, n, given)
+    assert _auto((4, 32, 32), 50_000)[0].model.model == "pcamlp"  # alpha kept as a fourth channel
+    # the fields every model has carry over, and a given field is never changed
+    cfg, _ = _auto((3, 32, 32), 50_000, latent_dim=64, lr=0.001, batch_size=512, loss="l1", compile=False)
+    assert (cfg.model.latent_dim, cfg.model.loss, cfg.train.compile) == (64, "l1", False)
+    assert (cfg.train.lr, cfg.train.batch_size, cfg.train.steps) == (0.001, 512, int(PCAMLP_IMAGES / 512))
+    assert not _auto((3, 32, 32), 50_000, latent_activation="tanh")[0].model.linear_path
+    # a larger code, a gentler rate: 0.006 at 16-D (and below), about a third of it at 64-D
+    assert _auto((3, 32, 32), 50_000, latent_dim=8)[0].train.lr == 0.006
+    assert _auto((3, 32, 32), 50_000, latent_dim=64)[0].train.lr == pytest.approx(0.002, rel=0.02)
 
 
 def test_auto_keeps_grey_images_unflipped_and_every_given_field():
@@ -148,6 +186,27 @@ def test_augmentation_is_seeded_flips_mirror_and_shifts_stay_within_a_sixteenth(
     assert torch.equal(augment(x, "none", torch.Generator()), x)
 
 
+@pytest.mark.parametrize("most", [None, 3, 40])
+def test_a_shift_moves_every_pixel_as_indexing_it_would_up_to_the_largest_shift_given(most):
+    """The shifts are slices of an edge-padded batch: the same images as indexing each pixel at its shifted place."""
+    x = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (300, 3, 20, 33), dtype=np.uint8))
+    out = augment(x, "shifts", torch.Generator().manual_seed(2), most)
+    g = torch.Generator().manual_seed(2)
+    sy, sx = (max_shift(20), max_shift(33)) if most is None else (min(most, 19), min(most, 32))
+    dy, dx = torch.randint(-sy, sy + 1, (300,), generator=g), torch.randint(-sx, sx + 1, (300,), generator=g)
+    for i in range(300):
+        rows = (torch.arange(20) - dy[i]).clamp(0, 19)
+        cols = (torch.arange(33) - dx[i]).clamp(0, 32)
+        assert torch.equal(out[i], x[i][:, rows][:, :, cols]), i
+    assert int(dy.abs().max()) == sy and int(dx.abs().max()) == sx  # the largest shift is drawn
+
+
+def test_the_largest_shift_is_a_flag_validated_by_name():
+    assert build_config("auto", shift=3).train.shift == 3 and build_config("auto").train.shift is None
+    with pytest.raises(ConfigError, match="train.shift: must be >= 1"):
+        build_config(shift=0)
+
+
 def _symmetries(image: torch.Tensor, square: bool) -> list[torch.Tensor]:
     """The image under each symmetry of its rectangle: flips of either axis, and with ``square`` their transposes."""
     turned = [image, image.flip(-1), image.flip(-2), image.flip(-1).flip(-2)]
@@ -193,14 +252,17 @@ class _Grab(Callback):
 
 def _trainer(cfg, callbacks=(), linear_path=False):
     torch.manual_seed(cfg.seed)
-    model = create_model(build_config("resconv-16", width=4, max_width=8, latent_dim=4, linear_path=linear_path).model,
-                         (3, 16, 16))
+    if linear_path is None:  # pcamlp: the auto plan's model for a large set of small photos, its axes fitted once
+        model = create_model("pcamlp", (3, 16, 16), latent_dim=4, components=32, width=16, depth=2)
+    else:
+        model = create_model(build_config("resconv-16", width=4, max_width=8, latent_dim=4,
+                                          linear_path=linear_path).model, (3, 16, 16))
     return Trainer(model, cfg, "unit", callbacks, precision="fp32")
 
 
 @pytest.mark.parametrize("linear_path, mode", [(False, "flips+shifts"), (True, "flips+shifts"),
-                                               (False, "dihedral+shifts")],
-                         ids=["network", "linear-path", "dihedral"])  # PCA's start is not redone
+                                               (False, "dihedral+shifts"), (None, "flips+shifts")],
+                         ids=["network", "linear-path", "dihedral", "pcamlp"])  # PCA's start is not redone
 @pytest.mark.parametrize("at", [7, 9])  # an epoch boundary (7 steps an epoch), and inside the second epoch
 def test_schedule_augmentation_and_validation_are_exact_on_resume(at, linear_path, mode):
     cfg = TrainConfig(steps=20, batch_size=16, lr=0.01, lr_schedule="cosine", warmup_steps=3, augment=mode,

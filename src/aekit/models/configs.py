@@ -145,6 +145,30 @@ class ResConvConfig(ModelConfig):
 
 
 @dataclass
+class PCAMLPConfig(ModelConfig):
+    """The fields of :mod:`aekit.models.pcamlp`."""
+
+    components: int = rule(256, min=1, max=limits.MAX_WIDTH, help="pcamlp: principal axes the images are written "
+                           "in (at most the pixels, and the training sample's size); the encoder reads their "
+                           "coordinates and the decoder writes them")
+    width: int = rule(1024, min=1, max=limits.MAX_WIDTH, help="pcamlp: units of each hidden layer")
+    depth: int = rule(3, min=1, max=16, help="pcamlp: hidden layers (linear, layer norm, activation) in the "
+                      "encoder and the decoder alike")
+    encoder_width: int | None = rule(None, min=1, max=limits.MAX_WIDTH, help="pcamlp: units of the encoder's "
+                                     "hidden layers; unset: width")
+    encoder_depth: int | None = rule(None, min=1, max=16, help="pcamlp: the encoder's hidden layers; unset: depth")
+    activation: str = rule("silu", choices=ACTIVATIONS, help="activation between hidden layers")
+    linear_path: bool = rule(True, help="pcamlp: a linear layer beside each MLP, started at PCA (the code starts "
+                             "as the top principal coordinates, the reconstruction as PCA's)")
+
+    def check(self) -> None:
+        if self.linear_path and self.latent_activation != "linear":
+            raise ConfigError("model.latent_activation: the linear path starts the code at PCA's coordinates, "
+                              f"which are unbounded; set it to 'linear' or turn linear_path off, got "
+                              f"{self.latent_activation!r}")
+
+
+@dataclass
 class StackedConfig(ModelConfig):
     pretrain_epochs: int = rule(1, min=0, max=limits.MAX_EPOCHS, help="epochs of greedy pre-training per layer before "
                                 "fine-tuning the whole stack (0: none)")
@@ -160,6 +184,7 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "vae": VAEConfig,
     "stacked": StackedConfig,
     "resconv": ResConvConfig,
+    "pcamlp": PCAMLPConfig,
 }
 
 

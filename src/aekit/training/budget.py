@@ -34,6 +34,15 @@ AUGMENT_EPOCHS = 30  # colour images are flipped and shifted when the budget pas
 LINEAR_PATH_EPOCHS = 30
 PHOTO_CHANNELS = 3
 HOLD_OUT_BYTES = 2e9  # a larger training set gets no validation split from auto (hold_out copies the images)
+# A large set of small colour photos trains pcamlp (an MLP on the images' principal components) instead: on
+# CIFAR-10 at 16-D it reached 0.86x PCA-16's error in 14 minutes where resconv reached 0.89x (docs/benchmarks.md)
+PCAMLP_MIN_IMAGES = 20_000
+PCAMLP_MAX_PIXELS = 48 * 48  # height x width: beyond this 256 principal axes hold too little of the image
+PCAMLP_IMAGES = 12.5e6  # images a pcamlp run sees (steps x batch): about 13 minutes on a 2-core CPU, bf16, compiled
+PCAMLP_SHIFT_SHARE = 10
+PCAMLP_BATCH, PCAMLP_LR, PCAMLP_WEIGHT_DECAY = 2048, 0.006, 0.05  # large batches use the CPU's bf16 best; lr at 16-D
+PCAMLP_VAL_IMAGES = 2000  # its validation split: enough to choose weights by; the rest trains
+RESCONV_FIELDS = ("width", "max_width", "blocks", "stages", "linear_path", "activation")  # one given keeps resconv
 
 
 def held_out_count(n: int, fraction: float) -> int:
@@ -59,42 +68,75 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
         if name not in given:
             setattr(section, name, value)
 
-    choose(train, "batch_size", 64 if h * w <= 48 * 48 else 32)
     # the split copies the training images into memory: not for a set that streams from disk
     fits = n_train * c * h * w <= HOLD_OUT_BYTES
-    choose(train, "val_fraction", VAL_FRACTION if n_train >= 20 and fits else 0.0)
+    mlp = photo and n_train >= PCAMLP_MIN_IMAGES and h * w <= PCAMLP_MAX_PIXELS and model.model == "resconv" \
+        and not given & set(RESCONV_FIELDS)
+    if mlp:
+        model = cfg.model = pcamlp_config(model)
+        # a larger code needs a gentler rate: at 64-D lr 0.006 left the MLPs at PCA's error after the warm-up,
+        # 0.002 trained (docs/models.md#an-mlp-on-principal-components-pcamlp)
+        choose(train, "lr", round(PCAMLP_LR * min(1.0, 16 / model.latent_dim) ** 0.8, 5))
+        choose(train, "compile", True)  # a long run of a few large products: compiling pays (benchmarks/compile.py)
+        # the MLP overfits CIFAR-10 more than the conv net (it has no translation built in): shifts of up to 1/10
+        # of the side (3 pixels at 32), where the default's 1/16 left it no better after 6,600 steps than 4,600
+        choose(train, "shift", max(1, round(min(h, w) / PCAMLP_SHIFT_SHARE)))
+    choose(train, "batch_size", PCAMLP_BATCH if mlp else 64 if h * w <= 48 * 48 else 32)
+    val_fraction = min(VAL_FRACTION, PCAMLP_VAL_IMAGES / n_train) if mlp else VAL_FRACTION
+    choose(train, "val_fraction", round(val_fraction, 4) if n_train >= 20 and fits else 0.0)
     n_fit = n_train - held_out_count(n_train, train.val_fraction)
     per_epoch = steps_per_epoch(n_fit, train.batch_size)
-    by_compute = int(PIXEL_BUDGET / (train.batch_size * h * w))
+    by_compute = int(PCAMLP_IMAGES / train.batch_size) if mlp else int(PIXEL_BUDGET / (train.batch_size * h * w))
     if "epochs" in given and "steps" not in given:
         train.steps = 0  # the epochs given are the budget
     else:
-        choose(train, "steps", max(MIN_STEPS, min(by_compute, MAX_EPOCHS * per_epoch)))
+        choose(train, "steps", max(MIN_STEPS, by_compute if mlp else min(by_compute, MAX_EPOCHS * per_epoch)))
     epochs = planned_epochs(train, n_fit)
     train.epochs = epochs  # a steps budget decides them (schedule.planned_epochs); recorded for resume
     total = train.steps or epochs * per_epoch
-    choose(train, "warmup_steps", min(200, max(1, total // 20)))
+    # pcamlp warms up over 200 steps however short the run: at lr 0.006 a quicker warm-up can leave its MLPs dead
+    choose(train, "warmup_steps", min(200, max(1, total // 2 if mlp else total // 20)))
     choose(train, "lr_schedule", "cosine")
     choose(train, "optimizer", "adamw")
-    choose(train, "weight_decay", 0.01)
+    choose(train, "weight_decay", PCAMLP_WEIGHT_DECAY if mlp else 0.01)
     # augmentation pays where the model sees each image many times; on a large set, at a few epochs, the
     # model underfits and augmenting only slows it (CIFAR-10, docs/benchmarks.md#your-own-images)
     choose(train, "augment", "flips+shifts" if photo and epochs >= AUGMENT_EPOCHS else "none")
     choose(train, "patience", max(3, epochs // 5) if train.val_fraction > 0 else 0)
-    if hasattr(model, "linear_path"):
-        choose(model, "linear_path", epochs >= LINEAR_PATH_EPOCHS and model.latent_activation == "linear")
+    if hasattr(model, "linear_path"):  # pcamlp: always (it is what makes it start at PCA)
+        choose(model, "linear_path", (mlp or epochs >= LINEAR_PATH_EPOCHS) and model.latent_activation == "linear")
     stages = max(0, round(math.log2(min(h, w) / 4)))
     kind = f"{'RGBA' if c == 4 else 'RGB'} photos" if photo else "grey images"
+    shape = f"{min(model.components, c * h * w)} principal axes, {model.depth} hidden layer" \
+        f"{'s' if model.depth != 1 else ''} of {model.width}" if mlp \
+        else f"{stages} stages"
+    shift = f" (up to {train.shift} px)" if train.shift and "shifts" in train.augment else ""
     why_aug = "" if train.augment != "none" or "augment" in given else \
         f" (each image seen under {AUGMENT_EPOCHS} times)" if photo else " (grey: a mirrored digit is another)"
-    val = f"validation {train.val_fraction:.0%}, early stop after {train.patience} epochs without progress" \
-        if train.val_fraction > 0 else f"no validation split ({'too few images' if fits else 'too many to copy'})"
+    held = held_out_count(n_train, train.val_fraction)
+    val = f"validation {train.val_fraction:.0%} ({held:,} images), early stop after {train.patience} epochs without " \
+        "progress" if train.val_fraction > 0 else \
+        f"no validation split ({'too few images' if fits else 'too many to copy'})"
     start = " started at PCA (a linear path beside it)" if getattr(model, "linear_path", False) else ""
-    return (f"auto: {model.model}{start} with a {model.latent_dim}-D code and {stages} stages for {w}x{h} {kind} "
+    return (f"auto: {model.model}{start} with a {model.latent_dim}-D code and {shape} for {w}x{h} {kind} "
             f"({n_train:,} images): {total:,} steps of {train.batch_size} (~{epochs} epochs), warm-up "
             f"{train.warmup_steps}, {train.lr_schedule} decay from lr {train.lr:g}, {train.optimizer} weight decay "
-            f"{train.weight_decay:g}, augment {train.augment}{why_aug}, {val}; every choice is a flag "
+            f"{train.weight_decay:g}, augment {train.augment}{shift}{why_aug}, {val}"
+            f"{', compiled' if train.compile else ''}; every choice is a flag "
             f"(--steps, --augment, --val-fraction, ...)")
+
+
+def pcamlp_config(model):
+    """A :mod:`aekit.models.pcamlp` config with the fields every model shares taken from ``model``'s."""
+    import dataclasses
+
+    from aekit.config import ModelConfig, build_section
+    from aekit.models.configs import get_config_class
+
+    shared = {f.name: getattr(model, f.name) for f in dataclasses.fields(ModelConfig)
+              if f.name not in ("model", "hidden", "activation")}
+    return build_section(get_config_class("pcamlp"), {**shared, "model": "pcamlp",
+                                                      "linear_path": model.latent_activation == "linear"}, "model")
 
 
 def settle(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given: set[str] | None) -> str | None:

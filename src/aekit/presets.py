@@ -147,7 +147,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "auto": {
         "source": "aekit",
         "summary": "your own images without tuning: resconv with a 16-D code (started at PCA on a small set: a "
-                   "linear path beside it), and a training budget chosen from "
+                   "linear path beside it; pcamlp on 20,000 colour photos or more of at most 48x48), and a "
+                   "training budget chosen from "
                    "the data when it loads (steps from the data and image size, warm-up and cosine decay from lr "
                    "0.005, AdamW, flips and shifts for colour images seen 30 times or more, a 10% validation "
                    "split with early stopping), said in one line; the default for a dataset other than the "

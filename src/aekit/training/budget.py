@@ -6,7 +6,9 @@ loaded data before anything trains: the residual conv family (its depth follows 
 size), started at the training images' PCA where the budget passes over them many times (a
 linear path beside the network, so training starts from PCA's reconstructions:
 :mod:`aekit.models.resconv`), a step budget from the data and image size, warm-up and cosine decay, AdamW,
-augmentation where it suits the images, and a validation split with early stopping. A
+augmentation where it suits the images, and a validation split with early stopping. A large set of
+small colour photos (CIFAR-10) trains :mod:`aekit.models.pcamlp` instead, an MLP on the images'
+principal components with its own budget (large batches, a compiled step, about 12 minutes). A
 field the user gave is never changed. The chosen values are written to the run's
 ``config.json``, so a resume or ``--config`` re-run needs no planning.
 

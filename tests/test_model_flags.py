@@ -60,3 +60,17 @@ def test_a_flag_of_another_model_is_one_line_naming_the_model_and_its_own(capsys
     assert err == ("aekit train: error: --noise: model 'vae' has no --noise (it is a setting of denoising); its own "
                    "settings: --arch, --beta, --channels, --conv-decoder, --kl-warmup-epochs")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_pcamlp_flag_under_auto_points_to_the_preset_that_names_pcamlp(tmp_path):
+    """The auto preset's model is chosen once the data loads (pcamlp for large sets of small colour photos), so
+    its config is resconv's when flags are read; the refusal of pcamlp's --depth says how to set it.
+    """
+    with pytest.raises(ConfigError, match=r"^depth: model 'resconv' has no depth \(it is a setting of pcamlp\); "
+                                          r"its own settings: .*; the auto plan chooses pcamlp only once the data "
+                                          r"loads, so to set pcamlp's own settings name it: --preset pcamlp-16$"):
+        build_config("auto", depth=2)
+    assert build_config("pcamlp-16", depth=2).model.depth == 2
+    with pytest.raises(ConfigError) as refused:  # no hint where the preset is not auto
+        build_config("classic-2d-relu", model="resconv", depth=2)
+    assert "pcamlp-16" not in str(refused.value)

@@ -29,7 +29,7 @@ from aekit.config import (
 )
 from aekit.errors import ConfigError
 from aekit.models.configs import MODEL_CONFIGS, get_config_class
-from aekit.presets import DEFAULT_PRESET, get_preset
+from aekit.presets import AUTO_PRESET, DEFAULT_PRESET, get_preset
 
 
 def build_config(preset: str | None = None, config: str | Path | dict | RunConfig | None = None,
@@ -97,16 +97,21 @@ def section_owners(model_config: type[ModelConfig] = ModelConfig) -> dict[str, s
     return owners
 
 
-def _refuse_other_models_field(key: str, model_name: str, model_cls: type) -> None:
+def _refuse_other_models_field(key: str, model_name: str, model_cls: type, preset: str | None = None) -> None:
     """A field of other models given for one that lacks it: one line naming the model, the models that have
-    the field and the model's own fields (the CLI prints them all as flags).
+    the field and the model's own fields (the CLI prints them all as flags). Under the auto preset, whose model
+    is chosen only once the data loads, a pcamlp field points to the preset that names pcamlp.
     """
     having = sorted(name for name, cls in MODEL_CONFIGS.items() if key in field_names(cls))
     if not having:
         return
     own = sorted(set(field_names(model_cls)) - set(field_names(ModelConfig)))
+    hint = ""
+    if preset == AUTO_PRESET and "pcamlp" in having:
+        hint = ("; the auto plan chooses pcamlp only once the data loads, so to set pcamlp's own settings name it: "
+                "--preset pcamlp-16")
     raise ConfigError(f"{key}: model '{model_name}' has no {key} (it is a setting of {', '.join(having)}); "
-                      f"its own settings: {', '.join(own) if own else 'none beyond the common ones'}",
+                      f"its own settings: {', '.join(own) if own else 'none beyond the common ones'}{hint}",
                       params=(key, key, *own))
 
 
@@ -134,7 +139,7 @@ def resolve(base: dict[str, Any], overrides: dict[str, Any] | None = None) -> Ru
     owners = section_owners(model_cls)
     for key, value in overrides.items():
         if key not in owners:
-            _refuse_other_models_field(key, model_name, model_cls)
+            _refuse_other_models_field(key, model_name, model_cls, base.get("preset"))
             raise ConfigError(f"{key}: unknown setting; allowed: {', '.join(sorted(owners))}")
         sections[owners[key]][key] = value
 

@@ -111,10 +111,16 @@ def test_other_losses_train_on_the_pixels():
     assert out.loss.item() == pytest.approx(F.l1_loss(out.recon_x, x).item(), rel=1e-5)
 
 
-def test_auto_trains_it_on_a_large_set_of_small_photos_and_the_run_loads(tmp_path):
+def test_auto_trains_it_on_a_large_set_of_small_photos_and_the_run_loads(tmp_path, monkeypatch):
     """A 20,000-image colour set (the auto plan's threshold), trained for a few steps: the plan picks pcamlp, says
-    so, learns, and the run loads for encoding like any run (exact resume: tests/test_training_budget.py).
+    so, learns, and the run loads for encoding like any run (exact resume: tests/test_training_budget.py). The
+    per-epoch scoring reads the encoder's codes; encoding the loaded run takes the inference steps.
     """
+    from aekit.models.pcamlp import PCAMLPAutoEncoder
+
+    inferred: list[int] = []
+    infer = PCAMLPAutoEncoder.infer
+    monkeypatch.setattr(PCAMLPAutoEncoder, "infer", lambda self, z, c: inferred.append(len(z)) or infer(self, z, c))
     rng = np.random.default_rng(0)
     n = 20_000
     base = rng.integers(0, 256, (8, 8, 8, 3))  # 8 pictures, each repeated with noise: structure to learn
@@ -126,8 +132,8 @@ def test_auto_trains_it_on_a_large_set_of_small_photos_and_the_run_loads(tmp_pat
                 verbose=False, progress=False, device="cpu", out=tmp_path / "full", log=lines.append)
     plan = next(line for line in lines if line.startswith("auto:"))
     assert plan.startswith("auto: pcamlp started at PCA (a linear path beside it) with a 4-D code and 192 principal "
-                           "axes, 3 hidden layers of 1024 for 8x8 RGB photos (20,000 images): 30 steps of 1024 "
-                           "(~2 epochs)")
+                           "axes, 3 hidden layers of 1024, 3 inference steps per code for 8x8 RGB photos (20,000 "
+                           "images): 30 steps of 1024 (~2 epochs)")
     assert "validation 10% (2,000 images)" in plan and "adamw weight decay 0.05" in plan and "compiled" not in plan
     assert "augment none (each image seen under 30 times)" in plan  # two epochs: too short to overfit
     config = json.loads((tmp_path / "full" / "config.json").read_text())
@@ -136,5 +142,98 @@ def test_auto_trains_it_on_a_large_set_of_small_photos_and_the_run_loads(tmp_pat
     assert full.model.name == "pcamlp" and bool(full.model.pca_ready)
     history = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["test_mse"] < history[0]["test_mse"]  # it learns
+    assert not inferred  # training and its scoring of every epoch: the encoder's codes alone
     codes = full.encode(x[n:])
     assert codes.shape == (500, 4) and np.isfinite(codes).all()
+    assert sum(inferred) == 500 and full.model.config.inference_steps == 3
+
+
+def trained_small(steps: int = 60, **fields):
+    """A small pcamlp trained for a few dozen steps on low-rank images: codes with room left to move."""
+    torch.manual_seed(0)
+    model = small(**fields)
+    x = low_rank_images(400)
+    model.init_from_data(x)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(x).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval(), x
+
+
+@pytest.mark.parametrize("linear_path", [True, False])
+@pytest.mark.parametrize("activation", ["silu", "relu", "tanh", "sigmoid", "linear", "leaky_relu", "elu", "gelu"])
+def test_the_written_out_gradient_of_each_codes_error_is_autograds(activation, linear_path):
+    torch.manual_seed(1)
+    model = small(activation=activation, linear_path=linear_path)
+    model.init_from_data(low_rank_images(300))
+    with torch.no_grad():
+        for p in model.parameters():  # away from the start, where some layers are still the identity or zero
+            p.add_(0.2 * torch.randn_like(p))
+    model.eval()
+    x = low_rank_images(9, seed=3)
+    c = model.coordinates(x)
+    z = model.code_of(c).detach().requires_grad_(True)
+    error = (model.coordinates_of(z) - c).pow(2).sum(1) / model.input_dim
+    expected, = torch.autograd.grad(error.sum(), z)
+    with torch.no_grad():
+        c_hat, slope = model.coordinates_and_slope(z, c)
+    assert torch.allclose(c_hat, model.coordinates_of(z), atol=1e-6)
+    largest = expected.abs().max()
+    assert largest > 1e-6  # a gradient worth comparing
+    assert torch.allclose(slope, expected, rtol=1e-4, atol=1e-4 * float(largest))
+
+
+def test_inference_steps_lower_each_images_error_or_keep_the_encoders_code():
+    model, x = trained_small()
+    with torch.no_grad():
+        c = model.coordinates(x)
+        z0 = model.code_of(c)
+        model.config.inference_steps = 5
+        z = model.encode(x)
+    before = (model.coordinates_of(z0) - c).pow(2).sum(1)
+    after = (model.coordinates_of(z) - c).pow(2).sum(1)
+    moved = (z != z0).any(1)
+    assert bool(moved.any()) and bool((after[moved] < before[moved]).all())  # each moved code is better
+    assert torch.equal(z[~moved], z0[~moved])  # the rest are the encoder's
+    assert after.mean() < 0.99 * before.mean()
+    recon = model.decode(z)
+    assert F.mse_loss(recon, x) < F.mse_loss(model.decode(z0), x)
+    model.train()  # training reads the encoder's codes: the steps are for encoding only
+    assert torch.equal(model.encode(x), model.code_of(model.coordinates(x)))
+    model.eval().config.inference_steps = 0
+    assert torch.equal(model.encode(x), z0)
+
+
+def test_an_encoder_with_inference_steps_exports_to_onnx_and_agrees(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from aekit.integrations.export import check_export, export_model
+
+    model, x = trained_small(inference_steps=3)
+    path = tmp_path / "encoder.onnx"
+    export_model(model, path, part="encoder")
+    assert check_export(model, path, "encoder", x[:50].numpy()) < 1e-4
+
+
+def test_within_monitoring_the_codes_are_the_encoders_and_after_it_the_steps_return():
+    from aekit.models.base import monitoring
+
+    model, x = trained_small(inference_steps=3)
+    with torch.no_grad():
+        stepped = model.encode(x)
+        with monitoring(model):
+            assert model.monitoring
+            plain = model.encode(x)
+        assert not model.monitoring and "monitoring" not in vars(model)
+        assert torch.equal(plain, model.code_of(model.coordinates(x)))
+        assert not torch.equal(plain, stepped) and torch.equal(model.encode(x), stepped)
+        assert torch.equal(model(x).z, stepped)  # the eval forward (reconstruct_images) reads the stepped codes
+
+
+def test_the_inference_lr_is_a_first_step_of_04_unless_set():
+    assert small(latent_dim=16).inference_lr == pytest.approx(0.1)
+    assert small(latent_dim=64).inference_lr == pytest.approx(0.05)
+    assert small(latent_dim=16, inference_lr=0.3).inference_lr == 0.3

@@ -99,8 +99,8 @@ def test_auto_trains_pcamlp_on_a_large_set_of_small_colour_photos():
     assert held_out_count(50_000, train.val_fraction) == PCAMLP_VAL_IMAGES  # 2,000, not 10%: the rest trains
     assert train.patience == train.epochs // 5
     assert line.startswith("auto: pcamlp started at PCA (a linear path beside it) with a 16-D code and 256 "
-                           "principal axes, 3 hidden layers of 1024 for 32x32 RGB photos (50,000 images): "
-                           f"{train.steps:,} steps of 2048 (~{train.epochs} epochs)")
+                           "principal axes, 3 hidden layers of 1024, 3 inference steps per code for 32x32 RGB "
+                           f"photos (50,000 images): {train.steps:,} steps of 2048 (~{train.epochs} epochs)")
     assert "validation 4% (2,000 images)" in line
     # what keeps resconv: one of its own flags, grey images, fewer images, larger images
     for shape, n, given in [((3, 32, 32), 50_000, {"width": 32}), ((3, 32, 32), 50_000, {"linear_path": False}),

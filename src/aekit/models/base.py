@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from dataclasses import dataclass
@@ -147,6 +148,25 @@ def make_activation(name: str) -> nn.Module:
     }[name]()
 
 
+@contextlib.contextmanager
+def monitoring(module: nn.Module):
+    """Within: every :class:`AutoEncoder` in ``module`` (a model, a phase's module, a DDP wrapper) has
+    ``monitoring`` set, for the trainer's scoring of each epoch.
+    """
+    models = [m for m in module.modules() if isinstance(m, AutoEncoder)]
+    before = [m.__dict__.get("monitoring") for m in models]
+    for m in models:
+        m.monitoring = True
+    try:
+        yield
+    finally:
+        for m, value in zip(models, before):
+            if value is None:
+                m.__dict__.pop("monitoring", None)
+            else:
+                m.monitoring = value
+
+
 class AutoEncoder(nn.Module):
     """The base class of every model.
 
@@ -180,6 +200,10 @@ class AutoEncoder(nn.Module):
     - ``anomaly_score(x) -> (B,)``: how unusual each image is to the model (default: its
       reconstruction error; the VAE: its negative ELBO).
 
+    While the trainer scores the held-out splits after each epoch, :func:`monitoring` sets
+    ``monitoring`` on the model: a model may then skip work that only refines its codes beyond
+    what its networks give (pcamlp's inference steps), so that the per-epoch figures stay cheap.
+
     A model whose codes follow a known prior sets ``is_generative`` and implements
     ``sample(n)``; any model can interpolate and traverse its codes.
 
@@ -193,6 +217,7 @@ class AutoEncoder(nn.Module):
     is_generative = False  # True: sample(n) draws from a prior over codes
     code_kind = "continuous"  # or "indices": integer codes below code_levels, flattened one-hot
     code_levels = 0  # for "indices": how many values a code unit takes (a codebook's size)
+    monitoring = False  # True while the trainer scores an epoch (see monitoring())
 
     def __init__(self, config: ModelConfig, input_shape: tuple[int, int, int]):
         super().__init__()

@@ -160,6 +160,12 @@ class PCAMLPConfig(ModelConfig):
     activation: str = rule("silu", choices=ACTIVATIONS, help="activation between hidden layers")
     linear_path: bool = rule(True, help="pcamlp: a linear layer beside each MLP, started at PCA (the code starts "
                              "as the top principal coordinates, the reconstruction as PCA's)")
+    inference_steps: int = rule(3, min=0, max=1000, help="pcamlp: steps of Adam that move each code towards the "
+                                "one the decoder reconstructs its image best from, when encoding outside training "
+                                "(0: the encoder's code as it is)")
+    inference_lr: float | None = rule(None, min=0.0, max=100.0, help="pcamlp: the inference steps' learning rate "
+                                      "(Adam's: about the first step in each code unit); unset: 0.4 / "
+                                      "sqrt(latent_dim), 0.1 for a 16-D code")
 
     def check(self) -> None:
         if self.linear_path and self.latent_activation != "linear":

@@ -38,7 +38,7 @@ import torch
 
 from aekit.config import TrainConfig
 from aekit.errors import ConfigError, Diverged, Interrupted
-from aekit.models.base import check_term_names
+from aekit.models.base import check_term_names, monitoring
 from aekit.models.dense import has_hooks
 from aekit.pixels import to_model
 from aekit.training.augment import augment
@@ -481,7 +481,7 @@ class Trainer:
         order = torch.arange(world.rank, len(source), world.size, device=source.device) if world.distributed else None
         for xb in source.batches(self.eval_batch_size, order):
             xb = to_model(xb, self.scale)
-            with self.precision.autocast():
+            with self.precision.autocast(), monitoring(module):  # the per-epoch scoring: see AutoEncoder
                 out = module(xb)
             mse = torch.mean((out.recon_x.float() - xb) ** 2)
             names = tuple(out.terms)

@@ -28,6 +28,9 @@ from aekit.training.budget import (
     PCAMLP_MIN_IMAGES,
     PCAMLP_VAL_IMAGES,
     PIXEL_BUDGET,
+    SMALL_SET_BUDGET,
+    SMALL_SET_INFERENCE_STEPS,
+    SMALL_SET_MAX_EPOCHS,
     held_out_count,
     hold_out,
     plan,
@@ -66,13 +69,19 @@ def _auto(shape, n, **given):
 def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_compute():
     small, line = _auto((3, 32, 32), 1700)
     large, _ = _auto((1, 32, 32), 50_000)  # grey: resconv (a large set of colour photos trains pcamlp, below)
-    assert small.train.steps == large.train.steps == int(PIXEL_BUDGET / (64 * 32 * 32))  # the compute cap
+    budget = int(PIXEL_BUDGET / (64 * 32 * 32))  # the compute cap
     fit = 1700 - 170
-    assert small.train.epochs == -(-small.train.steps // -(-fit // 64)) and small.train.epochs > 50
+    per_epoch = -(-fit // 64)
+    assert large.train.steps == budget
+    # a small set (passed over 30 times or more) gets SMALL_SET_BUDGET times the steps, up to 300 passes
+    assert small.train.steps == min(SMALL_SET_BUDGET * budget, SMALL_SET_MAX_EPOCHS * per_epoch) == 7200
+    assert small.train.epochs == -(-small.train.steps // per_epoch) == 300
+    assert small.model.inference_steps == SMALL_SET_INFERENCE_STEPS == 20 and large.model.inference_steps == 0
+    assert _auto((3, 32, 32), 1700, inference_steps=5)[0].model.inference_steps == 5  # a flag is never changed
     assert large.train.epochs <= 4 and large.train.augment == "none" and small.train.augment == "flips+shifts"
     assert large.model.model == small.model.model == "resconv"
-    assert line.startswith("auto: resconv started at PCA (a linear path beside it) with a 16-D code and 3 stages for "
-                           "32x32 RGB photos (1,700 images): ")
+    assert line.startswith("auto: resconv started at PCA (a linear path beside it) with a 16-D code and 3 stages, 20 "
+                           "inference steps per code for 32x32 RGB photos (1,700 images): ")
     assert f"{small.train.steps:,} steps of 64" in line and "flips+shifts" in line and "validation 10%" in line
     # a set seen many times starts from its PCA (the linear path); a large one trains the network from scratch
     assert small.model.linear_path and not large.model.linear_path
@@ -84,9 +93,11 @@ def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_
     # a bigger image costs more per step: fewer steps, smaller batches
     big, _ = _auto((3, 64, 64), 1700)
     assert big.train.batch_size == 32 and big.train.steps == int(PIXEL_BUDGET / (32 * 64 * 64)) < small.train.steps
-    # a tiny set: at most MAX_EPOCHS passes, no fewer than MIN_STEPS steps
+    assert big.train.epochs < 30 and big.model.inference_steps == 0  # 24 passes: not a small set
+    # a tiny set: SMALL_SET_MAX_EPOCHS passes (2 steps each here), no fewer than MIN_STEPS steps
     tiny, _ = _auto((3, 32, 32), 100)
-    assert tiny.train.steps == 300 and tiny.train.val_fraction == 0.1
+    assert tiny.train.steps == 600 and tiny.train.val_fraction == 0.1
+    assert _auto((3, 32, 32), 20)[0].train.steps == 300  # 300 passes of one step: MIN_STEPS
 
 
 def test_auto_trains_pcamlp_on_a_large_set_of_small_colour_photos():

@@ -119,6 +119,13 @@ class VAEConfig(ArchConfig):
                               f"are unbounded); set it to 'linear', got {self.latent_activation!r}")
 
 
+INFERENCE_STEPS_HELP = ("{model}: steps of Adam that move each code towards the one the decoder reconstructs its "
+                        "image best from, when encoding outside training (0: the encoder's code as it is; "
+                        "aekit.models.inference); default {default}")
+INFERENCE_LR_HELP = ("{model}: the inference steps' learning rate (Adam's: about the first step in each code unit); "
+                     "unset: 0.4 / sqrt(latent_dim), 0.1 for a 16-D code")
+
+
 @dataclass
 class ResConvConfig(ModelConfig):
     """The residual conv family: its depth follows the image size (see :mod:`aekit.models.resconv`)."""
@@ -134,6 +141,9 @@ class ResConvConfig(ModelConfig):
     linear_path: bool = rule(False, help="resconv: a linear path beside the network, started at the training "
                              "images' PCA: training starts from PCA's reconstructions and the network learns "
                              "what PCA misses (the auto preset turns it on)")
+
+    inference_steps: int = rule(0, min=0, max=1000, help=INFERENCE_STEPS_HELP.format(model="resconv", default=0))
+    inference_lr: float | None = rule(None, min=0.0, max=100.0, help=INFERENCE_LR_HELP.format(model="resconv"))
 
     def check(self) -> None:
         if self.max_width < self.width:
@@ -160,12 +170,8 @@ class PCAMLPConfig(ModelConfig):
     activation: str = rule("silu", choices=ACTIVATIONS, help="activation between hidden layers")
     linear_path: bool = rule(True, help="pcamlp: a linear layer beside each MLP, started at PCA (the code starts "
                              "as the top principal coordinates, the reconstruction as PCA's)")
-    inference_steps: int = rule(3, min=0, max=1000, help="pcamlp: steps of Adam that move each code towards the "
-                                "one the decoder reconstructs its image best from, when encoding outside training "
-                                "(0: the encoder's code as it is)")
-    inference_lr: float | None = rule(None, min=0.0, max=100.0, help="pcamlp: the inference steps' learning rate "
-                                      "(Adam's: about the first step in each code unit); unset: 0.4 / "
-                                      "sqrt(latent_dim), 0.1 for a 16-D code")
+    inference_steps: int = rule(3, min=0, max=1000, help=INFERENCE_STEPS_HELP.format(model="pcamlp", default=3))
+    inference_lr: float | None = rule(None, min=0.0, max=100.0, help=INFERENCE_LR_HELP.format(model="pcamlp"))
 
     def check(self) -> None:
         if self.linear_path and self.latent_activation != "linear":

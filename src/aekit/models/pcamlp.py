@@ -47,23 +47,11 @@ from torch import nn
 
 from aekit.models.base import AutoEncoder, ModelOutput, make_activation
 from aekit.models.configs import PCAMLPConfig
+from aekit.models.inference import adam_steps, default_lr, trace
 from aekit.models.registry import register_model
 from aekit.models.resconv import OUTPUT_RANGES  # what the output activation would bound the image to
 
 START_SCALE = 0.1  # the MLPs' last layers start at this share of their default init: near PCA, not stuck at it
-ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-12  # the inference steps' update rule: Adam's, on each code
-
-# d activation(n) / dn, for the decoder's gradient written out (no autograd: it runs under no_grad and exports)
-ACTIVATION_SLOPES = {
-    "relu": lambda n: (n > 0).to(n.dtype),
-    "leaky_relu": lambda n: torch.where(n > 0, 1.0, 0.01).to(n.dtype),  # nn.LeakyReLU's default slope
-    "elu": lambda n: torch.where(n > 0, torch.ones_like(n), torch.exp(n.clamp_max(0))),
-    "tanh": lambda n: 1 - torch.tanh(n) ** 2,
-    "sigmoid": lambda n: torch.sigmoid(n) * (1 - torch.sigmoid(n)),
-    "linear": lambda n: torch.ones_like(n),
-    "gelu": lambda n: 0.5 * (1 + torch.erf(n / math.sqrt(2))) + n * torch.exp(-0.5 * n * n) / math.sqrt(2 * math.pi),
-    "silu": lambda n: torch.sigmoid(n) * (1 + n * (1 - torch.sigmoid(n))),
-}
 
 
 def _mlp(n_in: int, n_out: int, width: int, depth: int, activation: str) -> nn.Sequential:
@@ -162,58 +150,33 @@ class PCAMLPAutoEncoder(AutoEncoder):
     @property
     def inference_lr(self) -> float:
         """The inference steps' learning rate: the field, or ``0.4 / sqrt(latent_dim)`` (a first step of length 0.4)."""
-        lr = self.config.inference_lr
-        return lr if lr is not None else 0.4 / math.sqrt(self.latent_dim)
+        return default_lr(self.config.inference_lr, self.latent_dim)
 
-    def coordinates_and_slope(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's coordinates for codes ``z`` ``(B, k)`` and the gradient of each image's squared error
-        ``|c_hat - c|^2 / D`` (its reconstruction's per-pixel MSE, up to a constant) with respect to its code.
-
-        The backward pass is written out (linear, layer norm, activation), so that it runs without autograd:
-        under ``no_grad``, and in an exported encoder.
+    def coordinates_and_slope(self, z: torch.Tensor, c: torch.Tensor, slope: bool = True):
+        """Each image's squared error on the coordinates, ``|c_hat - c|^2 / D`` (its reconstruction's per-pixel
+        MSE up to a constant), for codes ``z`` ``(B, k)``, and its gradient with respect to the code (``None``
+        with ``slope=False``), written out (:func:`aekit.models.inference.trace`).
         """
-        slope = ACTIVATION_SLOPES[self.config.activation]
-        h, saved = z, []
-        for i in range(0, len(self.decoder) - 1, 3):
-            linear, norm, act = self.decoder[i:i + 3]
-            a = linear(h).float()
-            mean, var = a.mean(-1, keepdim=True), a.var(-1, unbiased=False, keepdim=True)
-            rstd = torch.rsqrt(var + norm.eps)
-            unit = (a - mean) * rstd
-            n = unit * norm.weight + norm.bias
-            saved.append((linear, norm, unit, rstd, n))
-            h = act(n)
-        u = self.decoder[-1](h).float()
+        u, back = trace(self.decoder, z)
         if self.linear_path:
             u = u + self.from_code(z).float()
         c_hat = u * self.scale
+        error = (c_hat - c).pow(2).sum(1) / self.input_dim
+        if not slope:
+            return error, None
         g_u = (2 / self.input_dim) * (c_hat - c) * self.scale  # d error / du
-        g = (g_u @ self.decoder[-1].weight).float()
-        for linear, norm, unit, rstd, n in reversed(saved):
-            g = g * slope(n) * norm.weight  # d error / d unit
-            g = rstd * (g - g.mean(-1, keepdim=True) - unit * (g * unit).mean(-1, keepdim=True))
-            g = (g @ linear.weight).float()
+        g = back(g_u)
         if self.linear_path:
             g = g + (g_u @ self.from_code.weight).float()
-        return c_hat, g
+        return error, g
 
     def infer(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """``inference_steps`` steps of Adam from the encoder's codes ``z`` towards the codes the decoder
-        reconstructs coordinates ``c`` best from, each image's code on its own; an image whose error the steps do
-        not lower keeps the encoder's code.
+        """The inference steps from the encoder's codes ``z`` for images of coordinates ``c`` (see
+        :mod:`aekit.models.inference`).
         """
-        (b1, b2), steps, lr = ADAM_BETAS, self.config.inference_steps, self.inference_lr
-        z = first = z.float()  # the steps' state in fp32; the decoder's products in the autocast's precision
-        m, v = torch.zeros_like(z), torch.zeros_like(z)
-        for k in range(1, steps + 1):
-            c_hat, g = self.coordinates_and_slope(z, c)
-            if k == 1:
-                before = (c_hat - c).pow(2).sum(1)
-            m = b1 * m + (1 - b1) * g
-            v = b2 * v + (1 - b2) * g * g
-            z = z - lr * (m / (1 - b1 ** k)) / ((v / (1 - b2 ** k)).sqrt() + ADAM_EPS)
-        after = (self.coordinates_of(z) - c).pow(2).sum(1)
-        return torch.where((after < before)[:, None], z, first)
+        c = c.float()
+        return adam_steps(z, lambda z, slope=True: self.coordinates_and_slope(z, c, slope),
+                          self.config.inference_steps, self.inference_lr)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         x = self.image(self.coordinates_of(z))

@@ -26,6 +26,12 @@ linear solution (Baldi & Hornik 1989: a linear autoencoder learns PCA's subspace
 identity. The output is clamped to the output activation's range (in training with the
 gradient passed straight through, so a pixel past the range is still pulled back).
 
+With ``inference_steps`` (the ``auto`` plan gives a small set 20), encoding outside training moves
+each code by that many steps of Adam on its image's squared error, the decoder fixed
+(:mod:`aekit.models.inference`; :meth:`error_and_slope` writes the decoder's gradient out, so
+the steps export): on the Debian folders the network's codes are well short of the best ones
+for its decoder.
+
 A size that is not a multiple of ``2**stages`` (28 with 3 stages, an odd size) is padded
 by repeating its edge pixels up to the next multiple, and the reconstruction is cropped
 back, so every stage halves exactly and the output has the input's shape.
@@ -49,6 +55,8 @@ from torch import nn
 from aekit.errors import ConfigError
 from aekit.models.base import AutoEncoder, make_activation
 from aekit.models.configs import ResConvConfig
+from aekit.models.inference import adam_steps, default_lr
+from aekit.models.inference import trace as trace_layers
 from aekit.models.registry import register_model
 
 OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}  # what the output activation would bound it to
@@ -77,6 +85,11 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
+    def trace(self, x: torch.Tensor):
+        """The forward pass and its gradient, written out (:func:`aekit.models.inference.trace`)."""
+        y, back = trace_layers(self.body, x)
+        return x.float() + y, lambda g: g + back(g)
+
 
 class Upsample(nn.Module):
     """Nearest-neighbour x2, then a 3x3 convolution from ``c_in`` to ``c_out`` channels."""
@@ -87,6 +100,13 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))  # (B, c_in, h, w) -> (B, c_out, 2h, 2w)
+
+    def trace(self, x: torch.Tensor):
+        """The forward pass and its gradient, written out: each input pixel's gradient is the sum over the four
+        it was copied to.
+        """
+        y, back = trace_layers(self.conv, F.interpolate(x, scale_factor=2, mode="nearest"))
+        return y, lambda g: F.avg_pool2d(back(g), 2) * 4
 
 
 @register_model("resconv")
@@ -179,7 +199,42 @@ class ResConvAutoEncoder(AutoEncoder):
         x_in = x
         x = F.pad(x, self.padding, mode="replicate") if any(self.padding) else x  # (B, C, H', W'), H' = h * 2**stages
         z = self.to_code(self.encoder(x))  # (B, c_last, h, w) -> (B, latent_dim)
-        return z + self._linear_code(x_in) if self.linear_path else z
+        z = z + self._linear_code(x_in) if self.linear_path else z
+        if self.training or self.monitoring or not self.config.inference_steps:
+            return z
+        x_in = x_in.float()
+        return adam_steps(z, lambda z, slope=True: self.error_and_slope(z, x_in, slope), self.config.inference_steps,
+                          default_lr(self.config.inference_lr, self.latent_dim))
+
+    def error_and_slope(self, z: torch.Tensor, x: torch.Tensor, slope: bool = True):
+        """Each image's per-pixel squared error ``(B,)`` when codes ``z`` ``(B, k)`` decode to approximate
+        images ``x``, and its gradient with respect to the code (``None`` with ``slope=False``), written out
+        (:mod:`aekit.models.inference`): the inference steps' objective.
+        """
+        h, back_code = trace_layers(self.from_code, z)
+        y, back_net = trace_layers(self.decoder, h.view(-1, *self.feature_shape))
+        left, _, top, _ = self.padding
+        height, width = self.input_shape[1:]
+        y = y[:, :, top:top + height, left:left + width]
+        inside = None
+        if self.linear_path:
+            y = y + self._linear_image(z)
+            low, high = self.output_range
+            inside = (y >= low) & (y <= high)  # a clamped pixel does not move with the code
+            y = y.clamp(low, high)
+        diff = y - x
+        error = diff.pow(2).flatten(1).mean(1)
+        if not slope:
+            return error, None
+        g = (2 / self.input_dim) * diff
+        if inside is not None:
+            g = g * inside
+        g_net = F.pad(g, self.padding) if any(self.padding) else g
+        g_z = back_code(back_net(g_net).flatten(1))
+        if self.linear_path:
+            with torch.autocast(g.device.type, enabled=False):
+                g_z = g_z + g.flatten(1) @ self.basis.T
+        return error, g_z
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         x = self.from_code(z).view(-1, *self.feature_shape)  # (B, k) -> (B, c_last, h, w)

@@ -34,6 +34,12 @@ AUGMENT_EPOCHS = 30  # colour images are flipped and shifted when the budget pas
 # small folders it took the auto plan from 1.07x and 1.56x PCA-64's error to 0.72x and 0.92x; on CIFAR-10's four
 # epochs it cost (0.97x PCA-16 against 0.93x), the network from scratch learning faster there (docs/benchmarks.md)
 LINEAR_PATH_EPOCHS = 30
+# A small set (passed over LINEAR_PATH_EPOCHS times or more within PIXEL_BUDGET) gets SMALL_SET_BUDGET times the
+# steps, up to SMALL_SET_MAX_EPOCHS passes (the validation split stops it earlier), and its codes take
+# SMALL_SET_INFERENCE_STEPS inference steps (aekit.models.inference): on the Debian nebulae at 16-D the longer run
+# alone went from 0.93x to 0.91x PCA-16's test MSE, and with the steps to 0.84x; the stamps from 0.84x to 0.73x
+# (docs/benchmarks.md)
+SMALL_SET_BUDGET, SMALL_SET_MAX_EPOCHS, SMALL_SET_INFERENCE_STEPS = 4, 300, 20
 PHOTO_CHANNELS = 3
 HOLD_OUT_BYTES = 2e9  # a larger training set gets no validation split from auto (hold_out copies the images)
 # A large set of small colour photos trains pcamlp (an MLP on the images' principal components) instead: on
@@ -93,7 +99,11 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     if "epochs" in given and "steps" not in given:
         train.steps = 0  # the epochs given are the budget
     else:
-        choose(train, "steps", max(MIN_STEPS, by_compute if mlp else min(by_compute, MAX_EPOCHS * per_epoch)))
+        steps = by_compute if mlp else min(by_compute, MAX_EPOCHS * per_epoch)
+        small = not mlp and steps >= LINEAR_PATH_EPOCHS * per_epoch
+        if small:
+            steps = min(SMALL_SET_BUDGET * by_compute, SMALL_SET_MAX_EPOCHS * per_epoch)
+        choose(train, "steps", max(MIN_STEPS, steps))
     epochs = planned_epochs(train, n_fit)
     train.epochs = epochs  # a steps budget decides them (schedule.planned_epochs); recorded for resume
     total = train.steps or epochs * per_epoch
@@ -108,12 +118,15 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     choose(train, "patience", max(3, epochs // 5) if train.val_fraction > 0 else 0)
     if hasattr(model, "linear_path"):  # pcamlp: always (it is what makes it start at PCA)
         choose(model, "linear_path", (mlp or epochs >= LINEAR_PATH_EPOCHS) and model.latent_activation == "linear")
+    if not mlp and hasattr(model, "inference_steps"):  # resconv on a small set; pcamlp keeps its own 3
+        choose(model, "inference_steps", SMALL_SET_INFERENCE_STEPS if epochs >= LINEAR_PATH_EPOCHS else 0)
     stages = max(0, round(math.log2(min(h, w) / 4)))
     kind = f"{'RGBA' if c == 4 else 'RGB'} photos" if photo else "grey images"
     inference = model.inference_steps if mlp else 0
     inference = f", {inference} inference step{'s' if inference != 1 else ''} per code" if inference else ""
     shape = f"{min(model.components, c * h * w)} principal axes, {model.depth} hidden layer" \
-        f"{'s' if model.depth != 1 else ''} of {model.width}{inference}" if mlp else f"{stages} stages"
+        f"{'s' if model.depth != 1 else ''} of {model.width}{inference}" if mlp else f"{stages} stages" + \
+        (f", {model.inference_steps} inference steps per code" if getattr(model, "inference_steps", 0) else "")
     shift = f" (up to {train.shift} px)" if train.shift and "shifts" in train.augment else ""
     why_aug = "" if train.augment != "none" or "augment" in given else \
         f" (each image seen under {AUGMENT_EPOCHS} times)" if photo else " (grey: a mirrored digit is another)"

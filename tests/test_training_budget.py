@@ -87,7 +87,8 @@ def test_auto_gives_a_small_set_many_epochs_and_a_large_one_few_within_the_same_
     assert small.model.linear_path and not large.model.linear_path
     assert not _auto((3, 32, 32), 1700, linear_path=False)[0].model.linear_path  # a flag is never changed
     assert _auto((1, 32, 32), 50_000, linear_path=True)[0].model.linear_path
-    assert not _auto((3, 32, 32), 1700, latent_activation="tanh")[0].model.linear_path  # PCA's codes are unbounded
+    bounded = _auto((3, 32, 32), 1700, latent_activation="tanh")[0].model
+    assert not bounded.linear_path and not bounded.inference_steps  # PCA's codes and the steps' are unbounded
     _, plain = _auto((1, 32, 32), 50_000)
     assert plain.startswith("auto: resconv with a 16-D code and 3 stages for 32x32 grey images (50,000 images): ")
     # a bigger image costs more per step: fewer steps, smaller batches

@@ -119,7 +119,9 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
     if hasattr(model, "linear_path"):  # pcamlp: always (it is what makes it start at PCA)
         choose(model, "linear_path", (mlp or epochs >= LINEAR_PATH_EPOCHS) and model.latent_activation == "linear")
     if not mlp and hasattr(model, "inference_steps"):  # resconv on a small set; pcamlp keeps its own 3
-        choose(model, "inference_steps", SMALL_SET_INFERENCE_STEPS if epochs >= LINEAR_PATH_EPOCHS else 0)
+        # not for a bounded code (--latent-activation tanh): the steps would take codes out of its range
+        choose(model, "inference_steps", SMALL_SET_INFERENCE_STEPS
+               if epochs >= LINEAR_PATH_EPOCHS and model.latent_activation == "linear" else 0)
     stages = max(0, round(math.log2(min(h, w) / 4)))
     kind = f"{'RGBA' if c == 4 else 'RGB'} photos" if photo else "grey images"
     inference = model.inference_steps if mlp else 0

@@ -125,3 +125,16 @@ def test_a_resconv_encoder_with_inference_steps_exports_to_onnx_and_agrees(tmp_p
     with torch.no_grad():
         assert not torch.equal(model.encode(x), model.to_code(model.encoder(F.pad(x, model.padding, mode="replicate")))
                                + model._linear_code(x))  # the steps moved the codes the file agrees with
+
+
+def test_trains_done_line_says_its_test_loss_is_the_networks_own_when_codes_take_steps(tmp_path, capsys):
+    from aekit.cli.main import main
+
+    common = ["train", "--dataset", "mnist-sample", "--model", "resconv", "--latent-dim", "4", "--width", "4",
+              "--max-width", "8", "--steps", "3", "--batch-size", "64", "--device", "cpu", "--no-plots"]
+    assert main([*common, "--inference-steps", "2", "--out", str(tmp_path / "steps")]) == 0
+    done = [line for line in capsys.readouterr().out.splitlines() if line.startswith("done:")]
+    assert len(done) == 1 and "(the network's own codes; `aekit eval` scores them after 2 inference steps)" in done[0]
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    done = [line for line in capsys.readouterr().out.splitlines() if line.startswith("done:")]
+    assert len(done) == 1 and "inference steps" not in done[0]

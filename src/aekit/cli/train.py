@@ -142,7 +142,9 @@ def run(args) -> int:
         skipped = run_.dir.read_skipped()
         note = f"; {len(skipped)} unreadable data files skipped, listed in {run_.dir / run_.dir.SKIPPED}" \
             if skipped else ""
-        print(f"done: {len(run_.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}; "
+        steps = getattr(run_.config.model, "inference_steps", 0)
+        own = f" (the network's own codes; `aekit eval` scores them after {steps} inference steps)" if steps else ""
+        print(f"done: {len(run_.metrics)} epochs, final test loss {last.get('test_loss', float('nan')):.5f}{own}; "
               f"run saved in {run_.path}{note}")
         if report := run_.dir.file(run_.dir.REPORT):
             print(f"report: {report}")

@@ -124,11 +124,10 @@ def plan(cfg: RunConfig, image_shape: tuple[int, int, int], n_train: int, given:
                if epochs >= LINEAR_PATH_EPOCHS and model.latent_activation == "linear" else 0)
     stages = max(0, round(math.log2(min(h, w) / 4)))
     kind = f"{'RGBA' if c == 4 else 'RGB'} photos" if photo else "grey images"
-    inference = model.inference_steps if mlp else 0
-    inference = f", {inference} inference step{'s' if inference != 1 else ''} per code" if inference else ""
     shape = f"{min(model.components, c * h * w)} principal axes, {model.depth} hidden layer" \
-        f"{'s' if model.depth != 1 else ''} of {model.width}{inference}" if mlp else f"{stages} stages" + \
-        (f", {model.inference_steps} inference steps per code" if getattr(model, "inference_steps", 0) else "")
+        f"{'s' if model.depth != 1 else ''} of {model.width}" if mlp else f"{stages} stages"
+    if inference := getattr(model, "inference_steps", 0):
+        shape += f", {inference} inference step{'s' if inference != 1 else ''} per code"
     shift = f" (up to {train.shift} px)" if train.shift and "shifts" in train.augment else ""
     why_aug = "" if train.augment != "none" or "augment" in given else \
         f" (each image seen under {AUGMENT_EPOCHS} times)" if photo else " (grey: a mirrored digit is another)"

@@ -479,14 +479,15 @@ class Trainer:
         module.eval()
         sums, names = None, ()
         order = torch.arange(world.rank, len(source), world.size, device=source.device) if world.distributed else None
-        for xb in source.batches(self.eval_batch_size, order):
-            xb = to_model(xb, self.scale)
-            with self.precision.autocast(), monitoring(module):  # the per-epoch scoring: see AutoEncoder
-                out = module(xb)
-            mse = torch.mean((out.recon_x.float() - xb) ** 2)
-            names = tuple(out.terms)
-            row = torch.stack([out.loss.float(), *(t.float() for t in out.terms.values()), mse]) * len(xb)
-            sums = row if sums is None else sums + row
+        with monitoring(module):  # the per-epoch scoring: a model may skip its inference steps (see AutoEncoder)
+            for xb in source.batches(self.eval_batch_size, order):
+                xb = to_model(xb, self.scale)
+                with self.precision.autocast():
+                    out = module(xb)
+                mse = torch.mean((out.recon_x.float() - xb) ** 2)
+                names = tuple(out.terms)
+                row = torch.stack([out.loss.float(), *(t.float() for t in out.terms.values()), mse]) * len(xb)
+                sums = row if sums is None else sums + row
         module.train(was_training)
         if sums is None:  # nothing to score
             return {"loss": math.nan, "recon_loss": math.nan, "reg_loss": math.nan, "mse": math.nan}
